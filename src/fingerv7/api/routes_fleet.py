@@ -1,0 +1,212 @@
+"""Fleet-wide views (`/instances`, `/streams/status`, `/health`, `/metrics`) and `/rebalance`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from fingerv7 import __version__
+from fingerv7.api.auth import Role, authorize
+from fingerv7.api.routes_instances import runtime_of
+from fingerv7.api.schemas import ActionResponse
+from fingerv7.api.views import (
+    distribution,
+    fleet_summary,
+    instance_view,
+    recent_changes,
+    state_counts,
+    stream_totals,
+)
+from fingerv7.orchestrator.runtime import OrchestratorRuntime
+from fingerv7.storage.database import ping
+
+log = logging.getLogger("fingerv7.orchestrator")
+router = APIRouter()
+
+HEALTH_PING_TIMEOUT_S = 2.0
+
+
+@router.get("/instances", tags=["fleet"])
+async def list_instances(request: Request) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    authorize(runtime.settings, request, Role.READER)
+    rows = await runtime.store.instances()
+    counts = await runtime.store.assignment_counts()
+    return {
+        "instances": [instance_view(r, counts.get(r["id"], 0)) for r in rows],
+        "summary": fleet_summary(rows, counts),
+    }
+
+
+@router.get("/streams/status", tags=["fleet"])
+async def streams_status(request: Request) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    authorize(runtime.settings, request, Role.READER)
+    rows = await runtime.store.instances()
+    ownership = await runtime.store.ownership()
+    running = {s for r in rows for s in r["reported_stream_ids"]}
+    changes = await runtime.store.recent_changes(limit=200)
+    return {
+        "streams": stream_totals(ownership, running),
+        "unassigned_stream_ids": [s for s, target, _ in ownership if target is None],
+        "distribution": distribution(ownership, rows),
+        "recent_changes": recent_changes(changes),
+    }
+
+
+@router.post("/rebalance", response_model=ActionResponse, tags=["operators"])
+async def rebalance(request: Request) -> ActionResponse:
+    """Ask for a rebalance now (ignores threshold and cooldown); done by the next monitor tick."""
+    runtime = runtime_of(request)
+    authorize(runtime.settings, request, Role.ADMIN)
+    await runtime.store.request_rebalance(datetime.now(UTC))
+    runtime.controller.wake()
+    log.info("[BALANCE] manual rebalance requested")
+    return ActionResponse(status="accepted", detail="rebalance requested; see /streams/status")
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), timeout=HEALTH_PING_TIMEOUT_S)
+    except Exception as error:
+        return {"status": "unhealthy", "error": type(error).__name__}
+    return {"status": "healthy", "response_time": f"{(time.perf_counter() - started) * 1000:.0f}ms"}
+
+
+async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
+    services: dict[str, Any] = {
+        "postgresql_internal": await _timed(lambda: ping(runtime.engine)),
+        "postgresql_external": await _timed(runtime.source.ping),
+    }
+    services["postgresql_internal"]["backend"] = runtime.engine.dialect.name
+    if runtime.redis is not None:
+        services["redis_internal"] = await _timed(runtime.redis.ping)
+    return services
+
+
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m {secs}s"
+
+
+@router.get("/health", tags=["fleet"])
+async def health(request: Request) -> JSONResponse:
+    """Public: status of the orchestrator and its dependencies. No secrets, no addresses."""
+    runtime = runtime_of(request)
+    services = await _services(runtime)
+    body: dict[str, Any] = {
+        "status": "healthy",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "uptime": _uptime((datetime.now(UTC) - runtime.started_at).total_seconds()),
+        "version": __version__,
+        "services": services,
+        "leader": runtime.controller.is_leader,
+    }
+    if services["postgresql_internal"]["status"] != "healthy":
+        body["status"] = "unhealthy"
+        return JSONResponse(body, status_code=503)
+    rows = await runtime.store.instances()
+    ownership = await runtime.store.ownership()
+    running = {s for r in rows for s in r["reported_stream_ids"]}
+    totals = stream_totals(ownership, running)
+    counts = state_counts(rows)
+    body["instances"] = counts
+    body["streams"] = totals | {"processing": len(running)}
+    degraded = [name for name, s in services.items() if s["status"] != "healthy"]
+    if totals["unassigned"]:
+        degraded.append("unassigned_streams")
+    if degraded:
+        body["status"] = "degraded"
+        body["degraded"] = degraded
+    return JSONResponse(jsonable(body))
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@router.get("/metrics", tags=["fleet"])
+async def metrics_json(request: Request) -> dict[str, Any]:
+    """The manual's metrics JSON."""
+    runtime = runtime_of(request)
+    authorize(runtime.settings, request, Role.READER)
+    totals = runtime.metrics.totals
+    uptime_s = time.monotonic() - totals.started_monotonic
+    rows = await runtime.store.instances()
+    counts = await runtime.store.assignment_counts()
+    fleet = await runtime.store.fleet_row()
+    processed = sum(int((r["stats"] or {}).get("processed_count") or 0) for r in rows)
+    errors = sum(int((r["stats"] or {}).get("error_count") or 0) for r in rows)
+    summary = fleet_summary(rows, counts)
+    average_ms = 1000 * totals.response_time_s / max(1, totals.requests)
+    return {
+        "system_metrics": {
+            "uptime_seconds": round(uptime_s),
+            "total_requests": totals.requests,
+            "requests_per_second": round(totals.requests / uptime_s, 2) if uptime_s else 0.0,
+            "average_response_time": f"{average_ms:.0f}ms",
+            "error_rate": round(totals.errors / max(1, totals.requests), 4),
+        },
+        "stream_metrics": {
+            "total_streams_processed": processed,
+            "total_errors": errors,
+            "success_rate": round(processed / (processed + errors), 4)
+            if processed + errors
+            else 1.0,
+        },
+        "instance_metrics": {
+            "total_heartbeats": totals.heartbeats,
+            "discrepancies": totals.discrepancies,
+            "average_instance_load": round(summary["average_load"] / 100, 4),
+        },
+        "rebalancing_metrics": {
+            "total_rebalances": fleet["rebalances_automatic"] + fleet["rebalances_manual"],
+            "automatic_rebalances": fleet["rebalances_automatic"],
+            "manual_rebalances": fleet["rebalances_manual"],
+            "generation": fleet["generation"],
+        },
+    }
+
+
+@router.get("/metrics/prometheus", tags=["fleet"])
+async def metrics_prometheus(request: Request) -> Response:
+    """Prometheus exposition of the same facts plus histograms."""
+    runtime = runtime_of(request)
+    authorize(runtime.settings, request, Role.READER)
+    await refresh_fleet_gauges(runtime)
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
+    m = runtime.metrics
+    rows = await runtime.store.instances()
+    counts = await runtime.store.assignment_counts()
+    ownership = await runtime.store.ownership()
+    running = {s for r in rows for s in r["reported_stream_ids"]}
+    for state, count in state_counts(rows).items():
+        if state != "total":
+            m.instances.labels(state).set(count)
+    summary = fleet_summary(rows, counts)
+    m.capacity.set(summary["total_capacity"])
+    m.imbalance.set(summary["system_imbalance"])
+    for status, count in stream_totals(ownership, running).items():
+        m.streams.labels(status).set(count)
+    fleet = await runtime.store.fleet_row()
+    m.external_database_up.set(1 if fleet["source_status"] == "healthy" else 0)
+    m.memory_ratio.set(psutil.Process().memory_info().rss / psutil.virtual_memory().total)

@@ -1,0 +1,125 @@
+"""Request and response bodies: the manual's JSON shapes, validated at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+REQUIRED_CAPABILITY = "audio_fingerprinting"
+MAX_REPORTED_STREAMS = 10_000
+
+InstanceIdField = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="1-64 characters: letters, digits, '.', '_' or '-'",
+        examples=["fingerv7-001"],
+    ),
+]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class RegisterRequest(RequestModel):
+    instance_id: InstanceIdField
+    max_streams: Annotated[int, Field(gt=0, le=1000, description="1..1000")]
+    capabilities: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=32)]
+    version: Annotated[str, Field(max_length=64)] | None = None
+    location: Annotated[str, Field(max_length=128)] | None = None
+    status: Annotated[str, Field(max_length=32)] | None = None
+
+    @field_validator("capabilities")
+    @classmethod
+    def _must_fingerprint(cls, capabilities: list[str]) -> list[str]:
+        if REQUIRED_CAPABILITY not in capabilities:
+            raise ValueError(
+                f"capabilities must include '{REQUIRED_CAPABILITY}' (got {capabilities})"
+            )
+        return capabilities
+
+
+class RegisterResponse(BaseModel):
+    status: Literal["registered"] = "registered"
+    instance_id: str
+    assigned_streams: int
+    heartbeat_interval: float
+    next_assignment_check: datetime
+    generation: int
+
+
+class HeartbeatRequest(RequestModel):
+    instance_id: InstanceIdField
+    timestamp: datetime | None = None
+    status: Literal["active", "ready", "stopping"] = "active"
+    current_streams: Annotated[int, Field(ge=0)] | None = None
+    processed_count: Annotated[int, Field(ge=0)] = 0
+    error_count: Annotated[int, Field(ge=0)] = 0
+    cpu_usage: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    memory_usage: Annotated[float, Field(ge=0, le=100)] | None = None
+    last_activity: datetime | None = None
+    stream_ids: Annotated[
+        list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_REPORTED_STREAMS)
+    ] = Field(default_factory=list)
+    generation: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _stopping_runs_nothing(self) -> HeartbeatRequest:
+        if self.status == "stopping" and self.stream_ids:
+            raise ValueError(
+                "a 'stopping' heartbeat must report stream_ids: [] (stop every stream first)"
+            )
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        """The metrics part of the heartbeat, stored as reported."""
+        return self.model_dump(
+            mode="json",
+            include={
+                "timestamp",
+                "status",
+                "current_streams",
+                "processed_count",
+                "error_count",
+                "cpu_usage",
+                "memory_usage",
+                "last_activity",
+            },
+        )
+
+
+class StreamOut(BaseModel):
+    id: int
+    url: str
+    name: str
+    metadata: dict[str, Any]
+
+
+class StreamCommand(BaseModel):
+    type: Literal["stream_update"] = "stream_update"
+    stream_id: int
+    action: Literal["add", "remove"]
+
+
+class HeartbeatResponse(BaseModel):
+    status: Literal["acknowledged"] = "acknowledged"
+    next_heartbeat: datetime
+    generation: int
+    streams: list[StreamOut]
+    commands: list[StreamCommand]
+
+
+class AssignmentResponse(BaseModel):
+    instance_id: str
+    generation: int
+    streams: list[StreamOut]
+
+
+class ActionResponse(BaseModel):
+    status: str
+    detail: str

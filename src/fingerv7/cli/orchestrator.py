@@ -1,0 +1,75 @@
+"""`fingerv7 orchestrator` (serve the API) and `fingerv7 migrate` (apply the schema)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import typer
+
+from fingerv7.cli.settings_errors import settings_or_exit
+from fingerv7.logs import configure_logging
+from fingerv7.orchestrator.settings import OrchestratorSettings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def orchestrator(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    insecure: Annotated[
+        bool,
+        typer.Option(help="Allow listening beyond loopback with no ORCHESTRATOR_*_KEY configured."),
+    ] = False,
+) -> None:
+    """Run the orchestrator API and monitor (configuration from the environment and .env)."""
+    import uvicorn
+
+    from fingerv7.api.app import create_app
+
+    settings = settings_or_exit(OrchestratorSettings)
+    configure_logging(
+        settings.log_level, settings.log_format, settings.log_file, settings.log_rotation
+    )
+    if not settings.auth_enabled and not _is_loopback(host) and not insecure:
+        typer.echo(
+            f"refusing to listen on {host} without keys: set ORCHESTRATOR_API_KEY and "
+            "ORCHESTRATOR_ADMIN_KEY, or pass --insecure to accept an open API",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if settings.max_workers > 1:
+        uvicorn.run(
+            "fingerv7.api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=settings.max_workers,
+            log_config=None,
+        )
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+def migrate() -> None:
+    """Apply the database migrations to DATABASE_URL (idempotent)."""
+    from fingerv7.storage.database_url import describe_url
+    from fingerv7.storage.migrate import upgrade_to_head
+
+    settings = settings_or_exit(OrchestratorSettings)
+    configure_logging(settings.log_level)
+    url = settings.database_url.get_secret_value()
+    upgrade_to_head(url)
+    typer.echo(f"schema up to date on {describe_url(url)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(orchestrator)
+    app.command()(migrate)

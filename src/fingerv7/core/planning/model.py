@@ -1,0 +1,141 @@
+"""Value types of the assignment engine: what goes in, what comes out.
+
+Pure data, no I/O and no clock: the orchestrator builds these from its database and
+hands them to :func:`fingerv7.core.planning.plan_assignment`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+StreamId = int
+InstanceId = str
+
+
+class InstanceState(StrEnum):
+    """Lifecycle of a worker instance (manual §7). Values are the JSON spelling."""
+
+    REGISTERED = "registered"
+    ACTIVE = "active"
+    WARNING = "warning"
+    INACTIVE = "inactive"
+    RECOVERING = "recovering"
+    REMOVED = "removed"
+
+    @property
+    def is_live(self) -> bool:
+        """Live instances may hold streams; INACTIVE and REMOVED ones may not."""
+        return self not in (InstanceState.INACTIVE, InstanceState.REMOVED)
+
+
+class BalanceStrategy(StrEnum):
+    """How target shares are weighted (manual §6 names, `BALANCE_STRATEGY`)."""
+
+    CAPACITY = "capacity"
+    PERFORMANCE = "performance"
+    LOCATION = "location"
+
+
+class ChangeReason(StrEnum):
+    """Why a stream's instance changed; persisted in the audit and shown in `recent_changes`."""
+
+    NEW = "new"  # stream was unassigned (new in the source, or capacity freed up)
+    FAILOVER = "failover"  # its instance is INACTIVE / REMOVED / unknown
+    DRAIN = "drain"  # its instance is draining
+    OVER_CAPACITY = "over_capacity"  # its instance now has fewer slots than streams
+    REBALANCE = "load_balancing"  # voluntary move between two live instances
+    NO_CAPACITY = "no_capacity"  # taken off an instance and left unassigned
+    REMOVED = "stream_removed"  # stream no longer in the source
+
+
+class UnassignedReason(StrEnum):
+    NO_INSTANCES = "no_instances"  # no live, non-draining instance at all
+    NO_CAPACITY = "no_capacity"  # instances exist but every slot is taken
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A stream to place. `region` feeds the location strategy (from the stream's metadata)."""
+
+    id: StreamId
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """A worker instance as the planner sees it."""
+
+    id: InstanceId
+    max_streams: int
+    state: InstanceState = InstanceState.ACTIVE
+    draining: bool = False
+    location: str | None = None
+    performance_score: float = 1.0
+
+    @property
+    def accepts_streams(self) -> bool:
+        return self.state.is_live and not self.draining and self.max_streams > 0
+
+
+@dataclass(frozen=True, slots=True)
+class BalancePolicy:
+    """Balancing knobs (manual §6). Times are seconds; the planner itself reads no clock."""
+
+    strategy: BalanceStrategy = BalanceStrategy.CAPACITY
+    imbalance_threshold: float = 0.15
+    max_stream_difference: int = 3
+    rebalance_cooldown_s: float = 300.0
+    max_voluntary_moves: int | None = None  # cap on REBALANCE moves per round; None = no cap
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One stream whose instance changes. `from_instance`/`to_instance` None = unassigned."""
+
+    stream_id: StreamId
+    from_instance: InstanceId | None
+    to_instance: InstanceId | None
+    reason: ChangeReason
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLoad:
+    """Per-instance line of the explanation: current vs target."""
+
+    instance_id: InstanceId
+    max_streams: int
+    current: int
+    target: int
+    planned: int = 0  # streams it holds once the plan is applied (added by the planner)
+
+    @property
+    def current_load(self) -> float:
+        return self.current / self.max_streams if self.max_streams else 0.0
+
+    @property
+    def target_load(self) -> float:
+        return self.target / self.max_streams if self.max_streams else 0.0
+
+
+@dataclass(slots=True)
+class AssignmentPlan:
+    """The planner's answer.
+
+    `assignment` is the complete target mapping (only assigned streams appear).
+    `changes` lists every stream whose instance differs from the current mapping, with why.
+    """
+
+    assignment: dict[StreamId, InstanceId]
+    changes: list[Change]
+    unassigned: dict[StreamId, UnassignedReason]
+    loads: list[InstanceLoad]
+    imbalance_before: float
+    imbalance_after: float
+    rebalanced: bool  # True when a voluntary rebalance happened in this round
+    explanation: list[str] = field(default_factory=list)
+
+    @property
+    def moves(self) -> list[Change]:
+        """Voluntary moves between two live instances (the REBALANCE changes)."""
+        return [c for c in self.changes if c.reason is ChangeReason.REBALANCE]

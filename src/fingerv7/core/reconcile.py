@@ -1,0 +1,141 @@
+"""One monitor tick, as a pure function: facts in, decisions out.
+
+The orchestrator's controller loads the fleet (instances with their reports, stream ownership,
+the streams to monitor), calls :func:`reconcile_fleet`, and writes the result in one transaction.
+Everything that decides anything lives here or in the modules it calls (lifecycle, planning,
+handoff), so the rules are testable without a database or a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fingerv7.core.handoff import Holding, InstanceReport, owners_changed, retarget, settle
+from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts, derive_state
+from fingerv7.core.planning import plan_assignment
+from fingerv7.core.planning.model import (
+    AssignmentPlan,
+    BalancePolicy,
+    Change,
+    InstanceId,
+    InstanceSpec,
+    InstanceState,
+    StreamId,
+    StreamSpec,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """An instance as stored: its static description plus the facts the lifecycle needs."""
+
+    spec: InstanceSpec
+    facts: InstanceFacts
+    running: frozenset[StreamId]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetView:
+    instances: Sequence[InstanceRecord]
+    holdings: Mapping[StreamId, Holding]
+    streams: Sequence[StreamSpec]
+    generation: int
+    seconds_since_last_rebalance: float | None
+    rebalance_requested: bool
+
+
+@dataclass(slots=True)
+class TickDecision:
+    states: dict[InstanceId, InstanceState]
+    holdings: dict[StreamId, Holding | None] = field(default_factory=dict)  # None = delete
+    changes: list[Change] = field(default_factory=list)
+    changed_instances: set[InstanceId] = field(default_factory=set)
+    generation: int = 0  # the fleet generation after this tick
+    plan: AssignmentPlan | None = None
+
+    @property
+    def removed_instances(self) -> list[InstanceId]:
+        return sorted(i for i, state in self.states.items() if state is InstanceState.REMOVED)
+
+
+def derive_states(
+    instances: Sequence[InstanceRecord],
+    now_s: float,
+    timeouts: LifecycleTimeouts,
+    grace_start_s: float | None,
+) -> dict[InstanceId, InstanceState]:
+    return {
+        record.spec.id: derive_state(record.facts, now_s, timeouts, grace_start_s)
+        for record in instances
+    }
+
+
+def reconcile_fleet(
+    view: FleetView,
+    states: Mapping[InstanceId, InstanceState],
+    policy: BalancePolicy,
+    *,
+    replan: bool = True,
+) -> TickDecision:
+    """Plan (when `replan`), retarget changed streams, and settle handoffs whose holder let go."""
+    decision = TickDecision(states=dict(states), generation=view.generation)
+    next_generation = view.generation + 1
+    live = {i for i, state in states.items() if state.is_live}
+    specs = [
+        InstanceSpec(
+            id=r.spec.id,
+            max_streams=r.spec.max_streams,
+            state=states[r.spec.id],
+            draining=r.spec.draining,
+            location=r.spec.location,
+            performance_score=r.spec.performance_score,
+        )
+        for r in view.instances
+        if states[r.spec.id] is not InstanceState.REMOVED
+    ]
+    updated: dict[StreamId, Holding | None] = {}
+    if replan:
+        current = {s: h.target for s, h in view.holdings.items() if h.target is not None}
+        joined = any(
+            spec.accepts_streams and spec.id not in set(current.values()) for spec in specs
+        )
+        plan = plan_assignment(
+            view.streams,
+            specs,
+            current,
+            policy,
+            # A new or recovered instance with nothing is worth a rebalance now, cooldown or not.
+            seconds_since_last_rebalance=None if joined else view.seconds_since_last_rebalance,
+            force_rebalance=view.rebalance_requested,
+        )
+        decision.plan = plan
+        decision.changes = plan.changes
+        for change in plan.changes:
+            holding = view.holdings.get(change.stream_id) or Holding(change.stream_id, None, None)
+            holder_live = holding.holder in live
+            updated[change.stream_id] = retarget(
+                holding, change.to_instance, holder_live, next_generation
+            )
+
+    reports = {
+        r.spec.id: InstanceReport(
+            live=r.spec.id in live,
+            applied_generation=r.facts.applied_generation,
+            running=r.running,
+        )
+        for r in view.instances
+    }
+    for stream_id, holding in view.holdings.items():
+        if stream_id not in updated and holding.holder != holding.target:
+            updated[stream_id] = holding
+    for stream_id, pending in list(updated.items()):
+        if pending is not None:
+            updated[stream_id] = settle(pending, reports)
+
+    before = [view.holdings.get(s) for s in updated]
+    decision.changed_instances = owners_changed(before, updated.values())
+    decision.holdings = {s: h for s, h in updated.items() if h != view.holdings.get(s)}
+    if decision.changed_instances or decision.holdings:
+        decision.generation = next_generation
+    return decision

@@ -1,0 +1,332 @@
+"""The monitor: a reconcile loop that keeps every active stream on exactly one healthy instance.
+
+Level-triggered, like a Kubernetes controller: each tick reads the facts (instances and their
+reports, the streams to monitor, who holds what), asks the pure core what should change, and writes
+it in one transaction. A tick that is missed or fails is simply done again by the next one. Only
+the leader ticks; the loop wakes at `monitor_interval` or at once when a request handler in this
+process calls :meth:`FleetController.wake`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from fingerv7.core.handoff import Holding
+from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts
+from fingerv7.core.planning.model import InstanceSpec, InstanceState
+from fingerv7.core.reconcile import (
+    FleetView,
+    InstanceRecord,
+    TickDecision,
+    derive_states,
+    reconcile_fleet,
+)
+from fingerv7.orchestrator.fleet_log import log_tick
+from fingerv7.orchestrator.leadership import Leadership
+from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.storage.fleet_store import FleetStore, SyncedStream, TickWrite, stream_specs
+
+log = logging.getLogger("fingerv7.orchestrator")
+
+
+class SourceStreamLike(Protocol):
+    id: int
+    url: str
+    name: str
+    metadata: dict[str, Any]
+
+    @property
+    def region(self) -> str | None: ...
+
+
+class StreamSource(Protocol):
+    """Where the streams to monitor come from (external PostgreSQL table, or the embedded one)."""
+
+    @property
+    def description(self) -> str: ...
+
+    async def load(self) -> list[Any]: ...
+
+
+@dataclass(slots=True)
+class SourceSync:
+    upsert: list[SyncedStream]
+    delete: list[int]
+    status: str
+    error: str | None
+
+
+class FleetController:
+    """Runs monitor ticks while this process is the leader."""
+
+    def __init__(
+        self,
+        store: FleetStore,
+        source: StreamSource,
+        settings: OrchestratorSettings,
+        leadership: Leadership,
+        on_generation: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.settings = settings
+        self.leadership = leadership
+        self.on_generation = on_generation
+        self.timeouts = LifecycleTimeouts(
+            warning_s=settings.heartbeat_warning_threshold,
+            inactive_s=settings.heartbeat_timeout,
+            removal_s=settings.instance_removal_timeout,
+        )
+        self.is_leader = False
+        self.ticks = 0
+        self.last_tick_error: str | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loaded = False
+        self._holdings: dict[int, Holding] = {}
+        self._streams: dict[int, SyncedStream] = {}
+        self._generation = 0
+        self._grace_start_s: float | None = None
+        self._next_sync_s = 0.0
+        self._last_plan_key: object = None
+        self._streams_version = 0
+        self._states: dict[str, InstanceState] = {}
+
+    def wake(self) -> None:
+        """Ask for a tick now (a heartbeat, registration or operator action arrived)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Loop until stopped: become leader when possible, tick, sleep until woken."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                await self._lead_and_tick()
+                failures = 0
+            except Exception as error:
+                failures += 1
+                self._loaded = False  # re-read everything once the database is back
+                self.last_tick_error = f"{type(error).__name__}: {error}"
+                log.error("[ERROR] [BALANCE] monitor tick failed (%s); retrying", error)
+            delay_s = self.settings.monitor_interval * min(2**failures, 30) if failures else None
+            await self._sleep(delay_s or self.settings.monitor_interval)
+        if self.is_leader:
+            await self.leadership.release()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _lead_and_tick(self) -> None:
+        if self.is_leader and not await self.leadership.still_held():
+            self.is_leader = False
+            self._loaded = False
+        if not self.is_leader:
+            self.is_leader = await self.leadership.try_acquire()
+            if not self.is_leader:
+                return
+            log.info("[BALANCE] this process is now the leader: it runs the monitor")
+            self._grace_start_s = time.time()
+            self._loaded = False
+        await self.tick()
+
+    async def _load(self) -> None:
+        self._holdings = await self.store.load_holdings()
+        self._streams = await self.store.load_monitored_streams()
+        self._generation = await self.store.fleet_generation()
+        self._last_plan_key = None
+        self._next_sync_s = 0.0
+        self._loaded = True
+
+    async def tick(self) -> TickDecision:
+        """One reconcile pass. Public so tests can drive the monitor step by step."""
+        if not self._loaded:
+            await self._load()
+        now = datetime.now(UTC)
+        now_s = now.timestamp()
+        sync = await self._sync_source(now_s)
+        if sync is not None:
+            self._apply_sync(sync)
+        fleet = await self.store.fleet_row()
+        rows = await self.store.instances_for_monitor()
+        records = [_record(row) for row in rows]
+        states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
+        view, plan_key = self._view(records, states, fleet, now_s)
+        replan = plan_key != self._last_plan_key
+        decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
+        self._last_plan_key = plan_key
+        write = self._tick_write(now, decision, rows, fleet, sync)
+        if _is_noop(write, self._generation):
+            self.ticks += 1
+            return decision
+        await self.store.write_tick(write)
+        self._commit(decision, states)
+        log_tick(decision, write, self._previous_states(rows))
+        self.ticks += 1
+        if decision.generation != view.generation:
+            self.on_generation()
+        return decision
+
+    async def _sync_source(self, now_s: float) -> SourceSync | None:
+        if now_s < self._next_sync_s:
+            return None
+        self._next_sync_s = now_s + self.settings.stream_sync_interval
+        try:
+            loaded = await self.source.load()
+        except Exception as error:
+            log.error(
+                "[ERROR] [STREAM] cannot read streams from %s: %s", self.source.description, error
+            )
+            return SourceSync([], [], "unhealthy", str(error))
+        fresh = {
+            s.id: SyncedStream(s.id, s.url, s.name, dict(s.metadata), s.region) for s in loaded
+        }
+        upsert = [s for i, s in fresh.items() if self._streams.get(i) != s]
+        delete = sorted(set(self._streams) - set(fresh))
+        if upsert or delete:
+            log.info(
+                "[STREAM] loaded %d streams from %s (%d new or changed, %d removed)",
+                len(fresh),
+                self.source.description,
+                len(upsert),
+                len(delete),
+            )
+        return SourceSync(upsert, delete, "healthy", None)
+
+    def _apply_sync(self, sync: SourceSync) -> None:
+        if sync.upsert or sync.delete:
+            self._streams_version += 1
+        for stream_id in sync.delete:
+            self._streams.pop(stream_id, None)
+        for stream in sync.upsert:
+            self._streams[stream.id] = stream
+
+    def _view(
+        self,
+        records: list[InstanceRecord],
+        states: dict[str, InstanceState],
+        fleet: dict[str, Any],
+        now_s: float,
+    ) -> tuple[FleetView, object]:
+        last = fleet["last_rebalance_at"]
+        since_s = None if last is None else max(0.0, now_s - last.timestamp())
+        requested = fleet["rebalance_requested_at"] is not None
+        cooldown_over = since_s is None or since_s >= self.settings.rebalance_cooldown
+        view = FleetView(
+            instances=records,
+            holdings=self._holdings,
+            streams=stream_specs(self._streams.values()),
+            generation=self._generation,
+            seconds_since_last_rebalance=since_s,
+            rebalance_requested=requested,
+        )
+        specs = tuple(
+            (
+                r.spec.id,
+                r.spec.max_streams,
+                states[r.spec.id],
+                r.spec.draining,
+                r.spec.location,
+                r.spec.performance_score,
+            )
+            for r in records
+        )
+        # The plan is a pure function of these inputs: skip it when none changed (guarantee 6).
+        key = (specs, self._streams_version, requested, cooldown_over)
+        return view, key
+
+    def _tick_write(
+        self,
+        now: datetime,
+        decision: TickDecision,
+        rows: list[dict[str, Any]],
+        fleet: dict[str, Any],
+        sync: SourceSync | None,
+    ) -> TickWrite:
+        plan = decision.plan
+        requested_at = fleet["rebalance_requested_at"]
+        return TickWrite(
+            now=now,
+            generation=decision.generation,
+            states=decision.states,
+            state_changed=[
+                row["id"] for row in rows if row["state"] != decision.states[row["id"]].value
+            ],
+            changed_instances=sorted(decision.changed_instances),
+            removed_instances=[
+                (row["id"], row["last_seen_at"])
+                for row in rows
+                if decision.states[row["id"]] is InstanceState.REMOVED
+            ],
+            holdings=decision.holdings,
+            changes=decision.changes,
+            streams_upsert=sync.upsert if sync else (),
+            streams_delete=sync.delete if sync else (),
+            rebalanced=bool(plan and plan.rebalanced),
+            rebalance_manual=requested_at is not None,
+            consumed_rebalance_request=requested_at if plan is not None else None,
+            source_status=sync.status if sync else None,
+            source_error=sync.error if sync else None,
+        )
+
+    def _commit(self, decision: TickDecision, states: dict[str, InstanceState]) -> None:
+        for stream_id, holding in decision.holdings.items():
+            if holding is None:
+                self._holdings.pop(stream_id, None)
+            else:
+                self._holdings[stream_id] = holding
+        self._generation = decision.generation
+        self._states = dict(states)
+
+    def _previous_states(self, rows: list[dict[str, Any]]) -> dict[str, InstanceState]:
+        return {row["id"]: InstanceState(row["state"]) for row in rows}
+
+
+def _record(row: dict[str, Any]) -> InstanceRecord:
+    return InstanceRecord(
+        spec=InstanceSpec(
+            id=row["id"],
+            max_streams=row["max_streams"],
+            state=InstanceState(row["state"]),
+            draining=row["draining"],
+            location=row["location"],
+            performance_score=row["performance_score"],
+        ),
+        facts=InstanceFacts(
+            state=InstanceState(row["state"]),
+            last_seen_s=row["last_seen_at"].timestamp(),
+            has_heartbeat=row["heartbeat_count"] > 0,
+            applied_generation=row["applied_generation"],
+            assigned_generation=row["generation"],
+            deregistered=row["deregistered"],
+        ),
+        running=frozenset(row["reported_stream_ids"]),
+    )
+
+
+def _is_noop(write: TickWrite, generation: int) -> bool:
+    return (
+        write.generation == generation
+        and not write.state_changed
+        and not write.removed_instances
+        and not write.holdings
+        and not write.changes
+        and not write.streams_upsert
+        and not write.streams_delete
+        and not write.rebalanced
+        and write.consumed_rebalance_request is None
+        and write.source_status is None
+    )

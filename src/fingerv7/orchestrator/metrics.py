@@ -1,0 +1,90 @@
+"""Counters behind `/metrics` (the manual's JSON) and `/metrics/prometheus` (prometheus-client).
+
+Each app gets its own CollectorRegistry, so several orchestrators in one test process never share
+counters. Gauges that describe the fleet are filled from the database when scraped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class RequestTotals:
+    """Plain totals for the manual's JSON view."""
+
+    requests: int = 0
+    errors: int = 0
+    response_time_s: float = 0.0
+    heartbeats: int = 0
+    discrepancies: int = 0
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+
+class OrchestratorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.totals = RequestTotals()
+        r = self.registry
+        self.instances = Gauge("fingerv7_instances", "Instances by state", ["state"], registry=r)
+        self.capacity = Gauge(
+            "fingerv7_capacity_streams", "Sum of max_streams of live instances", registry=r
+        )
+        self.streams = Gauge("fingerv7_streams", "Streams by status", ["status"], registry=r)
+        self.imbalance = Gauge("fingerv7_imbalance_ratio", "max |load - average load|", registry=r)
+        self.moves = Counter(
+            "fingerv7_stream_moves", "Streams whose instance changed", ["reason"], registry=r
+        )
+        self.heartbeat_latency = Histogram(
+            "fingerv7_heartbeat_latency_seconds",
+            "Time to handle a heartbeat",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.failover_duration = Histogram(
+            "fingerv7_failover_duration_seconds",
+            "From an instance's last heartbeat to its streams being re-granted",
+            buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.database_latency = Histogram(
+            "fingerv7_database_latency_seconds",
+            "Round trip of a trivial query",
+            ["database"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.external_database_up = Gauge(
+            "fingerv7_external_database_up", "1 when the streams source answered", registry=r
+        )
+        self.state_changes = Counter(
+            "fingerv7_instance_state_changes",
+            "Instance lifecycle transitions",
+            ["instance_id", "to_state"],
+            registry=r,
+        )
+        self.discrepancies = Counter(
+            "fingerv7_discrepancies",
+            "Streams an instance reported running without holding them",
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "fingerv7_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.memory_ratio = Gauge(
+            "fingerv7_process_resident_memory_ratio",
+            "Resident memory of this process / total memory",
+            registry=r,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.totals.requests += 1
+        self.totals.response_time_s += seconds
+        if status >= 500:
+            self.totals.errors += 1
+        self.http_requests.labels(method, route, str(status)).inc()

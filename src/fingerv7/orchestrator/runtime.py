@@ -1,0 +1,165 @@
+"""Everything one orchestrator process runs, and its startup sequence (manual: [STARTUP] steps).
+
+Each dependency is retried with (exponential) backoff up to its startup timeout; a failure names
+what is unreachable, never a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import redis.asyncio as redis_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fingerv7.orchestrator.assignment_watch import AssignmentWatch
+from fingerv7.orchestrator.controller import FleetController
+from fingerv7.orchestrator.leadership import leadership_for
+from fingerv7.orchestrator.metrics import OrchestratorMetrics
+from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.storage.database import create_engine, ping
+from fingerv7.storage.database_url import describe_url
+from fingerv7.storage.fleet_store import FleetStore
+from fingerv7.storage.migrate import upgrade_to_head
+from fingerv7.storage.stream_source import SqlStreamSource, build_source_engine
+
+log = logging.getLogger("fingerv7.orchestrator")
+T = TypeVar("T")
+
+
+class StartupError(RuntimeError):
+    """A dependency stayed unreachable past its startup timeout (message is safe to print)."""
+
+
+@dataclass
+class OrchestratorRuntime:
+    settings: OrchestratorSettings
+    engine: AsyncEngine
+    store: FleetStore
+    source: SqlStreamSource
+    source_engine: AsyncEngine | None
+    controller: FleetController
+    watch: AssignmentWatch
+    metrics: OrchestratorMetrics
+    redis: redis_asyncio.Redis | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def database_description(self) -> str:
+        return describe_url(self.settings.database_url.get_secret_value())
+
+    async def stop(self) -> None:
+        self.controller.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        await self.watch.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.source_engine is not None:
+            await self.source_engine.dispose()
+        await self.engine.dispose()
+
+
+async def start_runtime(settings: OrchestratorSettings) -> OrchestratorRuntime:
+    """Run the manual's startup sequence and start the monitor loop."""
+    log.info("[STARTUP] === ORCHESTRATOR STARTUP SEQUENCE ===")
+    for warning in settings.timeout_warnings():
+        log.warning("[STARTUP] %s", warning)
+    database_url = settings.database_url.get_secret_value()
+    described = describe_url(database_url)
+    if settings.max_workers > 1 and described.startswith("sqlite"):
+        raise StartupError(
+            "MAX_WORKERS > 1 needs PostgreSQL (DATABASE_URL=postgresql://...): "
+            "SQLite runs one process"
+        )
+    engine = create_engine(database_url)
+    await _with_backoff(
+        lambda: ping(engine),
+        f"orchestrator database {described}",
+        settings.postgres_startup_timeout,
+        settings.exponential_backoff,
+    )
+    log.info("[STARTUP] orchestrator database ready (%s)", described)
+    if settings.run_migrations:
+        await asyncio.to_thread(upgrade_to_head, database_url)
+        log.info("[STARTUP] database schema is up to date")
+
+    source_engine = None
+    if settings.uses_external_source:
+        source_engine = build_source_engine(
+            host=settings.postgres_host or "",
+            port=settings.postgres_port,
+            database=settings.postgres_db,
+            user=settings.postgres_user,
+            password=settings.postgres_password.get_secret_value(),
+        )
+        source = SqlStreamSource(source_engine, settings.db_table_name)
+    else:
+        source = SqlStreamSource(engine, "streams")
+    await _with_backoff(
+        source.ping,
+        f"streams source {source.description}",
+        settings.postgres_startup_timeout,
+        settings.exponential_backoff,
+    )
+    log.info("[STARTUP] connected to streams source (%s)", source.description)
+
+    redis_client = await _connect_redis(settings)
+    store = FleetStore(engine)
+    watch = AssignmentWatch(store)
+    metrics = OrchestratorMetrics()
+    controller = FleetController(
+        store, source, settings, leadership_for(engine), on_generation=watch.notify
+    )
+    runtime = OrchestratorRuntime(
+        settings=settings,
+        engine=engine,
+        store=store,
+        source=source,
+        source_engine=source_engine,
+        controller=controller,
+        watch=watch,
+        metrics=metrics,
+        redis=redis_client,
+    )
+    runtime._tasks.append(asyncio.create_task(controller.run(), name="fleet-controller"))
+    log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
+    return runtime
+
+
+async def _connect_redis(settings: OrchestratorSettings) -> redis_asyncio.Redis | None:
+    if settings.redis_url is None:
+        return None
+    client = redis_asyncio.Redis.from_url(settings.redis_url.get_secret_value())
+    await _with_backoff(
+        client.ping, "Redis", settings.redis_startup_timeout, settings.exponential_backoff
+    )
+    log.info("[STARTUP] Redis ready")
+    return client
+
+
+async def _with_backoff(
+    attempt: Callable[[], Awaitable[T]], what: str, timeout_s: float, exponential: bool
+) -> T:
+    deadline = time.monotonic() + timeout_s
+    delay_s = 0.5
+    while True:
+        try:
+            return await attempt()
+        except Exception as error:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                raise StartupError(
+                    f"{what} unreachable after {timeout_s:g}s: {type(error).__name__}"
+                ) from None
+            log.warning("[STARTUP] waiting for %s (%s)", what, type(error).__name__)
+            await asyncio.sleep(min(delay_s, remaining_s))
+            delay_s = min(delay_s * 2, 10.0) if exponential else delay_s

@@ -1,0 +1,112 @@
+"""The orchestrator's configuration: environment variables (and `.env`) with the manual's names.
+
+Read once, in the CLI or the app factory, and passed down as typed values. Every duration is in
+seconds and accepts small values, so tests can run the whole lifecycle in a few seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fingerv7.core.planning.model import BalancePolicy, BalanceStrategy
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class OrchestratorSettings(BaseSettings):
+    """Environment of `fingerv7 orchestrator`; defaults are the manual's."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # The orchestrator's own state. Default: an embedded SQLite file in the working directory.
+    database_url: SecretStr = SecretStr("sqlite:///./fingerv7.db")
+
+    # The external PostgreSQL that holds the streams to monitor. Unset host = the streams table
+    # lives in the orchestrator's own database (embedded default, filled by `streams import`).
+    postgres_host: str | None = None
+    postgres_port: int = 5432
+    postgres_db: str = "music_log"
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr = SecretStr("")
+    db_table_name: str = "streams"
+
+    redis_url: SecretStr | None = None
+
+    orchestrator_api_key: SecretStr | None = None
+    orchestrator_admin_key: SecretStr | None = None
+
+    imbalance_threshold: Annotated[float, Field(ge=0, le=1)] = 0.15
+    max_stream_difference: Annotated[int, Field(ge=0)] = 3
+    rebalance_cooldown: Annotated[float, Field(ge=0)] = 300
+    balance_strategy: BalanceStrategy = BalanceStrategy.CAPACITY
+    max_rebalance_moves: Annotated[int, Field(ge=1)] | None = None
+
+    heartbeat_interval: PositiveSeconds = 60
+    heartbeat_warning_threshold: PositiveSeconds = 90
+    heartbeat_timeout: PositiveSeconds = 180
+    max_missed_heartbeats: Annotated[int, Field(ge=1)] = 2
+    instance_removal_timeout: PositiveSeconds = 3600
+    stream_sync_interval: PositiveSeconds = 60
+    monitor_interval: PositiveSeconds = 1.0
+
+    postgres_startup_timeout: PositiveSeconds = 60
+    redis_startup_timeout: PositiveSeconds = 30
+    app_startup_timeout: PositiveSeconds = 120
+    exponential_backoff: bool = True
+    run_migrations: bool = True
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["plain", "json"] = "plain"
+    log_file: str | None = None
+    log_rotation: str = "100MB,7"
+    max_workers: Annotated[int, Field(ge=1, le=64)] = 1
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_timeouts(self) -> OrchestratorSettings:
+        if self.heartbeat_warning_threshold >= self.heartbeat_timeout:
+            raise ValueError(
+                "HEARTBEAT_WARNING_THRESHOLD must be smaller than HEARTBEAT_TIMEOUT "
+                f"(got {self.heartbeat_warning_threshold} >= {self.heartbeat_timeout})"
+            )
+        if self.instance_removal_timeout <= self.heartbeat_timeout:
+            raise ValueError("INSTANCE_REMOVAL_TIMEOUT must be larger than HEARTBEAT_TIMEOUT")
+        return self
+
+    @property
+    def uses_external_source(self) -> bool:
+        return bool(self.postgres_host)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.orchestrator_api_key is not None or self.orchestrator_admin_key is not None
+
+    def balance_policy(self) -> BalancePolicy:
+        return BalancePolicy(
+            strategy=self.balance_strategy,
+            imbalance_threshold=self.imbalance_threshold,
+            max_stream_difference=self.max_stream_difference,
+            rebalance_cooldown_s=self.rebalance_cooldown,
+            max_voluntary_moves=self.max_rebalance_moves,
+        )
+
+    def timeout_warnings(self) -> list[str]:
+        """Settings that are legal but contradict each other (logged at startup)."""
+        warnings = []
+        allowed_silence_s = self.heartbeat_interval * self.max_missed_heartbeats
+        if self.heartbeat_timeout < allowed_silence_s:
+            warnings.append(
+                f"HEARTBEAT_TIMEOUT ({self.heartbeat_timeout:g}s) is shorter than "
+                f"HEARTBEAT_INTERVAL x MAX_MISSED_HEARTBEATS ({allowed_silence_s:g}s): instances "
+                "will be declared dead before they have missed that many heartbeats"
+            )
+        return warnings
