@@ -14,7 +14,9 @@ import psycopg
 import pytest
 import redis
 
-PG_ADMIN_DSN = os.environ.get("FINGERV7_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_DSN = os.environ.get(
+    "FINGERV7_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_TEST_URL = os.environ.get("FINGERV7_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -26,7 +28,7 @@ def _pg_url(database: str) -> str:
 
 @pytest.fixture
 def make_pg_database() -> Iterator[Callable[[], str]]:
-    """Factory: a brand-new PostgreSQL database per call; returns its SQLAlchemy URL; dropped after."""
+    """Factory: a new PostgreSQL database per call (its SQLAlchemy URL); dropped after."""
     created: list[str] = []
 
     def make() -> str:

@@ -115,6 +115,10 @@ async def health(request: Request) -> JSONResponse:
     if services["postgresql_internal"]["status"] != "healthy":
         body["status"] = "unhealthy"
         return JSONResponse(body, status_code=503)
+    fleet = await runtime.store.fleet_row()
+    services["postgresql_external"]["last_sync"] = fleet["source_status"]
+    if fleet["source_status"] == "unhealthy":
+        services["postgresql_external"]["status"] = "unhealthy"
     rows = await runtime.store.instances()
     ownership = await runtime.store.ownership()
     running = {s for r in rows for s in r["reported_stream_ids"]}

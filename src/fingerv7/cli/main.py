@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fingerv7 import __version__
+from fingerv7.cli import catalog, env, orchestrator, streams, worker
 
 app = typer.Typer(
     name="fingerv7",
@@ -25,10 +26,5 @@ def version() -> None:
     typer.echo(__version__)
 
 
-# Sub-command modules register themselves here, one line each: `<module>.register(app)`.
-from fingerv7.cli import streams as _streams_cli  # noqa: E402, I001
-_streams_cli.register(app)
-from fingerv7.cli import env as _env_cli  # noqa: E402, I001
-_env_cli.register(app)
-from fingerv7.cli import orchestrator as _orchestrator_cli  # noqa: E402, I001
-_orchestrator_cli.register(app)
+for module in (orchestrator, streams, worker, catalog, env):
+    module.register(app)

@@ -84,7 +84,8 @@ class FleetController:
             removal_s=settings.instance_removal_timeout,
         )
         self.is_leader = False
-        self.ticks = 0
+        self.ticks = 0  # monitor ticks run (leader only)
+        self.rounds = 0  # loop rounds, leader or not
         self.last_tick_error: str | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -113,6 +114,7 @@ class FleetController:
             try:
                 await self._lead_and_tick()
                 failures = 0
+                self.rounds += 1
             except Exception as error:
                 failures += 1
                 self._loaded = False  # re-read everything once the database is back

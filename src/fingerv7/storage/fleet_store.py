@@ -136,24 +136,29 @@ class FleetStore:
         return await retrying(transaction)
 
     async def desired_streams(self, instance_id: str) -> tuple[int, list[DesiredStream]] | None:
-        """(generation, desired set) of a registered instance; None when it is not registered."""
+        """(generation, desired set) of a registered instance; None when it is not registered.
+
+        One statement, so the generation and the set come from the same snapshot: a worker that
+        applies this set and reports this generation has really dropped what it no longer holds.
+        """
         a, m, i = schema.assignments, schema.monitored_streams, schema.instances
+        owned = a.join(m, m.c.id == a.c.stream_id)
+        query = (
+            select(i.c.generation, m.c.id, m.c.url, m.c.name, m.c.stream_metadata)
+            .select_from(i.outerjoin(owned, (a.c.holder == i.c.id) & (a.c.target == i.c.id)))
+            .where(i.c.id == instance_id, i.c.deregistered.is_(False))
+            .order_by(m.c.id)
+        )
         async with self.engine.connect() as conn:
-            generation = (
-                await conn.execute(
-                    select(i.c.generation).where(i.c.id == instance_id, i.c.deregistered.is_(False))
-                )
-            ).scalar_one_or_none()
-            if generation is None:
-                return None
-            rows = await conn.execute(
-                select(m.c.id, m.c.url, m.c.name, m.c.stream_metadata)
-                .join(a, a.c.stream_id == m.c.id)
-                .where(a.c.holder == instance_id, a.c.target == instance_id)
-                .order_by(m.c.id)
-            )
-            streams = [DesiredStream(r.id, r.url, r.name, dict(r.stream_metadata)) for r in rows]
-        return int(generation), streams
+            rows = (await conn.execute(query)).all()
+        if not rows:
+            return None
+        streams = [
+            DesiredStream(r.id, r.url, r.name, dict(r.stream_metadata))
+            for r in rows
+            if r.id is not None
+        ]
+        return int(rows[0].generation), streams
 
     async def instance_generation(self, instance_id: str) -> int | None:
         i = schema.instances

@@ -1,4 +1,4 @@
-"""Apply the Alembic migrations that ship inside the package (`fingerv7 migrate`, RUN_MIGRATIONS)."""
+"""Apply the Alembic migrations shipped inside the package (`fingerv7 migrate`, RUN_MIGRATIONS)."""
 
 from __future__ import annotations
 

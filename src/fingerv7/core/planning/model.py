@@ -6,8 +6,10 @@ hands them to :func:`fingerv7.core.planning.plan_assignment`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 StreamId = int
 InstanceId = str
@@ -89,9 +91,12 @@ class BalancePolicy:
     max_voluntary_moves: int | None = None  # cap on REBALANCE moves per round; None = no cap
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One stream whose instance changes. `from_instance`/`to_instance` None = unassigned."""
+class Change(NamedTuple):
+    """One stream whose instance changes. `from_instance`/`to_instance` None = unassigned.
+
+    A named tuple rather than a frozen dataclass: a cold start builds a million of these, and
+    a tuple is built about five times faster. Immutable and hashable all the same.
+    """
 
     stream_id: StreamId
     from_instance: InstanceId | None
@@ -118,24 +123,124 @@ class InstanceLoad:
         return self.target / self.max_streams if self.max_streams else 0.0
 
 
-@dataclass(slots=True)
 class AssignmentPlan:
     """The planner's answer.
 
     `assignment` is the complete target mapping (only assigned streams appear).
-    `changes` lists every stream whose instance differs from the current mapping, with why.
+    `changes` lists every stream whose instance differs from the current mapping, with why,
+    in stream-id order; `change_count` is its length.
+
+    The planner builds both from its own arrays on first access rather than during the call:
+    a cold start describes a million streams, and the orchestrator reads `changes` only, so it
+    should not pay for a million-entry `assignment` dict it never looks at.
     """
 
-    assignment: dict[StreamId, InstanceId]
-    changes: list[Change]
-    unassigned: dict[StreamId, UnassignedReason]
-    loads: list[InstanceLoad]
-    imbalance_before: float
-    imbalance_after: float
-    rebalanced: bool  # True when a voluntary rebalance happened in this round
-    explanation: list[str] = field(default_factory=list)
+    __slots__ = (
+        "_assignment",
+        "_assignment_builder",
+        "_changes",
+        "_changes_builder",
+        "change_count",
+        "explanation",
+        "imbalance_after",
+        "imbalance_before",
+        "loads",
+        "rebalanced",
+        "unassigned",
+    )
+
+    def __init__(
+        self,
+        assignment: dict[StreamId, InstanceId],
+        changes: list[Change],
+        unassigned: dict[StreamId, UnassignedReason],
+        loads: list[InstanceLoad],
+        imbalance_before: float,
+        imbalance_after: float,
+        rebalanced: bool,  # True when a voluntary rebalance happened in this round
+        explanation: list[str] | None = None,
+    ) -> None:
+        self._assignment: dict[StreamId, InstanceId] | None = assignment
+        self._assignment_builder: Callable[[], dict[StreamId, InstanceId]] | None = None
+        self._changes: list[Change] | None = changes
+        self._changes_builder: Callable[[], list[Change]] | None = None
+        self.change_count = len(changes)
+        self.unassigned = unassigned
+        self.loads = loads
+        self.imbalance_before = imbalance_before
+        self.imbalance_after = imbalance_after
+        self.rebalanced = rebalanced
+        self.explanation = explanation if explanation is not None else []
+
+    @classmethod
+    def deferred(
+        cls,
+        *,
+        assignment: Callable[[], dict[StreamId, InstanceId]],
+        changes: Callable[[], list[Change]],
+        change_count: int,
+        unassigned: dict[StreamId, UnassignedReason],
+        loads: list[InstanceLoad],
+        imbalance_before: float,
+        imbalance_after: float,
+        rebalanced: bool,
+        explanation: list[str],
+    ) -> AssignmentPlan:
+        """A plan whose `assignment` and `changes` are built by these functions when first read.
+
+        The functions must depend only on data the plan owns, never on the caller's inputs,
+        which the caller is free to change once `plan_assignment` has returned.
+        """
+        plan = cls(
+            {}, [], unassigned, loads, imbalance_before, imbalance_after, rebalanced, explanation
+        )
+        plan._assignment, plan._assignment_builder = None, assignment
+        plan._changes, plan._changes_builder = None, changes
+        plan.change_count = change_count
+        return plan
+
+    @property
+    def assignment(self) -> dict[StreamId, InstanceId]:
+        if self._assignment is None:
+            assert self._assignment_builder is not None
+            self._assignment, self._assignment_builder = self._assignment_builder(), None
+        return self._assignment
+
+    @property
+    def changes(self) -> list[Change]:
+        if self._changes is None:
+            assert self._changes_builder is not None
+            self._changes, self._changes_builder = self._changes_builder(), None
+        return self._changes
 
     @property
     def moves(self) -> list[Change]:
         """Voluntary moves between two live instances (the REBALANCE changes)."""
         return [c for c in self.changes if c.reason is ChangeReason.REBALANCE]
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.assignment,
+            self.changes,
+            self.unassigned,
+            self.loads,
+            self.imbalance_before,
+            self.imbalance_after,
+            self.rebalanced,
+            self.explanation,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AssignmentPlan):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return (
+            f"AssignmentPlan(assigned={len(self.assignment)}, changes={self.change_count}, "
+            f"unassigned={len(self.unassigned)}, rebalanced={self.rebalanced}, "
+            f"imbalance {self.imbalance_before:.3f} -> {self.imbalance_after:.3f}, "
+            f"explanation={self.explanation!r})"
+        )

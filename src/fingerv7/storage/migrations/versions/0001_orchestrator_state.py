@@ -1,4 +1,4 @@
-"""Orchestrator state: instances, monitored streams, assignments, audit, fleet row, embedded streams.
+"""Orchestrator state: instances, streams, assignments, audit, fleet row, embedded streams.
 
 Revision ID: 0001
 Revises:

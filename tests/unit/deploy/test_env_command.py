@@ -1,0 +1,94 @@
+"""`fingerv7 env`: per-instance env files, as the manual's deploy script made them."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fingerv7.cli.env import parse_env_file
+from fingerv7.cli.main import app
+
+runner = CliRunner()
+
+
+def _read(path: Path) -> dict[str, str]:
+    return parse_env_file(path.read_text(encoding="utf-8"))
+
+
+def test_writes_one_file_per_instance(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["env", "--instances", "8", "--out", str(tmp_path)])
+
+    assert result.exit_code == 0, result.output
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert files == [f"fingerv7-{n:03d}.env" for n in range(1, 9)]
+    third = _read(tmp_path / "fingerv7-003.env")
+    assert third["INSTANCE_ID"] == "fingerv7-003"
+    assert third["SERVER_ID"] == "3"
+    assert third["TOTAL_SERVERS"] == "8"
+    assert third["POSTGRES_PASSWORD"] == "<postgres-password>"
+    assert third["WIREGUARD_PRIVATE_KEY"] == "<wireguard-private-key>"
+    assert stat.S_IMODE((tmp_path / "fingerv7-003.env").stat().st_mode) == 0o600
+    assert "Replace every <placeholder>" in result.output
+
+
+def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    runner.invoke(app, ["env", "-n", "2", "--out", str(tmp_path)])
+    (tmp_path / "fingerv7-002.env").write_text("EDITED=1\n", encoding="utf-8")
+
+    refused = runner.invoke(app, ["env", "-n", "3", "--out", str(tmp_path)])
+
+    assert refused.exit_code == 1
+    assert "already exist" in refused.output and "--force" in refused.output
+    assert (tmp_path / "fingerv7-002.env").read_text(encoding="utf-8") == "EDITED=1\n"
+    assert not (tmp_path / "fingerv7-003.env").exists()  # all or nothing
+
+    forced = runner.invoke(app, ["env", "-n", "3", "--out", str(tmp_path), "--force"])
+
+    assert forced.exit_code == 0, forced.output
+    assert _read(tmp_path / "fingerv7-002.env")["INSTANCE_ID"] == "fingerv7-002"
+
+
+def test_base_file_fills_values_and_keeps_instances_distinct(tmp_path: Path) -> None:
+    base = tmp_path / "worker.env"
+    base.write_text(
+        "# filled in\nexport POSTGRES_PASSWORD='pw-from-base'\nINSTANCE_ID=ignored\n"
+        "EXTRA_SETTING=kept\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+
+    result = runner.invoke(app, ["env", "-n", "2", "--out", str(out), "--base", str(base)])
+
+    assert result.exit_code == 0, result.output
+    first = _read(out / "fingerv7-001.env")
+    assert first["POSTGRES_PASSWORD"] == "pw-from-base"
+    assert first["EXTRA_SETTING"] == "kept"
+    assert first["INSTANCE_ID"] == "fingerv7-001"
+    assert "Replace every" not in result.output
+
+
+def test_start_and_prefix_add_instances_later(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["env", "-n", "2", "--start", "9", "--prefix", "radio", "--out", str(tmp_path)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["radio-009.env", "radio-010.env"]
+    assert _read(tmp_path / "radio-010.env")["TOTAL_SERVERS"] == "10"
+
+
+def test_rejects_an_invalid_instance_id(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["env", "-n", "1", "--prefix", "bad id", "--out", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "[A-Za-z0-9._-]" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rejects_numbers_past_999(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["env", "-n", "5", "--start", "997", "--out", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "1..999" in result.output
