@@ -17,6 +17,8 @@ import redis
 PG_ADMIN_DSN = os.environ.get(
     "FINGERV7_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+pytest_plugins = ["tests.support.orchestrator"]
+
 REDIS_TEST_URL = os.environ.get("FINGERV7_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

@@ -7,19 +7,10 @@ import time
 
 import pytest
 
-from tests.integration.orchestrator.conftest import eventually
-from tests.integration.orchestrator.instances import ScriptedInstance, seed_streams
+from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet
+from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
-
-
-async def _settle(*instances: ScriptedInstance, counts: list[int]) -> None:
-    async def check() -> bool:
-        for instance in instances:
-            await instance.follow()
-        return [len(i.running) for i in instances] == counts
-
-    await eventually(check, what=f"distribution {counts}")
 
 
 async def _ticks_pass(orch, count: int = 3) -> None:
@@ -44,7 +35,7 @@ async def test_handoff_waits_until_the_old_holder_lets_go(database_url, start_or
     orch = await start_orchestrator(database_url=database_url)
     a = ScriptedInstance(orch.client, "a", 10)
     await a.register()
-    await _settle(a, counts=[10])
+    await settle_fleet(a, counts=[10])
 
     b = ScriptedInstance(orch.client, "b", 10)
     await b.register()
@@ -81,7 +72,7 @@ async def test_a_silent_instance_is_failed_over_then_recovers(database_url, star
     b = ScriptedInstance(orch.client, "b", 10)
     await a.register()
     await b.register()
-    await _settle(a, b, counts=[5, 5])
+    await settle_fleet(a, b, counts=[5, 5])
 
     a_silent_since = time.monotonic()  # a stops beating; b keeps following
 
@@ -119,15 +110,15 @@ async def test_drain_moves_streams_away_and_gives_nothing_new(database_url, star
     b = ScriptedInstance(orch.client, "b", 10)
     await a.register()
     await b.register()
-    await _settle(a, b, counts=[4, 4])
+    await settle_fleet(a, b, counts=[4, 4])
 
     response = await orch.client.post("/instances/a/drain")
     assert response.status_code == 200
-    await _settle(a, b, counts=[0, 8])
+    await settle_fleet(a, b, counts=[0, 8])
     row = (await orch.client.get("/instances/a")).json()
     assert row["draining"] is True
     await asyncio.to_thread(seed_streams, database_url, 2, start=100)
-    await _settle(a, b, counts=[0, 10])
+    await settle_fleet(a, b, counts=[0, 10])
 
 
 async def test_deregistered_instance_loses_its_streams_at_once(database_url, start_orchestrator):
@@ -137,7 +128,7 @@ async def test_deregistered_instance_loses_its_streams_at_once(database_url, sta
     b = ScriptedInstance(orch.client, "b", 10)
     await a.register()
     await b.register()
-    await _settle(a, b, counts=[3, 3])
+    await settle_fleet(a, b, counts=[3, 3])
 
     assert (await orch.client.delete("/instances/a")).status_code == 200
     await eventually(lambda: _desires(b, 6), what="b granted all 6")
@@ -154,7 +145,7 @@ async def test_stopping_instance_hands_over_immediately(database_url, start_orch
     b = ScriptedInstance(orch.client, "b", 10)
     await a.register()
     await b.register()
-    await _settle(a, b, counts=[3, 3])
+    await settle_fleet(a, b, counts=[3, 3])
 
     a.running = set()
     await a.beat(status="stopping")
@@ -176,7 +167,7 @@ async def test_streams_run_without_ownership_are_flagged_and_removed(
     b = ScriptedInstance(orch.client, "b", 2)
     await a.register()
     await b.register()
-    await _settle(a, b, counts=[2, 2])
+    await settle_fleet(a, b, counts=[2, 2])
 
     stray = next(iter(b.running))
     a.running.add(stray)
@@ -193,7 +184,7 @@ async def test_insufficient_capacity_reports_unassigned_streams(database_url, st
     orch = await start_orchestrator(database_url=database_url)
     a = ScriptedInstance(orch.client, "a", 4)
     await a.register()
-    await _settle(a, counts=[4])
+    await settle_fleet(a, counts=[4])
     status = (await orch.client.get("/streams/status")).json()
     assert status["streams"]["unassigned"] == 6
     assert len(status["unassigned_stream_ids"]) == 6
@@ -204,5 +195,5 @@ async def test_insufficient_capacity_reports_unassigned_streams(database_url, st
 
     b = ScriptedInstance(orch.client, "b", 10)
     await b.register()
-    await _settle(a, b, counts=[3, 7])  # proportional to capacity 4:10
+    await settle_fleet(a, b, counts=[3, 7])  # proportional to capacity 4:10
     assert (await orch.client.get("/streams/status")).json()["streams"]["unassigned"] == 0

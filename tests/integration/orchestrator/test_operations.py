@@ -8,13 +8,13 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.integration.orchestrator.conftest import eventually
-from tests.integration.orchestrator.instances import (
+from tests.support.instances import (
     ScriptedInstance,
     seed_streams,
     set_stream_active,
+    settle_fleet,
 )
-from tests.integration.orchestrator.test_failover import _settle
+from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ async def test_restart_moves_no_stream_even_after_a_long_outage(database_url, st
     b = ScriptedInstance(first.client, "b", 10)
     await a.register()
     await b.register()
-    await _settle(a, b, counts=[6, 6])
+    await settle_fleet(a, b, counts=[6, 6])
     before = {"a": set(a.running), "b": set(b.running)}
     generation = (await first.client.get("/metrics")).json()["rebalancing_metrics"]["generation"]
     changes_before = len((await first.client.get("/streams/status")).json()["recent_changes"])
@@ -67,12 +67,12 @@ async def test_streams_added_and_deactivated_in_the_source_are_followed(
     orch = await start_orchestrator(database_url=database_url)
     a = ScriptedInstance(orch.client, "a", 10)
     await a.register()
-    await _settle(a, counts=[3])
+    await settle_fleet(a, counts=[3])
 
     await asyncio.to_thread(seed_streams, database_url, 2, start=10)
-    await _settle(a, counts=[5])
+    await settle_fleet(a, counts=[5])
     await asyncio.to_thread(set_stream_active, database_url, 2, False)
-    await _settle(a, counts=[4])
+    await settle_fleet(a, counts=[4])
     assert 2 not in a.running
     changes = (await orch.client.get("/streams/status")).json()["recent_changes"]
     assert any(c["reason"] == "stream_removed" and c["stream_ids"] == [2] for c in changes)
@@ -112,7 +112,7 @@ async def test_external_source_of_the_original_shape(
     )
     a = ScriptedInstance(orch.client, "a", 10)
     await a.register()
-    await _settle(a, counts=[5])
+    await settle_fleet(a, counts=[5])
     answer = await a.beat()
     assert {s["id"] for s in answer["streams"]} == {0, 1, 2, 3, 4}
     meta = answer["streams"][0]["metadata"]
@@ -143,7 +143,7 @@ async def test_unreachable_source_keeps_assignments_and_reports_degraded(
     )
     a = ScriptedInstance(orch.client, "a", 10)
     await a.register()
-    await _settle(a, counts=[2])
+    await settle_fleet(a, counts=[2])
 
     def rename(old: str, new: str) -> None:
         with engine.begin() as conn:
@@ -245,13 +245,13 @@ async def test_only_one_of_two_orchestrators_on_one_database_leads(
 
     a = ScriptedInstance(follower.client, "a", 10)
     await a.register()
-    await _settle(a, counts=[6])  # served by the follower, planned by the leader
+    await settle_fleet(a, counts=[6])  # served by the follower, planned by the leader
 
     await leaders[0].stop()
     await eventually(lambda: _is_leader(follower), what="the follower takes over leadership")
     b = ScriptedInstance(follower.client, "b", 10)
     await b.register()
-    await _settle(a, b, counts=[3, 3])
+    await settle_fleet(a, b, counts=[3, 3])
 
 
 async def _rounds(orch, count: int) -> None:

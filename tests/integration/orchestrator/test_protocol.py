@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.integration.orchestrator.conftest import eventually
-from tests.integration.orchestrator.instances import ScriptedInstance, seed_streams
+from tests.support.instances import ScriptedInstance, seed_streams
+from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from fingerv7.storage.migrate import upgrade_to_head
+from tests.support.orchestrator import eventually
 
 
 @dataclass
@@ -104,3 +105,14 @@ def _json(value: dict[str, Any]) -> str:
     import json
 
     return json.dumps(value)
+
+
+async def settle_fleet(*instances: ScriptedInstance, counts: list[int]) -> None:
+    """Let every instance follow its assignment until they run `counts` streams each."""
+
+    async def check() -> bool:
+        for instance in instances:
+            await instance.follow()
+        return [len(i.running) for i in instances] == counts
+
+    await eventually(check, what=f"distribution {counts}")

@@ -1,4 +1,8 @@
-"""A real orchestrator over real HTTP: uvicorn serving the app on a free loopback port."""
+"""A real orchestrator over real HTTP: uvicorn serving the app on a free loopback port.
+
+Registered as a pytest plugin by tests/conftest.py, so every test can use `start_orchestrator`
+(and `database_url`, which runs a test on SQLite and on PostgreSQL).
+"""
 
 from __future__ import annotations
 
