@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 
 from fastapi import FastAPI, Request, Response
 from starlette.routing import Match
 
 from fingerv7 import __version__
-from fingerv7.api import routes_fleet, routes_instances
+from fingerv7.api import routes_dashboard, routes_fleet, routes_instances
 from fingerv7.api.errors import BodySizeLimit, install_error_handlers
 from fingerv7.logs import configure_logging
-from fingerv7.orchestrator.runtime import start_runtime
+from fingerv7.orchestrator.runtime import OrchestratorRuntime, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 
 
-def create_app(settings: OrchestratorSettings) -> FastAPI:
-    """Build the app; the orchestrator runtime starts with the app's lifespan."""
+def create_app(
+    settings: OrchestratorSettings, runtime: OrchestratorRuntime | None = None
+) -> FastAPI:
+    """Build the app. The runtime starts with the app's lifespan unless one is handed in
+    (the CLI starts it first, so a dependency failure is one clear line, not a traceback)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings)
+        nonlocal runtime
+        if runtime is None:
+            runtime = await start_runtime(settings)
         app.state.runtime = runtime
+        restore_signals = _begin_shutdown_on_signals(runtime)
         try:
             yield
         finally:
+            restore_signals()
             await runtime.stop()
 
     app = FastAPI(
@@ -38,6 +49,7 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(routes_instances.router)
     app.include_router(routes_fleet.router)
+    app.include_router(routes_dashboard.router)
     app.middleware("http")(_observe_requests)
     app.add_middleware(BodySizeLimit)
     return app
@@ -64,6 +76,32 @@ def _route_template(request: Request) -> str:
         if match is Match.FULL:
             return str(getattr(route, "path", request.url.path))
     return "unmatched"
+
+
+def _begin_shutdown_on_signals(runtime: OrchestratorRuntime) -> Callable[[], None]:
+    """Chain onto the server's SIGTERM/SIGINT handlers: stop the monitor before draining."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(runtime.begin_shutdown)
+        chained = previous[signal.Signals(signum)]
+        if callable(chained):
+            chained(signum, frame)
+        elif chained == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, old)
+
+    return restore
 
 
 def create_app_from_env() -> FastAPI:

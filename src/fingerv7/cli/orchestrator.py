@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from fingerv7.cli.settings_errors import settings_or_exit
 from fingerv7.logs import configure_logging
+from fingerv7.orchestrator.runtime import StartupError, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 
 
@@ -32,8 +34,6 @@ def orchestrator(
     """Run the orchestrator API and monitor (configuration from the environment and .env)."""
     import uvicorn
 
-    from fingerv7.api.app import create_app
-
     settings = settings_or_exit(OrchestratorSettings)
     configure_logging(
         settings.log_level, settings.log_format, settings.log_file, settings.log_rotation
@@ -55,7 +55,21 @@ def orchestrator(
             log_config=None,
         )
         return
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    try:
+        asyncio.run(_serve(settings, host, port))
+    except StartupError as error:
+        typer.echo(f"[ERROR] [STARTUP] {error}", err=True)
+        raise typer.Exit(3) from None
+
+
+async def _serve(settings: OrchestratorSettings, host: str, port: int) -> None:
+    import uvicorn
+
+    from fingerv7.api.app import create_app
+
+    runtime = await start_runtime(settings)
+    config = uvicorn.Config(create_app(settings, runtime), host=host, port=port, log_config=None)
+    await uvicorn.Server(config).serve()
 
 
 def migrate() -> None:

@@ -25,6 +25,7 @@ class AssignmentWatch:
         self._waiters = 0
         self._poller: asyncio.Task[None] | None = None
         self._last_seen_generation: int | None = None
+        self._closing = False
 
     def notify(self) -> None:
         """Wake every waiter; each re-reads its own generation."""
@@ -46,7 +47,8 @@ class AssignmentWatch:
                 changed = self._changed
                 generation = await self._store.instance_generation(instance_id)
                 remaining_s = deadline - time.monotonic()
-                if generation is None or generation > after_generation or remaining_s <= 0:
+                done = generation is None or generation > after_generation or remaining_s <= 0
+                if done or self._closing:
                     return generation
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), timeout=remaining_s)
@@ -68,7 +70,13 @@ class AssignmentWatch:
             await asyncio.sleep(self._poll_interval_s)
         self._last_seen_generation = None
 
+    def close(self) -> None:
+        """Answer every open long-poll now (the server is shutting down)."""
+        self._closing = True
+        self.notify()
+
     async def aclose(self) -> None:
+        self.close()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,9 +30,12 @@ from fingerv7.core.reconcile import (
 from fingerv7.orchestrator.fleet_log import log_tick
 from fingerv7.orchestrator.leadership import Leadership
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.orchestrator.tick_observers import TickFacts
 from fingerv7.storage.fleet_store import FleetStore, SyncedStream, TickWrite, stream_specs
 
 log = logging.getLogger("fingerv7.orchestrator")
+
+TickObserver = Callable[[TickFacts], Awaitable[None]]
 
 
 class SourceStreamLike(Protocol):
@@ -72,12 +75,14 @@ class FleetController:
         settings: OrchestratorSettings,
         leadership: Leadership,
         on_generation: Callable[[], None] = lambda: None,
+        observers: Sequence[TickObserver] = (),
     ) -> None:
         self.store = store
         self.source = source
         self.settings = settings
         self.leadership = leadership
         self.on_generation = on_generation
+        self.observers = list(observers)
         self.timeouts = LifecycleTimeouts(
             warning_s=settings.heartbeat_warning_threshold,
             inactive_s=settings.heartbeat_timeout,
@@ -170,17 +175,26 @@ class FleetController:
         replan = plan_key != self._last_plan_key
         decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
         self._last_plan_key = plan_key
-        write = self._tick_write(now, decision, rows, fleet, sync)
-        if _is_noop(write, self._generation):
-            self.ticks += 1
-            return decision
-        await self.store.write_tick(write)
-        self._commit(decision, states)
-        log_tick(decision, write, self._previous_states(rows))
+        write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)
+        if write is not None and _is_noop(write, self._generation):
+            write = None
+        if write is not None:
+            await self.store.write_tick(write)
+            self._commit(decision, states)
+            log_tick(decision, write, self._previous_states(rows))
+            if decision.generation != view.generation:
+                self.on_generation()
         self.ticks += 1
-        if decision.generation != view.generation:
-            self.on_generation()
+        source_up = None if sync is None else sync.status == "healthy"
+        await self._notify_observers(TickFacts(now, decision, write, rows, source_up))
         return decision
+
+    async def _notify_observers(self, facts: TickFacts) -> None:
+        for observer in self.observers:
+            try:
+                await observer(facts)
+            except Exception:
+                log.exception("[ERROR] a tick observer failed; the monitor goes on")
 
     async def _sync_source(self, now_s: float) -> SourceSync | None:
         if now_s < self._next_sync_s:

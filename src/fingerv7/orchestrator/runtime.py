@@ -23,6 +23,7 @@ from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.leadership import leadership_for
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
 from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.database_url import describe_url
 from fingerv7.storage.fleet_store import FleetStore
@@ -48,6 +49,7 @@ class OrchestratorRuntime:
     watch: AssignmentWatch
     metrics: OrchestratorMetrics
     redis: redis_asyncio.Redis | None = None
+    alerts: AlertObserver | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -55,12 +57,23 @@ class OrchestratorRuntime:
     def database_description(self) -> str:
         return describe_url(self.settings.database_url.get_secret_value())
 
-    async def stop(self) -> None:
+    def begin_shutdown(self) -> None:
+        """First thing on SIGTERM/SIGINT: stop judging instances, answer open long-polls.
+
+        While the server drains connections no heartbeat can arrive, so a monitor still running
+        would declare every instance dead and move streams that nobody lost.
+        """
         self.controller.stop()
+        self.watch.close()
+
+    async def stop(self) -> None:
+        self.begin_shutdown()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
         await self.watch.aclose()
+        if self.alerts is not None:
+            await self.alerts.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         if self.source_engine is not None:
@@ -116,8 +129,17 @@ async def start_runtime(settings: OrchestratorSettings) -> OrchestratorRuntime:
     store = FleetStore(engine)
     watch = AssignmentWatch(store)
     metrics = OrchestratorMetrics()
+    try:
+        alerts = AlertObserver(settings, metrics)
+    except ValueError as error:
+        raise StartupError(str(error)) from None
     controller = FleetController(
-        store, source, settings, leadership_for(engine), on_generation=watch.notify
+        store,
+        source,
+        settings,
+        leadership_for(engine),
+        on_generation=watch.notify,
+        observers=[MetricsObserver(metrics), alerts],
     )
     runtime = OrchestratorRuntime(
         settings=settings,
@@ -129,6 +151,7 @@ async def start_runtime(settings: OrchestratorSettings) -> OrchestratorRuntime:
         watch=watch,
         metrics=metrics,
         redis=redis_client,
+        alerts=alerts,
     )
     runtime._tasks.append(asyncio.create_task(controller.run(), name="fleet-controller"))
     log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")

@@ -60,11 +60,34 @@ class OrchestratorSettings(BaseSettings):
     exponential_backoff: bool = True
     run_migrations: bool = True
 
+    # Alert webhooks: comma-separated URLs per format; empty = off (they are secrets).
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_discord_webhook_url: SecretStr | None = None
+    alert_webhook_url: SecretStr | None = None
+    alert_cooldown_seconds: Annotated[float, Field(ge=0)] = 900
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["plain", "json"] = "plain"
     log_file: str | None = None
     log_rotation: str = "100MB,7"
     max_workers: Annotated[int, Field(ge=1, le=64)] = 1
+
+    @field_validator(
+        "postgres_host",
+        "redis_url",
+        "orchestrator_api_key",
+        "orchestrator_admin_key",
+        "alert_slack_webhook_url",
+        "alert_discord_webhook_url",
+        "alert_webhook_url",
+        "log_file",
+        "max_rebalance_moves",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`KEY=` in an env file means "not set", as in the shipped .env.example."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

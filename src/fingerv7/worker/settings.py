@@ -1,0 +1,162 @@
+"""Everything a worker reads from its environment, read once by the CLI and passed down.
+
+Names are the manual's ("Variáveis necessárias para FingerV7"); settings the manual lacks are
+marked *(new)* in docs/worker.md. Secrets are :class:`SecretStr` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Self
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fingerv7.core.sharding import ShardSpec, server_number_from_id
+
+_INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class WorkerSettings(BaseSettings):
+    """The worker's configuration (environment variables, optionally an env file)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    # Identity: INSTANCE_ID wins; SERVER_ID is the original's name for the same thing.
+    instance_id_value: str | None = Field(
+        default=None, validation_alias=AliasChoices("INSTANCE_ID", "instance_id")
+    )
+    server_id: str | None = None
+
+    # Orchestrator connection.
+    use_orchestrator: bool = True
+    orchestrator_url: str | None = None
+    orchestrator_api_key: SecretStr | None = None
+    max_streams: int = Field(default=50, ge=1, le=1000)
+    heartbeat_interval: float = Field(default=30.0, gt=0, le=3600)
+    heartbeat_timeout: float | None = Field(default=None, gt=0)
+    assignment_wait_seconds: float = Field(default=25.0, gt=0, le=60)
+    shutdown_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    worker_location: str | None = None
+
+    # Presence in Redis, as the original dashboard reads it.
+    redis_url: SecretStr | None = None
+    redis_channel: str = "smf:server_heartbeats"
+    redis_key_prefix: str = "smf:server"
+    redis_heartbeat_ttl_secs: int = Field(default=120, ge=1)
+
+    # PostgreSQL: identifications go to DB_TABLE_NAME; static mode reads STREAMS_TABLE_NAME.
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_db: str = "music_log"
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr | None = None
+    db_table_name: str = "music_log"
+    streams_table_name: str = "streams"
+
+    # Processing.
+    processor: str = "probe"
+    identification_duration: float = Field(default=15.0, gt=0)
+    duplicate_prevention_window_seconds: int = Field(default=900, ge=0)
+    duplicate_check_window: int | None = None  # ignored; see docs/worker.md
+
+    # Static mode (USE_ORCHESTRATOR=false).
+    distribute_load: bool = True
+    total_servers: int = Field(default=1, ge=1)
+    enable_rotation: bool = False
+    rotation_hours: float = Field(default=24.0, gt=0)
+    static_refresh_seconds: float = Field(default=300.0, gt=0)
+
+    # The worker's own surface.
+    log_level: str = "INFO"
+    worker_http_host: str = "0.0.0.0"
+    worker_http_port: int = Field(default=8081, ge=0, le=65535)
+    worker_journal_path: Path | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("processor")
+    @classmethod
+    def _normalised_processor(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("orchestrator_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("ORCHESTRATOR_URL must start with http:// or https://")
+        return url
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        identity = self.instance_id_value or self.server_id
+        if not identity:
+            raise ValueError(
+                "set INSTANCE_ID (or SERVER_ID) to this worker's name, e.g. fingerv7-001"
+            )
+        if not _INSTANCE_ID_PATTERN.fullmatch(identity):
+            raise ValueError(
+                f"INSTANCE_ID {identity!r} must be 1-64 letters, digits, '.', '_' or '-'"
+            )
+        if self.use_orchestrator and not self.orchestrator_url:
+            raise ValueError(
+                "USE_ORCHESTRATOR is true but ORCHESTRATOR_URL is not set; set it, or set "
+                "USE_ORCHESTRATOR=false for static sharding"
+            )
+        if not self.use_orchestrator and self.distribute_load:
+            _ = self.shard  # raises ValueError with the reason
+        if self.heartbeat_timeout is not None and self.heartbeat_timeout <= self.heartbeat_interval:
+            raise ValueError("HEARTBEAT_TIMEOUT must be longer than HEARTBEAT_INTERVAL")
+        return self
+
+    @property
+    def instance_id(self) -> str:
+        """This worker's name: INSTANCE_ID, else SERVER_ID."""
+        identity = self.instance_id_value or self.server_id
+        assert identity is not None  # guaranteed by the validator
+        return identity
+
+    @property
+    def effective_heartbeat_timeout(self) -> float:
+        """HEARTBEAT_TIMEOUT, or three intervals (the manual's 60 s / 180 s ratio)."""
+        return self.heartbeat_timeout or 3 * self.heartbeat_interval
+
+    @property
+    def shard(self) -> ShardSpec:
+        """Static mode's shard: the number at the end of SERVER_ID (else INSTANCE_ID)."""
+        number = server_number_from_id(self.server_id or self.instance_id)
+        return ShardSpec(server_number=number, total_servers=self.total_servers)
+
+    def postgres_conninfo(self) -> str:
+        """A libpq connection string for the POSTGRES_* settings (with the password)."""
+        parts = {
+            "host": self.postgres_host,
+            "port": str(self.postgres_port),
+            "dbname": self.postgres_db,
+            "user": self.postgres_user,
+        }
+        if self.postgres_password is not None:
+            parts["password"] = self.postgres_password.get_secret_value()
+        return " ".join(f"{key}={_quote_conninfo(value)}" for key, value in parts.items())
+
+
+def _quote_conninfo(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def load_worker_settings(env_file: Path | None = None) -> WorkerSettings:
+    """Read the settings from the environment (and `env_file` when given)."""
+    if env_file is None:
+        return WorkerSettings()
+    return WorkerSettings(_env_file=env_file)  # type: ignore[call-arg]

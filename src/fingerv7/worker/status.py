@@ -1,0 +1,161 @@
+"""What the worker says about itself: `/health`, `/metrics` (the manual's per-instance JSON).
+
+The agent updates an :class:`AgentCounters`; :class:`StatusReporter` turns it, the supervisor's
+stream stats and a psutil sample into JSON. No I/O here, so both documents are easy to test.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fingerv7.worker.reconciler import Reconciler
+from fingerv7.worker.retry import CircuitBreaker
+from fingerv7.worker.supervisor import StreamSupervisor
+from fingerv7.worker.system_metrics import SystemSampler
+from fingerv7.worker.watchdog import FreezeWatchdog
+
+
+@dataclass(slots=True)
+class AgentCounters:
+    """Facts about the worker's dealings with the orchestrator (or its static source)."""
+
+    registered: bool = False
+    orchestrator_reachable: bool | None = None
+    last_contact: datetime | None = None
+    heartbeats_ok: int = 0
+    heartbeat_failures: int = 0
+    registrations: int = 0
+    unknown_instance_resets: int = 0
+    stale_answers: int = 0
+    last_error: str | None = None
+    stopping: bool = False
+
+
+def format_uptime(seconds: float) -> str:
+    """`2h 15m 30s`, as the manual prints it."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes}m {secs}s"
+
+
+class StatusReporter:
+    """Builds the `/health` and `/metrics` documents from live objects."""
+
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        mode: str,
+        processor_name: str,
+        supervisor: StreamSupervisor,
+        reconciler: Reconciler,
+        counters: AgentCounters,
+        sampler: SystemSampler,
+        watchdog: FreezeWatchdog | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.instance_id = instance_id
+        self.mode = mode
+        self.processor_name = processor_name
+        self.supervisor = supervisor
+        self.reconciler = reconciler
+        self.counters = counters
+        self.sampler = sampler
+        self.watchdog = watchdog
+        self.breaker = breaker
+        self._started_mono = time.monotonic()
+
+    def uptime_s(self) -> float:
+        return time.monotonic() - self._started_mono
+
+    def health(self) -> tuple[dict[str, Any], int]:
+        """(document, HTTP status): 200 while working, 503 while stopping or frozen."""
+        counters = self.counters
+        if counters.stopping:
+            status = "stopping"
+        elif self.watchdog is not None and self.watchdog.fenced:
+            status = "resyncing"
+        elif self.mode == "orchestrator" and not counters.orchestrator_reachable:
+            status = "degraded"  # streams keep running; the orchestrator is not answering
+        else:
+            status = "healthy"
+        stream_ids, generation = self.reconciler.report()
+        document: dict[str, Any] = {
+            "status": status,
+            "instance_id": self.instance_id,
+            "mode": self.mode,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "uptime_seconds": round(self.uptime_s(), 3),
+            "streams_running": len(stream_ids),
+            "generation": generation,
+            "orchestrator": {
+                "registered": counters.registered,
+                "reachable": counters.orchestrator_reachable,
+                "last_contact": _iso(counters.last_contact),
+                "circuit": self.breaker.state.value if self.breaker else None,
+                "last_error": counters.last_error,
+            },
+        }
+        code = 503 if status in ("stopping", "resyncing") else 200
+        return document, code
+
+    def metrics(self) -> dict[str, Any]:
+        totals = self.supervisor.totals()
+        attempts = totals.processed + totals.errors
+        sample = self.sampler.sample()
+        stream_ids, generation = self.reconciler.report()
+        counters = self.counters
+        return {
+            "instance_id": self.instance_id,
+            "uptime": format_uptime(self.uptime_s()),
+            "uptime_seconds": round(self.uptime_s(), 3),
+            "streams_assigned": len(stream_ids),
+            "streams_processed": totals.processed,
+            "success_rate": round(totals.processed / attempts, 4) if attempts else 1.0,
+            "error_count": totals.errors,
+            "cpu_usage": sample.cpu_percent,
+            "memory_usage": sample.memory_percent,
+            "vpn_status": "not_managed",
+            "vpn_ip": None,
+            "last_db_write": None,
+            "processor": self.processor_name,
+            "mode": self.mode,
+            "generation": generation,
+            "bytes_read": totals.bytes_read,
+            "identifications": totals.identifications,
+            "stream_restarts": totals.restarts,
+            "heartbeats_ok": counters.heartbeats_ok,
+            "heartbeat_failures": counters.heartbeat_failures,
+            "registrations": counters.registrations,
+            "unknown_instance_resets": counters.unknown_instance_resets,
+            "stale_answers_ignored": counters.stale_answers,
+            "freezes_detected": self.watchdog.freezes_detected if self.watchdog else 0,
+            "circuit_breaker_opened": self.breaker.times_opened if self.breaker else 0,
+            "streams": [self._stream_entry(stream_id) for stream_id in stream_ids],
+        }
+
+    def _stream_entry(self, stream_id: int) -> dict[str, Any]:
+        running = self.supervisor.get(stream_id)
+        if running is None:
+            return {"id": stream_id, "status": "stopped"}
+        stats = running.stats
+        return {
+            "id": stream_id,
+            "name": running.stream.name,
+            "status": "stopping" if running.stopping else stats.status,
+            "processed": stats.processed,
+            "errors": stats.errors,
+            "bytes_read": stats.bytes_read,
+            "identifications": stats.identifications,
+            "restarts": stats.restarts,
+            "last_activity": _iso(stats.last_activity),
+            "last_error": stats.last_error,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

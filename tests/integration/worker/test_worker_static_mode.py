@@ -1,0 +1,120 @@
+"""Static mode against a real PostgreSQL streams table in the original shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from fingerv7.core.sharding import SECONDS_PER_HOUR
+from fingerv7.worker.journal import OwnershipJournal
+from fingerv7.worker.reconciler import Reconciler
+from fingerv7.worker.sample_streams import LocalStreamServer
+from fingerv7.worker.settings import WorkerSettings
+from fingerv7.worker.static_mode import PostgresStreamSource, StaticAgent
+from fingerv7.worker.status import AgentCounters
+from fingerv7.worker.supervisor import StreamSupervisor
+from tests.integration.worker.support import Cluster, ScriptedProcessor, eventually
+
+pytestmark = pytest.mark.integration
+
+
+def original_streams_table(pg_url: str, server: LocalStreamServer, count: int) -> str:
+    """The original `streams` table (index stored as text) with `count` rows; returns the db."""
+    database = make_url(pg_url).database
+    assert database is not None
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={database}") as conn:
+        conn.execute(
+            "CREATE TABLE streams (url text, name text, sheet text, cidade text, estado text, "
+            'regiao text, segmento text, "index" text)'
+        )
+        for i in range(count):
+            conn.execute(
+                "INSERT INTO streams VALUES "
+                "(%s, %s, 'sheet1', 'Recife', 'PE', 'Nordeste', 'pop', %s)",
+                (server.url(i), f"Radio {i}", str(i)),
+            )
+        conn.execute("INSERT INTO streams VALUES ('http://x', 'Broken', '', '', '', '', '', 'n/a')")
+    return database
+
+
+def static_settings(database: str, **values: object) -> WorkerSettings:
+    base: dict[str, object] = {
+        "use_orchestrator": False,
+        "server_id": "fingerv7-002",
+        "total_servers": 3,
+        "postgres_host": "127.0.0.1",
+        "postgres_db": database,
+        "postgres_user": "postgres",
+        "worker_http_host": "127.0.0.1",
+        "worker_http_port": 0,
+        "heartbeat_interval": 0.5,
+    }
+    return WorkerSettings(_env_file=None, **(base | values))  # type: ignore[arg-type]
+
+
+class WallClock:
+    def __init__(self, now_s: float) -> None:
+        self.now_s = now_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+async def test_static_worker_runs_its_shard_and_rotation_moves_it(
+    pg_url: str, stream_server: LocalStreamServer, tmp_path: Path
+) -> None:
+    database = original_streams_table(pg_url, stream_server, 9)
+    settings = static_settings(database, enable_rotation=True, rotation_hours=1)
+    supervisor = StreamSupervisor(ScriptedProcessor(), OwnershipJournal(None, "w2"))
+    reconciler = Reconciler(supervisor, max_streams=50)
+    clock = WallClock(1000 * SECONDS_PER_HOUR + 5)  # period 1000: offset 1000 % 3 == 1
+    source = PostgresStreamSource(settings.postgres_conninfo(), settings.streams_table_name)
+    agent = StaticAgent(settings, source, reconciler, AgentCounters(), wall_clock=clock)
+
+    await agent.refresh()
+    assert supervisor.running_ids() == [0, 3, 6]
+    running = supervisor.get(3)
+    assert running is not None
+    assert running.stream.metadata["cidade"] == "Recife" and running.stream.name == "Radio 3"
+
+    clock.now_s += SECONDS_PER_HOUR
+    await agent.refresh()
+    assert supervisor.running_ids() == [2, 5, 8]
+    clock.now_s += SECONDS_PER_HOUR
+    await agent.refresh()
+    assert supervisor.running_ids() == [1, 4, 7]
+    await reconciler.reset(reason="test")
+
+
+async def test_unreadable_table_keeps_the_current_streams(
+    pg_url: str, stream_server: LocalStreamServer
+) -> None:
+    database = original_streams_table(pg_url, stream_server, 6)
+    settings = static_settings(database)
+    supervisor = StreamSupervisor(ScriptedProcessor(), OwnershipJournal(None, "w2"))
+    reconciler = Reconciler(supervisor, max_streams=50)
+    counters = AgentCounters()
+    good = PostgresStreamSource(settings.postgres_conninfo(), "streams")
+    agent = StaticAgent(settings, good, reconciler, counters)
+    await agent.refresh()
+    assert supervisor.running_ids() == [1, 4]
+    agent.source = PostgresStreamSource(settings.postgres_conninfo(), "no_such_table")
+    await agent.refresh()
+    assert supervisor.running_ids() == [1, 4]
+    assert counters.last_error is not None and "no_such_table" in counters.last_error
+    await reconciler.reset(reason="test")
+
+
+async def test_static_worker_process_reads_its_shard(
+    pg_url: str, stream_server: LocalStreamServer, cluster: Cluster
+) -> None:
+    database = original_streams_table(pg_url, stream_server, 6)
+    worker = cluster.worker(static_settings(database, server_id="3"))
+    await eventually(lambda: worker.running == [2, 5], what="shard 3 of 3 running")
+    await eventually(lambda: worker.runtime.supervisor.totals().bytes_read > 0, what="audio read")
+    assert worker.runtime.reporter.health()[0]["mode"] == "static"
+    assert await worker.stop() == 0
+    assert worker.running == []
