@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from fingerv7 import __version__
-from fingerv7.cli import catalog, env, orchestrator, streams, worker
+from fingerv7.cli import catalog, demo, env, orchestrator, streams, worker
 
 app = typer.Typer(
     name="fingerv7",
@@ -26,5 +26,5 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for module in (orchestrator, streams, worker, catalog, env):
+for module in (orchestrator, streams, worker, demo, catalog, env):
     module.register(app)

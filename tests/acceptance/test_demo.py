@@ -1,0 +1,83 @@
+"""`fingerv7 demo` (the README's run command): a whole fleet from one command; Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.acceptance
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except httpx.TransportError as error:
+            last = error
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def test_demo_runs_a_fleet_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fingerv7",
+            "demo",
+            "--port",
+            str(port),
+            "--workers",
+            "3",
+            "--streams",
+            "6",
+            "--dir",
+            str(tmp_path / "demo"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def fleet_running() -> bool:
+            status = httpx.get(f"{url}/streams/status", timeout=2).json()
+            instances = httpx.get(f"{url}/instances", timeout=2).json()["instances"]
+            running = sum(i["running_streams"] for i in instances)
+            return (
+                len(instances) == 3
+                and all(i["status"] == "active" for i in instances)
+                and status["streams"]["assigned"] == 6
+                and running == 6
+            )
+
+        wait_until(fleet_running, 90, "3 active workers running all 6 demo streams")
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=60)
+    text = output.decode()
+    assert demo.returncode == 0, text
+    assert f"{url}/dashboard" in text and "demo stopped" in text
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=1)
+    logs = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert "orchestrator.log" in logs and "worker-3.log" in logs
