@@ -53,6 +53,7 @@ def orchestrator(
             port=port,
             workers=settings.max_workers,
             log_config=None,
+            timeout_worker_healthcheck=60,  # each process imports and migrates before answering
         )
         return
     try:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x4656374D494752  # "FV7MIGR"
 
 
 def _sync_url(url: str | URL) -> str:
@@ -28,5 +30,20 @@ def alembic_config(url: str | URL) -> Config:
 
 
 def upgrade_to_head(url: str | URL) -> None:
-    """Bring the database schema to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(url), "head")
+    """Bring the database schema to the newest revision (idempotent).
+
+    On PostgreSQL the upgrade runs under a transaction-scoped advisory lock, so several
+    orchestrator processes or replicas starting together migrate one after the other.
+    """
+    config = alembic_config(url)
+    engine = create_engine(_sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

@@ -1,0 +1,54 @@
+"""Schema migrations: idempotent, and safe when several processes start at once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from fingerv7.storage.migrate import upgrade_to_head
+
+pytestmark = pytest.mark.integration
+
+TABLES = {
+    "instances",
+    "monitored_streams",
+    "assignments",
+    "stream_changes",
+    "fleet_state",
+    "streams",
+}
+
+
+def test_concurrent_upgrades_on_postgresql_apply_once(pg_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def upgrade() -> None:
+        try:
+            upgrade_to_head(pg_url)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=upgrade) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        assert TABLES <= set(inspect(conn).get_table_names())
+        assert conn.execute(text("SELECT count(*) FROM fleet_state")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_upgrading_twice_changes_nothing(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    upgrade_to_head(url)
+    upgrade_to_head(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert TABLES <= set(inspect(conn).get_table_names())
+        assert conn.execute(text("SELECT count(*) FROM fleet_state")).scalar_one() == 1
+    engine.dispose()
