@@ -21,6 +21,7 @@ from fingerv7.api.schemas import (
     StreamOut,
 )
 from fingerv7.api.views import instance_view
+from fingerv7.core.planning.model import InstanceState
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.storage.fleet_store import DesiredStream, HeartbeatReport, Registration
 
@@ -71,7 +72,7 @@ async def register(body: RegisterRequest, request: Request) -> RegisterResponse:
     )
     runtime.controller.wake()
     desired = await runtime.store.desired_streams(body.instance_id)
-    assigned = len(desired[1]) if desired else 0
+    assigned = len(desired.streams) if desired else 0
     interval_s = runtime.settings.heartbeat_interval
     return RegisterResponse(
         instance_id=body.instance_id,
@@ -96,30 +97,38 @@ async def heartbeat(body: HeartbeatRequest, request: Request) -> HeartbeatRespon
         applied_generation=body.generation,
         stats=body.stats(),
     )
-    if not await runtime.store.record_heartbeat(report, now):
+    # Read before writing: the answer and the "did anything change" test both need the last report.
+    desired = await runtime.store.desired_streams(body.instance_id)
+    if desired is None or not await runtime.store.record_heartbeat(report, now):
         raise _not_registered(body.instance_id)
     runtime.metrics.totals.heartbeats += 1
-    runtime.controller.wake()
+    wanted, running = desired.ids, set(body.stream_ids)
     if report.stopping:
         log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)
-    desired = await runtime.store.desired_streams(body.instance_id)
-    generation, streams = desired if desired is not None else (body.generation, [])
-    await _note_discrepancies(runtime, body.instance_id, body.stream_ids)
-    wanted = {s.id for s in streams}
-    running = set(body.stream_ids)
+        wanted = set()
+    elif running - wanted:
+        await _note_discrepancies(runtime, body.instance_id, running - wanted)
+    steady = (
+        not report.stopping
+        and running == desired.reported
+        and body.generation == desired.applied_generation
+        and desired.state is InstanceState.ACTIVE
+    )
+    if not steady:
+        runtime.controller.wake()  # a release, a recovery, a first beat: act on it now
     commands = [StreamCommand(stream_id=s, action="add") for s in sorted(wanted - running)]
     commands += [StreamCommand(stream_id=s, action="remove") for s in sorted(running - wanted)]
     runtime.metrics.heartbeat_latency.observe(time.perf_counter() - started)
     return HeartbeatResponse(
         next_heartbeat=now + timedelta(seconds=runtime.settings.heartbeat_interval),
-        generation=generation,
-        streams=_streams_out(streams),
+        generation=desired.generation,
+        streams=[] if report.stopping else _streams_out(desired.streams),
         commands=commands,
     )
 
 
 async def _note_discrepancies(
-    runtime: OrchestratorRuntime, instance_id: str, stream_ids: list[int]
+    runtime: OrchestratorRuntime, instance_id: str, stream_ids: set[int]
 ) -> None:
     """Streams an instance runs that it does not hold: logged and counted, then told to stop."""
     strays = await runtime.store.streams_held_by_others(instance_id, stream_ids)
@@ -150,9 +159,10 @@ async def assignment(
     desired = await runtime.store.desired_streams(instance_id)
     if generation is None or desired is None:
         raise _not_registered(instance_id)
-    generation, streams = desired
     return AssignmentResponse(
-        instance_id=instance_id, generation=generation, streams=_streams_out(streams)
+        instance_id=instance_id,
+        generation=desired.generation,
+        streams=_streams_out(desired.streams),
     )
 
 
@@ -165,10 +175,9 @@ async def get_instance(instance_id: str, request: Request) -> dict[str, object]:
     desired = await runtime.store.desired_streams(instance_id)
     if row is None or desired is None:
         raise _not_registered(instance_id)
-    generation, streams = desired
-    view = instance_view(row, len(streams))
-    view["generation"] = generation
-    view["streams"] = [s.model_dump() for s in _streams_out(streams)]
+    view = instance_view(row, len(desired.streams))
+    view["generation"] = desired.generation
+    view["streams"] = [s.model_dump() for s in _streams_out(desired.streams)]
     return view
 
 

@@ -82,7 +82,17 @@ class OrchestratorRuntime:
 
 
 async def start_runtime(settings: OrchestratorSettings) -> OrchestratorRuntime:
-    """Run the manual's startup sequence and start the monitor loop."""
+    """Run the manual's startup sequence, bounded by APP_STARTUP_TIMEOUT, and start the monitor."""
+    try:
+        return await asyncio.wait_for(_start(settings), timeout=settings.app_startup_timeout)
+    except TimeoutError:
+        limit_s = settings.app_startup_timeout
+        raise StartupError(
+            f"startup did not complete within APP_STARTUP_TIMEOUT ({limit_s:g}s)"
+        ) from None
+
+
+async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     log.info("[STARTUP] === ORCHESTRATOR STARTUP SEQUENCE ===")
     for warning in settings.timeout_warnings():
         log.warning("[STARTUP] %s", warning)

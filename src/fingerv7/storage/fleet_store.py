@@ -48,6 +48,21 @@ class DesiredStream:
 
 
 @dataclass(frozen=True, slots=True)
+class DesiredSet:
+    """An instance's complete desired set, its generation, and its state, read together."""
+
+    generation: int
+    state: InstanceState
+    streams: list[DesiredStream]
+    applied_generation: int  # as last reported by the instance
+    reported: frozenset[int]  # what it last said it runs
+
+    @property
+    def ids(self) -> set[int]:
+        return {s.id for s in self.streams}
+
+
+@dataclass(frozen=True, slots=True)
 class SyncedStream:
     id: int
     url: str
@@ -135,7 +150,7 @@ class FleetStore:
 
         return await retrying(transaction)
 
-    async def desired_streams(self, instance_id: str) -> tuple[int, list[DesiredStream]] | None:
+    async def desired_streams(self, instance_id: str) -> DesiredSet | None:
         """(generation, desired set) of a registered instance; None when it is not registered.
 
         One statement, so the generation and the set come from the same snapshot: a worker that
@@ -144,7 +159,16 @@ class FleetStore:
         a, m, i = schema.assignments, schema.monitored_streams, schema.instances
         owned = a.join(m, m.c.id == a.c.stream_id)
         query = (
-            select(i.c.generation, m.c.id, m.c.url, m.c.name, m.c.stream_metadata)
+            select(
+                i.c.generation,
+                i.c.state,
+                i.c.applied_generation,
+                i.c.reported_stream_ids,
+                m.c.id,
+                m.c.url,
+                m.c.name,
+                m.c.stream_metadata,
+            )
             .select_from(i.outerjoin(owned, (a.c.holder == i.c.id) & (a.c.target == i.c.id)))
             .where(i.c.id == instance_id, i.c.deregistered.is_(False))
             .order_by(m.c.id)
@@ -158,7 +182,14 @@ class FleetStore:
             for r in rows
             if r.id is not None
         ]
-        return int(rows[0].generation), streams
+        first = rows[0]
+        return DesiredSet(
+            generation=int(first.generation),
+            state=InstanceState(first.state),
+            streams=streams,
+            applied_generation=int(first.applied_generation),
+            reported=frozenset(first.reported_stream_ids),
+        )
 
     async def instance_generation(self, instance_id: str) -> int | None:
         i = schema.instances
