@@ -1,4 +1,4 @@
-"""The worker's own HTTP endpoint: `GET /health` and `GET /metrics`, served in the worker's loop.
+"""The worker's own HTTP endpoint: `/health`, `/metrics`, `/metrics/prometheus`, in its loop.
 
 A small Starlette app under uvicorn, bound to a socket we open ourselves so that port 0 works
 (the kernel picks a free port; we log it). uvicorn's own signal handling is switched off: the
@@ -14,11 +14,13 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fingerv7.worker.prometheus import exposition
 from fingerv7.worker.status import StatusReporter
 
 logger = logging.getLogger("fingerv7.worker.http")
@@ -32,7 +34,16 @@ def create_status_app(reporter: StatusReporter) -> Starlette:
     async def metrics(request: Request) -> JSONResponse:
         return JSONResponse(reporter.metrics())
 
-    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics)])
+    async def metrics_prometheus(request: Request) -> Response:
+        return Response(exposition(reporter), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/metrics", metrics),
+            Route("/metrics/prometheus", metrics_prometheus),
+        ]
+    )
 
 
 class _EmbeddedServer(uvicorn.Server):

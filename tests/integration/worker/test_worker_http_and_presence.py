@@ -65,6 +65,16 @@ async def test_health_and_metrics_describe_the_running_worker(
         assert 0 <= metrics["memory_usage"] <= 100
         assert [s["id"] for s in metrics["streams"]] == [1, 2]
         assert metrics["uptime"].endswith("s")
+        exposition = (await client.get("/metrics/prometheus")).text
+        labels = '{instance_id="fingerv7-001"}'
+        assert f"fingerv7_worker_up{labels} 1.0" in exposition
+        assert f"fingerv7_worker_streams_running{labels} 2.0" in exposition
+        processed = next(
+            float(line.rsplit(" ", 1)[1])
+            for line in exposition.splitlines()
+            if line.startswith(f"fingerv7_worker_processed_total{labels}")
+        )
+        assert processed >= metrics["streams_processed"]
         counters.orchestrator_reachable = False
         assert (await client.get("/health")).json()["status"] == "degraded"
         counters.stopping = True
