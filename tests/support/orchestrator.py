@@ -59,16 +59,19 @@ class RunningOrchestrator:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout_s: float = 10.0, what: str = "condition"
+    check: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition"
 ) -> Any:
-    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
+    """Poll `check` (sync or async) until truthy; fail naming `what` at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
+    while loop.time() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
         if last:
             return last
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
 
 

@@ -222,22 +222,17 @@ class FleetStore:
         return [s for s in ids if s not in held]
 
     async def set_draining(self, instance_id: str, draining: bool) -> bool:
-        i = schema.instances
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(i)
-                .where(i.c.id == instance_id, i.c.deregistered.is_(False))
-                .values(draining=draining)
-            )
-        return bool(result.rowcount)
+        return await self._update_registered(instance_id, draining=draining)
 
     async def deregister(self, instance_id: str) -> bool:
+        return await self._update_registered(instance_id, deregistered=True)
+
+    async def _update_registered(self, instance_id: str, **values: Any) -> bool:
+        """Operator flags on a registered instance; False when there is no such instance."""
         i = schema.instances
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(i)
-                .where(i.c.id == instance_id, i.c.deregistered.is_(False))
-                .values(deregistered=True)
+                update(i).where(i.c.id == instance_id, i.c.deregistered.is_(False)).values(**values)
             )
         return bool(result.rowcount)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.runtime import WorkerRuntime
 from fingerv7.worker.sample_streams import LocalStreamServer
 from fingerv7.worker.settings import WorkerSettings
+from tests.support.orchestrator import eventually, free_port
 
 ORCHESTRATOR_FAST = {
     "heartbeat_interval": 0.5,
@@ -34,29 +33,6 @@ ORCHESTRATOR_FAST = {
     "imbalance_threshold": 0.0,
     "max_stream_difference": 1,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def eventually(
-    check: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition"
-) -> Any:
-    """Poll `check` (sync or async) until truthy; fail naming `what` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    last: Any = None
-    while loop.time() < deadline:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
 
 
 async def import_streams(
