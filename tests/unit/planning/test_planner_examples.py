@@ -245,3 +245,20 @@ def test_balance_report_is_bounded_for_large_fleets() -> None:
     report = format_balance_report(plan, max_lines=5)
     assert "  ... and 195 more instances" in report
     assert len(report) < 20
+
+
+def test_plan_is_unaffected_by_changes_to_the_inputs_after_the_call() -> None:
+    # `assignment` and `changes` are built on first access, from the plan's own arrays.
+    current = _held(fingerv7_001=3)
+    streams = _streams(4)
+    plan = plan_assignment(streams, _fleet(5, 5), current, seconds_since_last_rebalance=0)
+    current.clear()
+    streams.clear()
+    assert plan.change_count == 1
+    assert plan.assignment == {
+        0: "fingerv7-001",
+        1: "fingerv7-001",
+        2: "fingerv7-001",
+        3: "fingerv7-002",
+    }
+    assert plan.changes == [Change(3, None, "fingerv7-002", ChangeReason.NEW)]

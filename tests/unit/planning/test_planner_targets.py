@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fingerv7.core.planning import (
     PERFORMANCE_SCORE_MAX,
@@ -19,6 +21,7 @@ from fingerv7.core.planning import (
     compute_targets,
 )
 from fingerv7.core.planning.balance import level_fill
+from fingerv7.core.planning.targets import apportion_array
 
 
 def test_manual_imbalance_example_is_23_percent() -> None:
@@ -103,3 +106,26 @@ def test_level_fill_raises_the_lowest_first_and_respects_bounds() -> None:
     assert level_fill(base, low, high, 28).tolist() == [8, 8, 12]
     assert level_fill(base, low, high, 22).tolist() == [2, 8, 12]
     assert level_fill(base, low, high, 60).tolist() == [20, 20, 20]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-2, 300),
+    st.lists(
+        st.tuples(
+            st.integers(-1, 60) | st.integers(1, 10**12),
+            st.integers(0, 40) | st.integers(1, 10**9),
+            st.integers(0, 60),
+        ),
+        max_size=10,
+    ),
+)
+def test_array_apportion_gives_the_same_targets_as_the_list_version(
+    total: int, rows: list[tuple[int, int, int]]
+) -> None:
+    capacities = [c for c, _, _ in rows]
+    weights = [w for _, w, _ in rows]
+    held = [h for _, _, h in rows]
+    expected = apportion(total, capacities, weights, held)
+    arrays = [np.array(values, dtype=np.int64) for values in (capacities, weights, held)]
+    assert apportion_array(total, *arrays).tolist() == expected

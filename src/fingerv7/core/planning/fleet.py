@@ -109,24 +109,41 @@ def _holders(
 def locate(sorted_ids: IntArray, keys: IntArray) -> IntArray:
     """Position of each key in `sorted_ids` (distinct, ascending), or -1 where it is absent.
 
-    Ids are usually dense (database sequences), and then a lookup table is several times
-    faster than a binary search over a million random keys.
+    In a steady state `current` names exactly the source streams, in id order, and a single
+    comparison answers. Otherwise ids are usually dense (database sequences), and then a lookup
+    table is several times faster than a binary search over a million keys.
     """
-    position = np.full(len(keys), -1, dtype=np.int64)
+    if np.array_equal(keys, sorted_ids):
+        return np.arange(len(keys), dtype=np.int64)
     if len(sorted_ids) == 0 or len(keys) == 0:
-        return position
+        return np.full(len(keys), -1, dtype=np.int64)
     low, high = int(sorted_ids[0]), int(sorted_ids[-1])
     if high - low < 2 * len(sorted_ids) + 1024:
         table = np.full(high - low + 1, -1, dtype=np.int64)
         table[sorted_ids - low] = np.arange(len(sorted_ids), dtype=np.int64)
-        inside = np.flatnonzero((keys >= low) & (keys <= high))
-        position[inside] = table[keys[inside] - low]
-        return position
-    candidate = np.searchsorted(sorted_ids, keys)
-    inside = np.flatnonzero(candidate < len(sorted_ids))
-    hit = inside[sorted_ids[candidate[inside]] == keys[inside]]
-    position[hit] = candidate[hit]
-    return position
+        offset = keys - low
+        inside = (keys >= low) & (keys <= high)
+        return np.where(inside, table[np.where(inside, offset, 0)], -1)
+    candidate = np.minimum(np.searchsorted(sorted_ids, keys), len(sorted_ids) - 1)
+    return np.where(sorted_ids[candidate] == keys, candidate, -1)
+
+
+def _lay_current(
+    stream_ids: IntArray, keys: IntArray, holders: IntArray, instance_count: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """`current` laid onto the sorted streams: each stream's instance index (-1 for none), the
+    streams each instance holds, and the entries of `current` whose stream left the source
+    (indexes into `keys`, by stream id)."""
+    position = locate(stream_ids, keys)
+    gone = np.flatnonzero(position < 0)
+    if len(gone):
+        gone = gone[np.argsort(keys[gone], kind="stable")]
+        staying = position >= 0
+        position, holders = position[staying], holders[staying]
+    stream_current = np.full(len(stream_ids), -1, dtype=np.int64)
+    stream_current[position] = holders
+    held = np.bincount(holders, minlength=instance_count).astype(np.int64)
+    return stream_current, held, gone
 
 
 def build_fleet(
@@ -151,25 +168,24 @@ def build_fleet(
         location = np.full(len(instance_ids), NO_REGION, dtype=np.int64)
 
     keys = np.fromiter(current.keys(), np.int64, len(current))
-    position = locate(stream_ids, keys)
-    found = position >= 0
-    stream_current = np.full(len(stream_ids), -1, dtype=np.int64)
-    stream_current[position[found]] = holders[found]
-    removed = ~found
-    removed_order = np.argsort(keys[removed], kind="stable")
+    stream_current, held, gone = _lay_current(stream_ids, keys, holders, len(instance_ids))
 
+    capacity = np.array([i.max_streams for i in known] + [0] * len(unknown_ids), np.int64)
+    live = np.array([i.state.is_live for i in known] + padding, dtype=np.bool_)
+    draining = np.array([i.draining for i in known] + padding, dtype=np.bool_)
     return Fleet(
         instances=known,
         instance_ids=instance_ids,
-        capacity=np.array([i.max_streams for i in known] + [0] * len(unknown_ids), np.int64),
-        accepting=np.array([i.accepts_streams for i in known] + padding, dtype=np.bool_),
-        live=np.array([i.state.is_live for i in known] + padding, dtype=np.bool_),
-        draining=np.array([i.draining for i in known] + padding, dtype=np.bool_),
+        capacity=capacity,
+        # InstanceSpec.accepts_streams, for the whole fleet at once.
+        accepting=live & ~draining & (capacity > 0),
+        live=live,
+        draining=draining,
         location=location,
         stream_ids=stream_ids,
         stream_region=stream_region,
         stream_current=stream_current,
-        held=np.bincount(holders[found], minlength=len(instance_ids)).astype(np.int64),
-        removed_ids=keys[removed][removed_order],
-        removed_from=holders[removed][removed_order],
+        held=held,
+        removed_ids=keys[gone],
+        removed_from=holders[gone],
     )

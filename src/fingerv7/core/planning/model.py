@@ -104,9 +104,8 @@ class Change(NamedTuple):
     reason: ChangeReason
 
 
-@dataclass(frozen=True, slots=True)
-class InstanceLoad:
-    """Per-instance line of the explanation: current vs target."""
+class InstanceLoad(NamedTuple):
+    """Per-instance line of the explanation: current vs target (a tuple, like `Change`)."""
 
     instance_id: InstanceId
     max_streams: int

@@ -46,6 +46,16 @@ def strategy_weight(instance: InstanceSpec, strategy: BalanceStrategy) -> int:
     return instance.max_streams * _SCORE_SCALE
 
 
+def strategy_weights(
+    instances: Sequence[InstanceSpec], capacities: IntArray, strategy: BalanceStrategy
+) -> IntArray:
+    """:func:`strategy_weight` of each instance (`capacities` are their `max_streams`)."""
+    if strategy is BalanceStrategy.PERFORMANCE:
+        weights = [strategy_weight(instance, strategy) for instance in instances]
+        return np.array(weights, dtype=np.int64).reshape(-1)
+    return np.maximum(capacities, 0) * _SCORE_SCALE
+
+
 def _saturated(total: int, capacities: Sequence[int], weights: Sequence[int]) -> set[int]:
     """Indexes whose proportional share reaches their capacity once the water level settles.
 
