@@ -1,0 +1,38 @@
+"""The song catalog: tracks and landmark hashes in the database, audio decoding, tags, and
+identification of clips against it."""
+
+from __future__ import annotations
+
+from fingerv7.catalog.decoding import AudioDecodeError, DecodedAudio, decode_audio
+from fingerv7.catalog.engine import (
+    DEFAULT_DATABASE_URL,
+    create_catalog_engine,
+    database_url_from_environment,
+    normalise_database_url,
+)
+from fingerv7.catalog.identification import CatalogIdentifier, Identification
+from fingerv7.catalog.ingest import AddResult, AddStatus, CatalogIngestor, audio_files
+from fingerv7.catalog.schema import catalog_metadata, create_catalog_schema
+from fingerv7.catalog.store import CatalogStore, DatabaseHashLookup, TrackInfo, TrackRecord
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "AddResult",
+    "AddStatus",
+    "AudioDecodeError",
+    "CatalogIdentifier",
+    "CatalogIngestor",
+    "CatalogStore",
+    "DatabaseHashLookup",
+    "DecodedAudio",
+    "Identification",
+    "TrackInfo",
+    "TrackRecord",
+    "audio_files",
+    "catalog_metadata",
+    "create_catalog_engine",
+    "create_catalog_schema",
+    "database_url_from_environment",
+    "decode_audio",
+    "normalise_database_url",
+]

@@ -1,0 +1,37 @@
+"""Where the catalog lives: a SQLAlchemy URL from `DATABASE_URL`, SQLite file by default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Engine, create_engine, event
+
+DEFAULT_DATABASE_URL = "sqlite:///fingerv7.db"
+
+
+def database_url_from_environment(environ: Mapping[str, str]) -> str:
+    """`DATABASE_URL` if set (normalised), else a SQLite file in the current directory."""
+    return normalise_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept libpq-style `postgresql://` / `postgres://` URLs and select the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_catalog_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys enforced and a busy timeout."""
+    engine = create_engine(normalise_database_url(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA busy_timeout = 5000")
+    cursor.close()

@@ -1,0 +1,79 @@
+"""Identification against the catalog: the entry point for `fingerv7 identify` and for a
+stream processor (keep a rolling window of mono PCM, call :meth:`identify_samples`).
+
+The hash index is loaded into memory once (:meth:`refresh` reloads it after catalog changes);
+per-query database lookups are available for comparison but are an order of magnitude slower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy.typing as npt
+
+from fingerv7.catalog.decoding import decode_audio
+from fingerv7.catalog.store import CatalogStore, DatabaseHashLookup, TrackRecord
+from fingerv7.core.fingerprint import (
+    FingerprintConfig,
+    HashLookup,
+    LandmarkMatcher,
+    Match,
+    MatchConfig,
+    fingerprint,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """A match and the catalog track it names."""
+
+    match: Match
+    track: TrackRecord
+
+
+class CatalogIdentifier:
+    """Identifies mono PCM (at `fingerprint_config.sample_rate_hz`) or files against a catalog."""
+
+    def __init__(
+        self,
+        store: CatalogStore,
+        fingerprint_config: FingerprintConfig,
+        match_config: MatchConfig,
+        *,
+        in_memory: bool = True,
+    ) -> None:
+        self.store = store
+        self.fingerprint_config = fingerprint_config
+        self.match_config = match_config
+        self.in_memory = in_memory
+        self._tracks: dict[int, TrackRecord] = {}
+        self._matcher = LandmarkMatcher(
+            DatabaseHashLookup(store.engine), fingerprint_config, match_config
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload tracks (and, in memory mode, the hash index) from the database."""
+        self._tracks = {track.id: track for track in self.store.list_tracks()}
+        lookup: HashLookup = (
+            self.store.load_index() if self.in_memory else DatabaseHashLookup(self.store.engine)
+        )
+        self._matcher = LandmarkMatcher(lookup, self.fingerprint_config, self.match_config)
+
+    @property
+    def track_count(self) -> int:
+        return len(self._tracks)
+
+    def identify_samples(self, samples: npt.ArrayLike) -> Identification | None:
+        match = self._matcher.identify(fingerprint(samples, self.fingerprint_config))
+        if match is None:
+            return None
+        track = self._tracks.get(match.track_id) or self.store.get_track(match.track_id)
+        if track is None:  # removed since the index was loaded
+            return None
+        return Identification(match=match, track=track)
+
+    def identify_file(self, path: Path) -> Identification | None:
+        audio = decode_audio(path, self.fingerprint_config.sample_rate_hz)
+        return self.identify_samples(audio.samples)

@@ -1,0 +1,86 @@
+"""`catalog add`: files and folders in, fingerprinted tracks in the catalog out."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from fingerv7.catalog.decoding import AudioDecodeError, decode_audio
+from fingerv7.catalog.store import CatalogStore, TrackRecord
+from fingerv7.catalog.tags import track_info_from_tags
+from fingerv7.core.fingerprint import FingerprintConfig, fingerprint_reference
+
+AUDIO_SUFFIXES = frozenset(
+    {".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".m4a", ".aac", ".mp4", ".wma", ".aiff"}
+)
+_MIN_DURATION_S = 1.0
+
+
+class AddStatus(StrEnum):
+    ADDED = "added"
+    UNCHANGED = "unchanged"  # same content already in the catalog
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    path: Path
+    status: AddStatus
+    track: TrackRecord | None = None
+    error: str | None = None
+
+
+def audio_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The given files, plus audio files found (recursively, sorted) under given folders."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                child
+                for child in path.rglob("*")
+                if child.is_file() and child.suffix.lower() in AUDIO_SUFFIXES
+            )
+        else:
+            yield path
+
+
+def content_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class CatalogIngestor:
+    """Decodes, tags and fingerprints one file at a time into a :class:`CatalogStore`."""
+
+    def __init__(self, store: CatalogStore, config: FingerprintConfig) -> None:
+        self.store = store
+        self.config = config
+
+    def add_file(self, path: Path) -> AddResult:
+        """Add one file; a file whose content is already catalogued is skipped before decoding."""
+        try:
+            digest = content_sha256(path)
+        except OSError as error:
+            return AddResult(path, AddStatus.FAILED, error=str(error))
+        existing = self.store.find_by_content(digest)
+        if existing is not None:
+            return AddResult(path, AddStatus.UNCHANGED, track=existing)
+        try:
+            audio = decode_audio(path, self.config.sample_rate_hz)
+        except AudioDecodeError as error:
+            return AddResult(path, AddStatus.FAILED, error=str(error))
+        if audio.duration_s < _MIN_DURATION_S:
+            return AddResult(path, AddStatus.FAILED, error="shorter than one second")
+        record, added = self.store.add_track(
+            track_info_from_tags(audio.tags, path),
+            duration_s=audio.duration_s,
+            source_path=str(path.resolve()),
+            content_sha256=digest,
+            fingerprint=fingerprint_reference(audio.samples, self.config),
+        )
+        return AddResult(path, AddStatus.ADDED if added else AddStatus.UNCHANGED, track=record)

@@ -1,0 +1,59 @@
+"""Landmark audio fingerprinting (Wang 2003), pure NumPy/SciPy.
+
+Typical use by a stream processor::
+
+    fingerprint_config = FingerprintConfig()
+    index = HashIndex(hashes, track_ids, frames)  # from fingerprint_reference() of each track
+    matcher = LandmarkMatcher(index, fingerprint_config, MatchConfig())
+    match = matcher.identify(fingerprint(latest_mono_samples, fingerprint_config))
+"""
+
+from __future__ import annotations
+
+import numpy.typing as npt
+
+from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
+from fingerv7.core.fingerprint.hashing import (
+    HASH_BITS,
+    Fingerprint,
+    hash_peaks,
+    pack_hashes,
+    unpack_hashes,
+)
+from fingerv7.core.fingerprint.index import HashIndex, HashLookup, HashPostings
+from fingerv7.core.fingerprint.matching import LandmarkMatcher, Match
+from fingerv7.core.fingerprint.peaks import Peaks, find_peaks
+from fingerv7.core.fingerprint.spectrogram import spectrogram_db
+from fingerv7.core.fingerprint.speed import change_speed
+
+
+def fingerprint(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:
+    """Query hashes of mono PCM already at `config.sample_rate_hz` (floats in [-1, 1])."""
+    return hash_peaks(find_peaks(spectrogram_db(samples, config), config), config)
+
+
+def fingerprint_reference(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:
+    """Catalog hashes of a whole track: the sparser reference-side density of `config`."""
+    return fingerprint(samples, config.for_references())
+
+
+__all__ = [
+    "HASH_BITS",
+    "Fingerprint",
+    "FingerprintConfig",
+    "HashIndex",
+    "HashLookup",
+    "HashPostings",
+    "LandmarkMatcher",
+    "Match",
+    "MatchConfig",
+    "Peaks",
+    "change_speed",
+    "find_peaks",
+    "fingerprint",
+    "fingerprint_reference",
+    "hash_peaks",
+    "pack_hashes",
+    "spectrogram_db",
+    "unpack_hashes",
+]

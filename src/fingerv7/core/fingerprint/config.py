@@ -1,0 +1,84 @@
+"""Tunable parameters of landmark fingerprinting and matching, with their units in their names.
+
+Both objects are frozen values: the catalog and the stream processor build one at the edge and pass
+it down, so a catalog and its queries always agree on how hashes were made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintConfig:
+    """How audio becomes peaks and peaks become hashes (Wang 2003 landmarks).
+
+    Density is asymmetric: catalog references keep few peaks and pairs (storage per hour), queries
+    keep more, so that a reference's pairs are still found among a noisy query's pairs.
+    `peaks_per_second` / `fan_out` are the query side; :meth:`for_references` swaps in the
+    reference side.
+    """
+
+    sample_rate_hz: int = 8000
+    fft_size: int = 512  # 64 ms window at 8 kHz: 15.6 Hz per bin
+    hop_size: int = 128  # 16 ms per frame
+    min_frequency_bin: int = 10  # ~160 Hz: below this, kick drums and bass repeat the same hashes
+    max_frequency_bin: int = 240  # ~3.75 kHz: above this, MP3 low-passing at low bit rates
+    neighbourhood_frames: int = 9  # peak must be the maximum of +-9 frames ...
+    neighbourhood_bins: int = 10  # ... and +-10 bins
+    min_peak_db_above_median: float = 6.0  # reject flat regions (noise floor, silence)
+    silence_floor_db: float = -70.0  # absolute floor, dB relative to a full-scale sine
+    peaks_per_second: int = 18  # density control, enforced per one-second block
+    fan_out: int = 8  # targets paired with each anchor
+    reference_peaks_per_second: int = 10
+    reference_fan_out: int = 3
+    target_min_frames: int = 2
+    target_max_frames: int = 62  # dt field has 6 bits after quantisation
+    target_max_bins: int = 63  # |f2 - f1| limit, 7 bits signed
+
+    def for_references(self) -> FingerprintConfig:
+        """The same analysis with the (sparser) catalog-side density and fan-out."""
+        return replace(
+            self, peaks_per_second=self.reference_peaks_per_second, fan_out=self.reference_fan_out
+        )
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate_hz / self.hop_size
+
+    @property
+    def seconds_per_frame(self) -> float:
+        return self.hop_size / self.sample_rate_hz
+
+
+@dataclass(frozen=True, slots=True)
+class MatchConfig:
+    """How lookups are voted on and when the answer is "no match".
+
+    `reference_speeds` are the speeds at which each catalog track is indexed (resampled copies);
+    `query_speeds` are the speed hypotheses under which a query's peaks are re-hashed. Either one
+    (or both) gives tolerance to stations that play tracks a few percent fast or slow.
+    """
+
+    min_aligned_hashes: int = 36
+    # Hashes this common (drum hits, repeated notes) carry little identity and would dominate
+    # voting time; skipped at query time. About 20x the average at 1,000 hours of catalog.
+    max_postings_per_hash: int | None = 1000
+    min_confidence: float = 0.0
+    offset_bin_frames: int = 2
+    reference_speeds: tuple[float, ...] = (1.0,)
+    query_speeds: tuple[float, ...] = (
+        1.0,
+        0.995,
+        1.005,
+        0.99,
+        1.01,
+        0.985,
+        1.015,
+        0.98,
+        1.02,
+        0.975,
+        1.025,
+        0.97,
+        1.03,
+    )

@@ -1,0 +1,166 @@
+"""Matching by time-offset voting: a true match lines many hashes up at one offset.
+
+For every index entry a query hash hits, `offset = reference frame - query frame`; entries of the
+right track pile up at one offset (give or take a frame or two of drift), random hits spread
+thinly over all tracks and offsets. The answer is the (track, speed, offset) with the most
+aligned hits, and "no match" unless that count reaches `min_aligned_hashes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
+from fingerv7.core.fingerprint.hashing import Fingerprint, hash_peaks
+from fingerv7.core.fingerprint.index import HashLookup
+
+IntArray = npt.NDArray[np.int64]
+
+_OFFSET_BITS = 22
+_HYPOTHESIS_BITS = 5
+_VARIANT_BITS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The catalog track a clip came from, and how sure we are.
+
+    `offset_s` is where in the track the clip starts; `speed` is the playback speed the clip was
+    heard at relative to the catalog copy (1.02 = 2% fast); `confidence` (0..1) is the share of
+    the hashes a perfect copy would line up that did (clean MP3 clips score about 0.5, clips in
+    loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got.
+    """
+
+    track_id: int
+    offset_s: float
+    speed: float
+    aligned_hashes: int
+    query_hashes: int
+    confidence: float
+    runner_up_aligned: int
+
+
+class LandmarkMatcher:
+    """Identifies fingerprints against an index (or database) built with the same configuration."""
+
+    def __init__(
+        self,
+        index: HashLookup,
+        fingerprint_config: FingerprintConfig,
+        match_config: MatchConfig,
+    ) -> None:
+        if len(match_config.query_speeds) >= 1 << _HYPOTHESIS_BITS:
+            raise ValueError("too many query speed hypotheses")
+        if len(match_config.reference_speeds) >= 1 << _VARIANT_BITS:
+            raise ValueError("too many reference speed variants")
+        self.index = index
+        self.fingerprint_config = fingerprint_config
+        self.match_config = match_config
+        # A clean clip shares with its reference only the reference's (sparser) pairs: this share
+        # of the query's hashes is what a perfect match can line up, i.e. confidence 1.0.
+        reference = fingerprint_config.for_references()
+        self._reference_share = min(
+            1.0,
+            (reference.peaks_per_second * reference.fan_out)
+            / (fingerprint_config.peaks_per_second * fingerprint_config.fan_out),
+        )
+
+    def identify(self, fingerprint: Fingerprint) -> Match | None:
+        """The best-supported track, or None when too few hashes line up (silence, noise,
+        music that is not in the catalog)."""
+        hashes, anchor_frames, hypotheses, hashes_per_hypothesis = self._query_hashes(fingerprint)
+        if hashes.size == 0:
+            return None
+        hits = self.index.lookup(hashes, self.match_config.max_postings_per_hash)
+        if hits.track_ids.size == 0:
+            return None
+        bin_frames = self.match_config.offset_bin_frames
+        offsets = hits.frames - anchor_frames[hits.query_positions]
+        offset_bins = np.floor_divide(offsets, bin_frames) + (1 << (_OFFSET_BITS - 1))
+        hypothesis = hypotheses[hits.query_positions]
+        candidate = (
+            hits.track_ids << _VARIANT_BITS | hits.variants
+        ) << _HYPOTHESIS_BITS | hypothesis
+        keys = candidate << _OFFSET_BITS | np.clip(offset_bins, 0, (1 << _OFFSET_BITS) - 1)
+        unique_keys, counts = np.unique(keys, return_counts=True)
+        # Speed drift smears a true peak over neighbouring offset bins: score a bin with its
+        # right-hand neighbour so the smear is counted once, not split.
+        neighbour = np.searchsorted(unique_keys, unique_keys + 1)
+        neighbour_counts = np.zeros_like(counts)
+        has_neighbour = neighbour < unique_keys.size
+        has_neighbour[has_neighbour] = unique_keys[neighbour[has_neighbour]] == (
+            unique_keys[has_neighbour] + 1
+        )
+        neighbour_counts[has_neighbour] = counts[neighbour[has_neighbour]]
+        scores = counts + neighbour_counts
+        best = int(np.argmax(scores))
+        # The offset reported is the median of the hits in the winning pair of bins, which is
+        # finer than the bin edge.
+        winners = (keys == unique_keys[best]) | (keys == unique_keys[best] + 1)
+        offset_frames = float(np.median(offsets[winners]))
+        return self._decide(unique_keys, scores, best, offset_frames, hashes_per_hypothesis)
+
+    def _decide(
+        self,
+        keys: IntArray,
+        scores: IntArray,
+        best: int,
+        offset_frames: float,
+        hashes_per_hypothesis: IntArray,
+    ) -> Match | None:
+        aligned = int(scores[best])
+        key = int(keys[best])
+        hypothesis = (key >> _OFFSET_BITS) & ((1 << _HYPOTHESIS_BITS) - 1)
+        variant = (key >> (_OFFSET_BITS + _HYPOTHESIS_BITS)) & ((1 << _VARIANT_BITS) - 1)
+        track_id = key >> (_OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS)
+        track_of_key = keys >> (_OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS)
+        others = scores[track_of_key != track_id]
+        runner_up = int(others.max()) if others.size else 0
+        query_count = max(1, int(hashes_per_hypothesis[hypothesis]))
+        confidence = min(1.0, aligned / (query_count * self._reference_share))
+        if aligned < self.match_config.min_aligned_hashes:
+            return None
+        if confidence < self.match_config.min_confidence:
+            return None
+        reference_speed = self.match_config.reference_speeds[variant]
+        query_speed = self.match_config.query_speeds[hypothesis]
+        return Match(
+            track_id=track_id,
+            offset_s=offset_frames * reference_speed * self.fingerprint_config.seconds_per_frame,
+            speed=reference_speed * query_speed,
+            aligned_hashes=aligned,
+            query_hashes=query_count,
+            confidence=confidence,
+            runner_up_aligned=runner_up,
+        )
+
+    def _query_hashes(
+        self, fingerprint: Fingerprint
+    ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Hashes of every speed hypothesis, concatenated, with their hypothesis number."""
+        all_hashes: list[IntArray] = []
+        all_frames: list[IntArray] = []
+        all_hypotheses: list[IntArray] = []
+        per_hypothesis = np.zeros(len(self.match_config.query_speeds), dtype=np.int64)
+        for number, speed in enumerate(self.match_config.query_speeds):
+            if speed == 1.0:
+                hashed = fingerprint
+            else:
+                # Heard `speed` times fast: query frame t is reference frame t * speed, and query
+                # bin f was reference bin f / speed.
+                hashed = hash_peaks(
+                    fingerprint.peaks.rescaled(speed, 1.0 / speed), self.fingerprint_config
+                )
+            all_hashes.append(hashed.hashes)
+            all_frames.append(hashed.anchor_frames)
+            all_hypotheses.append(np.full(hashed.hashes.size, number, dtype=np.int64))
+            per_hypothesis[number] = hashed.hashes.size
+        return (
+            np.concatenate(all_hashes),
+            np.concatenate(all_frames),
+            np.concatenate(all_hypotheses),
+            per_hypothesis,
+        )

@@ -1,0 +1,108 @@
+"""The catalog on real SQLite and PostgreSQL: add, idempotent re-add, list, remove, identify."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fingerv7.catalog import (
+    AddStatus,
+    CatalogIdentifier,
+    CatalogIngestor,
+    CatalogStore,
+    audio_files,
+    decode_audio,
+)
+from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig, fingerprint_reference
+from tests.integration.catalog.library import ALPHA, BETA, SEEDS, TAGGED, write_clip
+
+pytestmark = pytest.mark.integration
+CONFIG = FingerprintConfig()
+
+
+def _add_library(store: CatalogStore, library: Path) -> dict[str, int]:
+    ingestor = CatalogIngestor(store, CONFIG)
+    results = [ingestor.add_file(path) for path in audio_files([library])]
+    assert all(result.status is AddStatus.ADDED for result in results)
+    return {result.path.name: result.track.id for result in results if result.track}
+
+
+def test_add_list_and_tags(store: CatalogStore, song_library: Path) -> None:
+    ids = _add_library(store, song_library)
+    assert sorted(ids) == sorted(SEEDS)
+    tracks = {track.id: track for track in store.list_tracks()}
+    alpha = tracks[ids[ALPHA]]
+    assert (alpha.info.artist, alpha.info.title) == ("Alpha Band", "First Light")
+    assert alpha.duration_s == pytest.approx(25.0, abs=0.2)
+    assert alpha.hash_count > 500
+    tagged = tracks[ids[TAGGED]].info
+    assert (tagged.artist, tagged.title) == ("Gamma Quartet", "Third Rail")
+    assert tagged.isrc == "BRABC2400001"
+    assert (tagged.label, tagged.genre) == ("Selo Teste", "Samba")
+    assert len(store.load_index()) == sum(track.hash_count for track in tracks.values())
+
+
+def test_re_adding_the_same_content_is_a_no_op(
+    store: CatalogStore, song_library: Path, tmp_path: Path
+) -> None:
+    ids = _add_library(store, song_library)
+    index_size = len(store.load_index())
+    copy = tmp_path / "Someone Else - Renamed Copy.mp3"
+    shutil.copy(song_library / ALPHA, copy)
+    ingestor = CatalogIngestor(store, CONFIG)
+    again = [ingestor.add_file(path) for path in [*audio_files([song_library]), copy]]
+    assert [result.status for result in again] == [AddStatus.UNCHANGED] * 4
+    assert again[-1].track is not None
+    assert again[-1].track.id == ids[ALPHA]
+    assert len(store.list_tracks()) == 3
+    assert len(store.load_index()) == index_size
+
+
+def test_unreadable_file_fails_without_side_effects(store: CatalogStore, tmp_path: Path) -> None:
+    bogus = tmp_path / "broken.mp3"
+    bogus.write_bytes(b"\x00" * 1000)
+    result = CatalogIngestor(store, CONFIG).add_file(bogus)
+    assert result.status is AddStatus.FAILED
+    assert store.list_tracks() == []
+
+
+def test_identify_mp3_re_encoded_clip_then_remove(
+    store: CatalogStore, song_library: Path, tmp_path: Path
+) -> None:
+    ids = _add_library(store, song_library)
+    clip = tmp_path / "clip.mp3"
+    write_clip(clip, BETA, start_s=9.0)
+    identifier = CatalogIdentifier(store, CONFIG, MatchConfig())
+    found = identifier.identify_file(clip)
+    assert found is not None
+    assert found.track.id == ids[BETA]
+    assert found.track.info.title == "Second Wind"
+    assert found.match.offset_s == pytest.approx(9.0, abs=0.15)
+
+    # the database-per-query path must agree with the in-memory index
+    via_database = CatalogIdentifier(store, CONFIG, MatchConfig(), in_memory=False)
+    from_db = via_database.identify_file(clip)
+    assert from_db is not None
+    assert from_db.match == found.match
+
+    assert store.remove_track(found.track.id)
+    assert not store.remove_track(found.track.id)
+    assert [track.id for track in store.list_tracks()] == sorted(
+        set(ids.values()) - {found.track.id}
+    )
+    identifier.refresh()
+    assert identifier.identify_file(clip) is None
+    index = store.load_index()
+    assert found.track.id not in index.track_ids
+
+
+def test_index_round_trips_hash_values(store: CatalogStore, song_library: Path) -> None:
+    ids = _add_library(store, song_library)
+    wav = song_library / BETA
+    expected = fingerprint_reference(decode_audio(wav, CONFIG.sample_rate_hz).samples, CONFIG)
+    hits = store.load_index().lookup(expected.hashes)
+    mine = hits.track_ids == ids[wav.name]
+    assert np.unique(hits.query_positions[mine]).size == len(expected)

@@ -1,0 +1,63 @@
+"""The in-memory index returns exactly the entries whose hash was asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fingerv7.core.fingerprint import HASH_BITS, HashIndex
+
+entries = st.lists(
+    st.tuples(st.integers(0, (1 << HASH_BITS) - 1), st.integers(1, 5000), st.integers(0, 10**6)),
+    max_size=60,
+)
+
+
+def _as_index(rows: list[tuple[int, int, int]]) -> HashIndex:
+    table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return HashIndex(table[:, 0], table[:, 1], table[:, 2])
+
+
+@settings(max_examples=30, deadline=None)
+@given(entries, st.lists(st.integers(-5, (1 << HASH_BITS) + 5), max_size=20))
+def test_lookup_equals_brute_force(rows: list[tuple[int, int, int]], extra: list[int]) -> None:
+    index = _as_index(rows)
+    query = [row[0] for row in rows[::2]] + extra
+    hits = index.lookup(query)
+    found = sorted(
+        zip(
+            hits.query_positions.tolist(),
+            hits.track_ids.tolist(),
+            hits.frames.tolist(),
+            strict=True,
+        )
+    )
+    expected = sorted(
+        (position, track, frame)
+        for position, wanted in enumerate(query)
+        for value, track, frame in rows
+        if value == wanted
+    )
+    assert found == expected
+    assert len(index) == len(rows)
+
+
+@settings(max_examples=15, deadline=None)
+@given(entries, entries)
+def test_merge_and_remove_track(
+    first: list[tuple[int, int, int]], second: list[tuple[int, int, int]]
+) -> None:
+    merged = _as_index(first).merged_with(_as_index(second))
+    assert len(merged) == len(first) + len(second)
+    if first:
+        victim = first[0][1]
+        remaining = merged.without_track(victim)
+        assert victim not in remaining.track_ids
+        assert len(remaining) == sum(1 for row in first + second if row[1] != victim)
+
+
+def test_hashes_wider_than_the_layout_are_rejected() -> None:
+    with pytest.raises(ValueError, match="bits"):
+        HashIndex([1 << HASH_BITS], [1], [0])

@@ -1,0 +1,161 @@
+"""Matching: offset voting finds the right track and offset, under MP3, noise and speed change,
+and answers "no match" for silence, noise and music that is not in the catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fingerv7.core.fingerprint import (
+    FingerprintConfig,
+    HashIndex,
+    LandmarkMatcher,
+    MatchConfig,
+    Peaks,
+    change_speed,
+    fingerprint,
+    fingerprint_reference,
+    hash_peaks,
+)
+from tests.audio_factory import (
+    SONG_SAMPLE_RATE_HZ,
+    mix_at_snr,
+    mp3_round_trip,
+    resample,
+    synthesize_song,
+    white_noise,
+)
+
+CONFIG = FingerprintConfig()
+RATE = CONFIG.sample_rate_hz
+SONG_SEEDS = (11, 22, 33, 44, 55, 66)
+SONG_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def songs() -> dict[int, np.ndarray]:
+    """Catalog songs at the original 22 050 Hz, keyed by track id."""
+    return {seed: synthesize_song(seed, SONG_S) for seed in SONG_SEEDS}
+
+
+@pytest.fixture(scope="module")
+def matcher(songs: dict[int, np.ndarray]) -> LandmarkMatcher:
+    parts = [
+        (fingerprint_reference(resample(song, SONG_SAMPLE_RATE_HZ, RATE), CONFIG), track_id)
+        for track_id, song in songs.items()
+    ]
+    index = HashIndex(
+        np.concatenate([fp.hashes for fp, _ in parts]),
+        np.concatenate([np.full(len(fp), track_id) for fp, track_id in parts]),
+        np.concatenate([fp.anchor_frames for fp, _ in parts]),
+    )
+    return LandmarkMatcher(index, CONFIG, MatchConfig())
+
+
+def _clip(song: np.ndarray, start_s: float, seconds: float = 10.0) -> np.ndarray:
+    start = int(start_s * SONG_SAMPLE_RATE_HZ)
+    return song[start : start + int(seconds * SONG_SAMPLE_RATE_HZ)]
+
+
+def _query(clip: np.ndarray) -> np.ndarray:
+    return mp3_round_trip(clip, SONG_SAMPLE_RATE_HZ, RATE)
+
+
+@pytest.mark.parametrize(("track_id", "start_s"), [(11, 3.0), (44, 12.5), (66, 19.0)])
+def test_mp3_clip_matches_its_track_and_offset(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher, track_id: int, start_s: float
+) -> None:
+    match = matcher.identify(fingerprint(_query(_clip(songs[track_id], start_s)), CONFIG))
+    assert match is not None
+    assert match.track_id == track_id
+    assert match.offset_s == pytest.approx(start_s, abs=0.1)
+    assert match.speed == pytest.approx(1.0, abs=0.006)
+    assert 0.2 < match.confidence <= 1.0
+    assert match.aligned_hashes > 3 * match.runner_up_aligned
+
+
+@pytest.mark.parametrize("speed", [0.97, 0.99, 1.01, 1.03])
+def test_speed_changed_clip_still_matches(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher, speed: float
+) -> None:
+    clip = change_speed(_clip(songs[33], 8.0), speed)
+    match = matcher.identify(fingerprint(_query(clip), CONFIG))
+    assert match is not None
+    assert match.track_id == 33
+    assert match.speed == pytest.approx(speed, abs=0.006)
+    assert match.offset_s == pytest.approx(8.0, abs=0.25)
+
+
+@pytest.mark.parametrize("snr_db", [5.0, 0.0])
+def test_clip_in_white_noise_matches(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher, snr_db: float
+) -> None:
+    clip = _clip(songs[22], 10.0)
+    noisy = mix_at_snr(clip, white_noise(7, clip.size), snr_db)
+    match = matcher.identify(fingerprint(_query(noisy), CONFIG))
+    assert match is not None
+    assert match.track_id == 22
+    assert match.offset_s == pytest.approx(10.0, abs=0.1)
+
+
+def test_silence_noise_and_unknown_music_give_no_match(matcher: LandmarkMatcher) -> None:
+    silence = np.zeros(10 * RATE, dtype=np.float32)
+    noise = resample(white_noise(3, 10 * SONG_SAMPLE_RATE_HZ), SONG_SAMPLE_RATE_HZ, RATE)
+    assert len(fingerprint(silence, CONFIG)) == 0
+    assert matcher.identify(fingerprint(silence, CONFIG)) is None
+    assert matcher.identify(fingerprint(noise, CONFIG)) is None
+    for seed in (901, 902, 903):
+        unknown = _query(synthesize_song(seed, 10.0))
+        assert matcher.identify(fingerprint(unknown, CONFIG)) is None
+
+
+def test_threshold_turns_a_weak_match_into_no_match(songs: dict[int, np.ndarray]) -> None:
+    clip = _query(_clip(songs[55], 5.0, seconds=3.0))
+    reference = fingerprint_reference(resample(songs[55], SONG_SAMPLE_RATE_HZ, RATE), CONFIG)
+    index = HashIndex(reference.hashes, np.full(len(reference), 55), reference.anchor_frames)
+    lenient = LandmarkMatcher(index, CONFIG, MatchConfig(min_aligned_hashes=5))
+    found = lenient.identify(fingerprint(clip, CONFIG))
+    assert found is not None and found.track_id == 55
+    strict = MatchConfig(min_aligned_hashes=found.aligned_hashes + 1)
+    assert LandmarkMatcher(index, CONFIG, strict).identify(fingerprint(clip, CONFIG)) is None
+
+
+def test_empty_index_never_matches(songs: dict[int, np.ndarray]) -> None:
+    matcher = LandmarkMatcher(HashIndex.empty(), CONFIG, MatchConfig())
+    assert matcher.identify(fingerprint(_query(_clip(songs[11], 0.0)), CONFIG)) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    offset_frames=st.integers(0, 5000),
+    decoys=st.integers(0, 3),
+)
+def test_offset_voting_finds_the_planted_offset(seed: int, offset_frames: int, decoys: int) -> None:
+    """Plant a query's peaks inside a reference at a known offset, amid random decoy tracks."""
+    rng = np.random.default_rng(seed)
+    count = 200
+    frames = np.sort(rng.uniform(0, 600, count))
+    query = Peaks(frames, rng.uniform(10, 230, count), np.zeros(count))
+    reference = Peaks(query.frames + offset_frames, query.bins, query.levels_db)
+    config = MatchConfig(query_speeds=(1.0,))
+    reference_fp = hash_peaks(reference, CONFIG)
+    hashes, tracks, anchor_frames = [reference_fp.hashes], [7], [reference_fp.anchor_frames]
+    for decoy in range(decoys):
+        n = 300
+        peaks = Peaks(np.sort(rng.uniform(0, 6000, n)), rng.uniform(10, 230, n), np.zeros(n))
+        decoy_fp = hash_peaks(peaks, CONFIG)
+        hashes.append(decoy_fp.hashes)
+        tracks.append(100 + decoy)
+        anchor_frames.append(decoy_fp.anchor_frames)
+    index = HashIndex(
+        np.concatenate(hashes),
+        np.concatenate([np.full(h.size, t) for h, t in zip(hashes, tracks, strict=True)]),
+        np.concatenate(anchor_frames),
+    )
+    match = LandmarkMatcher(index, CONFIG, config).identify(hash_peaks(query, CONFIG))
+    assert match is not None
+    assert match.track_id == 7
+    assert abs(match.offset_s / CONFIG.seconds_per_frame - offset_frames) <= 1
