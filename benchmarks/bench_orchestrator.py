@@ -27,10 +27,11 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fingerv7.api.app import create_app  # noqa: E402
-from fingerv7.orchestrator.settings import OrchestratorSettings  # noqa: E402
-from tests.support.instances import ScriptedInstance, seed_streams  # noqa: E402
-from tests.support.orchestrator import free_port  # noqa: E402
+from tests.support.instances import ScriptedInstance, seed_streams
+from tests.support.orchestrator import free_port
+
+from fingerv7.api.app import create_app
+from fingerv7.orchestrator.settings import OrchestratorSettings
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -97,6 +97,7 @@ class WorkerRuntime:
             instance_id=settings.instance_id,
             mode="orchestrator" if orchestrated else "static",
             processor_name=self.processor.name,
+            last_db_write=lambda: getattr(self.processor, "last_db_write", None),
             supervisor=self.supervisor,
             reconciler=self.reconciler,
             counters=self.counters,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,20 @@ class WorkerSettings(BaseSettings):
     duplicate_prevention_window_seconds: int = Field(default=900, ge=0)
     duplicate_check_window: int | None = None  # ignored; see docs/worker.md
 
+    # Identification (PROCESSOR=fingerprint); see docs/identification.md.
+    catalog_database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "CATALOG_DATABASE_URL", "catalog_database_url", "DATABASE_URL", "database_url"
+        ),
+    )
+    identification_interval: float | None = Field(default=None, gt=0)
+    catalog_refresh_seconds: float = Field(default=300.0, gt=0)
+    match_min_aligned_hashes: int | None = Field(default=None, ge=1)
+    match_min_confidence: float | None = Field(default=None, ge=0, le=1)
+    playlog_buffer_path: Path | None = None
+    tz: str = "America/Sao_Paulo"
+
     # Static mode (USE_ORCHESTRATOR=false).
     distribute_load: bool = True
     total_servers: int = Field(default=1, ge=1)
@@ -86,6 +101,18 @@ class WorkerSettings(BaseSettings):
     @classmethod
     def _normalised_processor(cls, value: str) -> str:
         return value.strip().lower()
+
+    @field_validator("tz")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        key = value.strip().removeprefix(":") or "UTC"
+        try:
+            ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"TZ {value!r} is not a known time zone; use e.g. TZ=America/Sao_Paulo"
+            ) from None
+        return key
 
     @field_validator("orchestrator_url")
     @classmethod
@@ -130,6 +157,21 @@ class WorkerSettings(BaseSettings):
     def effective_heartbeat_timeout(self) -> float:
         """HEARTBEAT_TIMEOUT, or three intervals (the manual's 60 s / 180 s ratio)."""
         return self.heartbeat_timeout or 3 * self.heartbeat_interval
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """TZ as a time zone: music_log's date and time are local wall-clock time in it."""
+        return ZoneInfo(self.tz)
+
+    @property
+    def effective_identification_interval(self) -> float:
+        """IDENTIFICATION_INTERVAL, or IDENTIFICATION_DURATION (back-to-back windows)."""
+        return self.identification_interval or self.identification_duration
+
+    @property
+    def effective_playlog_buffer_path(self) -> Path:
+        """PLAYLOG_BUFFER_PATH, or `playlog-{INSTANCE_ID}.sqlite3` in the working directory."""
+        return self.playlog_buffer_path or Path(f"playlog-{self.instance_id}.sqlite3")
 
     @property
     def shard(self) -> ShardSpec:

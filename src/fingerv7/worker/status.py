@@ -7,6 +7,7 @@ stream stats and a psutil sample into JSON. No I/O here, so both documents are e
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,7 @@ class StatusReporter:
         mode: str,
         processor_name: str,
         supervisor: StreamSupervisor,
+        last_db_write: Callable[[], datetime | None] = lambda: None,
         reconciler: Reconciler,
         counters: AgentCounters,
         sampler: SystemSampler,
@@ -61,6 +63,7 @@ class StatusReporter:
         self.instance_id = instance_id
         self.mode = mode
         self.processor_name = processor_name
+        self.last_db_write = last_db_write
         self.supervisor = supervisor
         self.reconciler = reconciler
         self.counters = counters
@@ -121,7 +124,7 @@ class StatusReporter:
             "memory_usage": sample.memory_percent,
             "vpn_status": "not_managed",
             "vpn_ip": None,
-            "last_db_write": None,
+            "last_db_write": _iso(self.last_db_write()),
             "processor": self.processor_name,
             "mode": self.mode,
             "generation": generation,

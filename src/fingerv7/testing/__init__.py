@@ -1,0 +1,1 @@
+"""Stand-ins for the outside world that tests and demos run locally (a test radio station)."""

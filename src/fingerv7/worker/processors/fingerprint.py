@@ -1,0 +1,262 @@
+"""The `fingerprint` processor: capture each stream, identify it every few seconds, log plays.
+
+Per stream task: a :class:`~fingerv7.audio.StreamCapture` keeps the last
+`IDENTIFICATION_DURATION` seconds of the stream in a window (one connection, decoding on its own
+thread); every `IDENTIFICATION_INTERVAL` seconds of new audio the window is recognised on a
+shared thread pool; a :class:`~fingerv7.playlog.PlayTracker` folds consecutive sightings of a
+song into one play; each new play goes to the worker's :class:`~fingerv7.playlog.PlayLog`
+(durable buffer, then music_log, once). Nothing is committed once `stats.may_process()` is
+false. Shared by all streams of a worker: the catalog index, the thread pool, the HTTP client,
+the play log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import httpx
+
+from fingerv7.audio import (
+    CaptureTimeouts,
+    CatalogRecognizer,
+    Recognition,
+    Recognizer,
+    RollingWindow,
+    StreamCapture,
+)
+from fingerv7.catalog import DEFAULT_DATABASE_URL
+from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
+from fingerv7.playlog import (
+    MusicLogWriter,
+    Play,
+    PlayBuffer,
+    PlayLog,
+    PlayTracker,
+    stream_metadata_fields,
+)
+from fingerv7.worker.processor import AssignedStream, StreamStats
+from fingerv7.worker.settings import WorkerSettings
+
+logger = logging.getLogger("fingerv7.worker.processors.fingerprint")
+
+
+@dataclass(frozen=True, slots=True)
+class IdentificationPlan:
+    """How much audio each identification looks at, how often, and the duplicate window."""
+
+    window_s: float
+    interval_s: float
+    duplicate_window_s: float
+    sample_rate_hz: int
+
+    @property
+    def window_samples(self) -> int:
+        return max(1, round(self.window_s * self.sample_rate_hz))
+
+    @property
+    def interval_samples(self) -> int:
+        return max(1, round(self.interval_s * self.sample_rate_hz))
+
+
+class FingerprintProcessor:
+    """Identifies songs on every assigned stream and logs each play once."""
+
+    name: ClassVar[str] = "fingerprint"
+
+    def __init__(
+        self,
+        *,
+        recognizer_loader: Callable[[], Recognizer],
+        play_log: PlayLog,
+        instance_id: str,
+        plan: IdentificationPlan,
+        capture_timeouts: CaptureTimeouts | None = None,
+        catalog_refresh_s: float | None = None,
+        identification_threads: int | None = None,
+    ) -> None:
+        self.play_log = play_log
+        self.instance_id = instance_id
+        self.plan = plan
+        self.capture_timeouts = capture_timeouts or CaptureTimeouts()
+        self._recognizer_loader = recognizer_loader
+        self._recognizer: Recognizer | None = None
+        self._load_lock = asyncio.Lock()
+        self._catalog_refresh_s = catalog_refresh_s
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(
+            max_workers=identification_threads or min(8, os.cpu_count() or 1),
+            thread_name_prefix="identify",
+        )
+        self._http = httpx.AsyncClient(
+            follow_redirects=True,
+            headers={"User-Agent": "fingerv7-fingerprint", "Icy-MetaData": "0"},
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+        )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # built outside the event loop: the first run() starts the play log
+        else:
+            self.play_log.start()  # plays left by an earlier run are written at once
+
+    async def run(self, stream: AssignedStream, stats: StreamStats) -> None:
+        self.play_log.start()
+        recognizer = await self._loaded_recognizer()
+        window = RollingWindow(self.plan.window_samples)
+        capture = StreamCapture(
+            stream.url,
+            self._http,
+            window,
+            self.plan.sample_rate_hz,
+            timeouts=self.capture_timeouts,
+            label=f"{stream.id} ({stream.name})",
+        )
+        stats.status = "starting"
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(capture.run_forever(stats), name=f"capture-{stream.id}")
+                group.create_task(
+                    self._identify_forever(stream, stats, capture, recognizer),
+                    name=f"identify-{stream.id}",
+                )
+        except ExceptionGroup as failure:  # a crash: report the error itself, not the group
+            raise failure.exceptions[0] from failure
+
+    async def _identify_forever(
+        self,
+        stream: AssignedStream,
+        stats: StreamStats,
+        capture: StreamCapture,
+        recognizer: Recognizer,
+    ) -> None:
+        window, progress = capture.window, capture.progress()
+        tracker = PlayTracker(self.plan.duplicate_window_s)
+        loop = asyncio.get_running_loop()
+        generation, due = window.generation, window.capacity_samples
+        while True:
+            await progress.wait_for(generation, due)
+            samples, seen_generation = window.latest()
+            if seen_generation != generation:  # reconnected: wait for a fresh, full window
+                generation, due = seen_generation, window.capacity_samples
+                continue
+            due += self.plan.interval_samples
+            if due <= window.samples_since_clear:  # fell behind: skip the missed slots
+                due = window.samples_since_clear + self.plan.interval_samples
+            recognition = await loop.run_in_executor(self._executor, recognizer.recognize, samples)
+            heard_at = datetime.now(UTC)
+            if not stats.may_process():
+                continue  # we may have lost the stream; the agent is about to stop us
+            stats.processed += 1
+            stats.last_activity = heard_at
+            if recognition is None:
+                continue
+            stats.identifications += 1
+            if tracker.observe(recognition.track_key, heard_at).is_new_play:
+                await self.play_log.record(self._play(stream, recognition, heard_at))
+                logger.info(
+                    "[STREAM] %s (%s): now playing %s - %s (%s, confidence %.2f)",
+                    stream.id,
+                    stream.name,
+                    recognition.artist,
+                    recognition.title,
+                    recognition.recognizer,
+                    recognition.confidence,
+                )
+
+    def _play(self, stream: AssignedStream, recognition: Recognition, heard_at: datetime) -> Play:
+        return Play(
+            stream_id=stream.id,
+            stream_name=stream.name,
+            artist=recognition.artist,
+            song_title=recognition.title,
+            heard_at=heard_at,
+            identified_by=self.instance_id,
+            isrc=recognition.isrc,
+            label=recognition.label,
+            genre=recognition.genre,
+            recognizer=recognition.recognizer,
+            **stream_metadata_fields(dict(stream.metadata)),
+        )
+
+    async def _loaded_recognizer(self) -> Recognizer:
+        """The recognizer, loaded once (on a thread: the catalog index may be large)."""
+        async with self._load_lock:
+            if self._recognizer is None:
+                self._recognizer = await asyncio.to_thread(self._recognizer_loader)
+                if self._catalog_refresh_s:
+                    self._refresh_task = asyncio.create_task(
+                        self._refresh_forever(self._recognizer, self._catalog_refresh_s),
+                        name="catalog-refresh",
+                    )
+            return self._recognizer
+
+    async def _refresh_forever(self, recognizer: Recognizer, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await asyncio.to_thread(recognizer.refresh)
+            except Exception as error:  # the catalog database may be down: keep the old index
+                logger.warning("[CATALOG] refresh failed (%s); keeping the loaded catalog", error)
+
+    @property
+    def last_db_write(self) -> datetime | None:
+        """When a play last reached music_log (inserted or found already there)."""
+        return self.play_log.stats.last_write_at
+
+    async def aclose(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
+        await self.play_log.aclose()
+        await self._http.aclose()
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        if self._recognizer is not None:
+            await asyncio.to_thread(self._recognizer.close)
+
+
+def match_config_from(settings: WorkerSettings) -> MatchConfig:
+    """The matcher's defaults, with MATCH_MIN_ALIGNED_HASHES / MATCH_MIN_CONFIDENCE applied."""
+    config = MatchConfig()
+    if settings.match_min_aligned_hashes is not None:
+        config = replace(config, min_aligned_hashes=settings.match_min_aligned_hashes)
+    if settings.match_min_confidence is not None:
+        config = replace(config, min_confidence=settings.match_min_confidence)
+    return config
+
+
+def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
+    """The processor for `PROCESSOR=fingerprint`, wired from the worker's settings."""
+    fingerprint_config = FingerprintConfig()
+    match_config = match_config_from(settings)
+    catalog_url = settings.catalog_database_url or DEFAULT_DATABASE_URL
+    writer = MusicLogWriter(
+        settings.postgres_conninfo(),
+        settings.db_table_name,
+        window_s=settings.duplicate_prevention_window_seconds,
+        zone=settings.zone,
+    )
+    play_log = PlayLog(PlayBuffer(settings.effective_playlog_buffer_path), writer)
+    plan = IdentificationPlan(
+        window_s=settings.identification_duration,
+        interval_s=settings.effective_identification_interval,
+        duplicate_window_s=settings.duplicate_prevention_window_seconds,
+        sample_rate_hz=fingerprint_config.sample_rate_hz,
+    )
+    return FingerprintProcessor(
+        recognizer_loader=lambda: CatalogRecognizer.open(
+            catalog_url, fingerprint_config, match_config
+        ),
+        play_log=play_log,
+        instance_id=settings.instance_id,
+        plan=plan,
+        catalog_refresh_s=settings.catalog_refresh_seconds,
+    )
