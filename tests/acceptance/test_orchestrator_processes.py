@@ -25,11 +25,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serving(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def advisory_holders(dsn: str) -> int:
     """Sessions holding the leader lock (bigint keys appear split in two 32-bit halves)."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND ((classid::bigint << 32) | objid::bigint) = %s",
             (ADVISORY_LOCK_KEY,),
         ).fetchone()
@@ -58,7 +66,7 @@ def test_max_workers_two_serves_from_both_and_plans_in_one(pg_url: str) -> None:
     dsn = env["DATABASE_URL"]
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and advisory_holders(dsn) != 1:
+        while time.monotonic() < deadline and not (serving(url) and advisory_holders(dsn) == 1):
             time.sleep(0.2)
         assert advisory_holders(dsn) == 1
         body = {"instance_id": "w1", "max_streams": 10, "capabilities": ["audio_fingerprinting"]}
