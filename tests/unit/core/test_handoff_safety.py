@@ -6,7 +6,8 @@ get drained, while streams come and go. After every step: no stream is in two de
 no stream is run by two live instances.
 
 One worker-side rule is part of the model: a worker that was frozen longer than the inactive
-timeout stops every stream before it reports again (the worker's watchdog does this). A worker cut
+timeout stops every stream before it reports again, and ignores any answer it received before
+the freeze (the worker's watchdog and the reconciler's epochs do this). A worker cut
 off from a running orchestrator for that long keeps playing by design (docs/protocol.md), and is
 outside what this test can promise.
 """
@@ -69,6 +70,7 @@ class HandoffMachine(RuleBasedStateMachine):
             worker.alive = True
             worker.running = set()
             worker.applied_generation = 0
+            worker.fetched = None  # a new process holds no answer from its previous life
             worker.last_seen_s = self.now_s
 
     @rule(worker_id=st.sampled_from(WORKERS))
@@ -89,8 +91,11 @@ class HandoffMachine(RuleBasedStateMachine):
         worker = self.workers.get(worker_id)
         if worker and worker.alive:
             if self.now_s - worker.last_seen_s > TIMEOUTS.inactive_s:
-                worker.running = set()  # resumed after a freeze: fence first
+                # Resumed after a freeze: fence first, and drop any answer received before it
+                # (the worker's reconciler ignores answers from before the fence).
+                worker.running = set()
                 worker.applied_generation = 0
+                worker.fetched = None
             worker.reported_running = frozenset(worker.running)
             worker.reported_generation = worker.applied_generation
             worker.last_seen_s = self.now_s
@@ -210,3 +215,28 @@ def test_a_worker_resuming_from_a_freeze_never_shares_a_stream() -> None:
     assert machine.workers["w1"].state is InstanceState.RECOVERING
     machine.no_stream_run_by_two_live_workers()
     machine.no_stream_desired_twice()
+
+
+def test_an_answer_from_before_a_restart_is_never_applied() -> None:
+    """Found by the state machine: a worker fetched, died, came back, and applied the old answer.
+
+    Safe only because a new process (or one that fenced after a freeze) drops what it fetched
+    before; this is the worker-side half of the handoff rule.
+    """
+    machine = HandoffMachine()
+    machine.streams = {1}
+    machine.register("w3", 1)
+    machine.tick()
+    machine.fetch("w3")
+    machine.die("w3")
+    machine.time_passes(5.0)
+    machine.register("w1", 1)
+    machine.tick()
+    machine.fetch("w1")
+    machine.register("w3", 1)  # back, with the answer from its previous life dropped
+    machine.tick()
+    machine.apply("w1")
+    machine.apply("w3")
+    assert machine.workers["w1"].running == {1}
+    assert machine.workers["w3"].running == set()
+    machine.no_stream_run_by_two_live_workers()
