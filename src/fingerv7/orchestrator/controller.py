@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from fingerv7.core.handoff import Holding
 from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts
-from fingerv7.core.planning.model import InstanceSpec, InstanceState
+from fingerv7.core.planning.model import InstanceSpec, InstanceState, StreamSpec
 from fingerv7.core.reconcile import (
     FleetView,
     InstanceRecord,
@@ -102,6 +102,8 @@ class FleetController:
         self._next_sync_s = 0.0
         self._last_plan_key: object = None
         self._streams_version = 0
+        self._specs: list[StreamSpec] = []
+        self._specs_version = -1
         self._states: dict[str, InstanceState] = {}
 
     def wake(self) -> None:
@@ -153,6 +155,7 @@ class FleetController:
     async def _load(self) -> None:
         self._holdings = await self.store.load_holdings()
         self._streams = await self.store.load_monitored_streams()
+        self._streams_version += 1
         self._generation = await self.store.fleet_generation()
         self._last_plan_key = None
         self._next_sync_s = 0.0
@@ -244,7 +247,7 @@ class FleetController:
         view = FleetView(
             instances=records,
             holdings=self._holdings,
-            streams=stream_specs(self._streams.values()),
+            streams=self._stream_specs(),
             generation=self._generation,
             seconds_since_last_rebalance=since_s,
             rebalance_requested=requested,
@@ -263,6 +266,13 @@ class FleetController:
         # The plan is a pure function of these inputs: skip it when none changed (guarantee 6).
         key = (specs, self._streams_version, requested, cooldown_over)
         return view, key
+
+    def _stream_specs(self) -> list[StreamSpec]:
+        """The planner's view of the streams, rebuilt only when a sync changed them."""
+        if self._specs_version != self._streams_version:
+            self._specs = stream_specs(self._streams.values())
+            self._specs_version = self._streams_version
+        return self._specs
 
     def _tick_write(
         self,
