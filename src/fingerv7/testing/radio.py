@@ -17,12 +17,14 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import av
 import numpy as np
 import numpy.typing as npt
 from scipy.signal import resample_poly
+
+from fingerv7.testing.background_http import BackgroundHttpServer
 
 FloatArray = npt.NDArray[np.float32]
 SEND_EVERY_S = 0.05
@@ -112,8 +114,10 @@ def _resampled(song: RadioSong, rate_hz: int) -> FloatArray:
     return samples.astype(np.float32)
 
 
-class LocalRadio:
+class LocalRadio(BackgroundHttpServer):
     """One station; `start()` returns at once, `stop()` ends every connection."""
+
+    thread_name = "local-radio"
 
     def __init__(
         self,
@@ -139,21 +143,15 @@ class LocalRadio:
         )
         self._byte_rate = len(self._programme) / self.duration_s
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._on_air_at: float | None = None
         self._drops = 0
         self._listeners = 0
         self._connections = 0
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="local-radio", daemon=True
-        )
+        super().__init__(host, port)
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/radio.{self.audio_format}"
+        return f"{self.base_url}/radio.{self.audio_format}"
 
     @property
     def schedule(self) -> list[ScheduledSong]:
@@ -182,22 +180,6 @@ class LocalRadio:
         """Close every open connection (listeners may reconnect)."""
         with self._lock:
             self._drops += 1
-
-    def start(self) -> LocalRadio:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> LocalRadio:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         radio = self

@@ -13,7 +13,9 @@ import struct
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fingerv7.testing.background_http import BackgroundHttpServer
 
 SAMPLE_RATE_HZ = 8000
 CHUNK_S = 0.1
@@ -44,37 +46,19 @@ def tone_chunk(stream_number: int, sample_rate_hz: int = SAMPLE_RATE_HZ) -> byte
     )
 
 
-class LocalStreamServer:
+class LocalStreamServer(BackgroundHttpServer):
     """A threaded HTTP server of test streams; `start()` returns at once, `stop()` ends it."""
 
+    thread_name = "sample-streams"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._open: Counter[int] = Counter()
         self._opened_total: Counter[int] = Counter()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="sample-streams", daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(host, port)
 
     def url(self, stream_number: int) -> str:
         return f"{self.base_url}/stream/{stream_number}.wav"
-
-    def start(self) -> LocalStreamServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     def open_connections(self) -> dict[int, int]:
         """Stream number → connections open right now (streams with none are left out)."""
@@ -85,12 +69,6 @@ class LocalStreamServer:
         """Stream number → connections ever opened."""
         with self._lock:
             return dict(self._opened_total)
-
-    def __enter__(self) -> LocalStreamServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
