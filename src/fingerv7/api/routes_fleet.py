@@ -6,12 +6,13 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import psutil
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 
 from fingerv7 import __version__
 from fingerv7.api.auth import Role, authorize
@@ -27,6 +28,7 @@ from fingerv7.api.views import (
 )
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.storage.database import ping
+from fingerv7.storage.recent_plays import recent_plays
 
 log = logging.getLogger("fingerv7.orchestrator")
 router = APIRouter()
@@ -60,6 +62,23 @@ async def streams_status(request: Request) -> dict[str, Any]:
         "distribution": distribution(ownership, rows),
         "recent_changes": recent_changes(changes),
     }
+
+
+@router.get("/identifications/recent", tags=["fleet"])
+async def recent_identifications(
+    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> dict[str, Any]:
+    """The newest plays in `music_log` (MUSIC_LOG_TABLE), where the workers log them."""
+    runtime = runtime_of(request)
+    authorize(runtime.settings, request, Role.READER)
+    engine = runtime.source_engine or runtime.engine
+    table_name = runtime.settings.music_log_table
+    try:
+        plays = await recent_plays(engine, table_name, limit)
+    except DBAPIError:
+        log.warning("[ERROR] [DATABASE] cannot read %s for recent identifications", table_name)
+        return {"available": False, "identifications": []}
+    return {"available": plays is not None, "identifications": plays or []}
 
 
 @router.post("/rebalance", response_model=ActionResponse, tags=["operators"])

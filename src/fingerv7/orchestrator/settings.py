@@ -34,6 +34,8 @@ class OrchestratorSettings(BaseSettings):
     postgres_user: str = "postgres"
     postgres_password: SecretStr = SecretStr("")
     db_table_name: str = "streams"
+    # Where the workers log plays, read for the dashboard's recent identifications.
+    music_log_table: str = "music_log"
 
     redis_url: SecretStr | None = None
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Locator, Page, expect
+from sqlalchemy import create_engine, text
 
 from tests.acceptance.dashboard.conftest import OpenDashboard
 from tests.acceptance.dashboard.support import (
@@ -55,7 +57,7 @@ async def test_page_shows_the_fleet(
     first_change = status["recent_changes"][0]
     await expect(page.locator("#changes")).to_contain_text(first_change["details"])
     await expect(page.locator("#changes")).to_contain_text(first_change["reason"])
-    await expect(page.locator("#identifications")).to_contain_text("audio pipeline runs")
+    await expect(page.locator("#identifications-empty")).to_contain_text("audio pipeline runs")
     await page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
@@ -175,3 +177,41 @@ async def test_assets_are_served_with_a_strict_policy(
     assert "connect-src 'self'" in page.headers["content-security-policy"]
     assert script.headers["content-type"].startswith("text/javascript")
     assert missing.status_code == 404
+
+
+def add_plays(database_url: str, plays: list[tuple[str, str, str, str]]) -> None:
+    """A music_log in the embedded database, as workers would write it (original columns)."""
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS music_log (id INTEGER PRIMARY KEY, date TEXT, "
+                "time TEXT, name TEXT, artist TEXT, song_title TEXT, identified_by TEXT)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO music_log (date, time, name, artist, song_title, identified_by) "
+                "VALUES ('2026-11-25', :time, :name, :artist, :title, 'fingerv7-001')"
+            ),
+            [{"time": t, "name": n, "artist": a, "title": s} for t, n, a, s in plays],
+        )
+    engine.dispose()
+
+
+async def test_recent_identifications_appear_as_they_are_logged(
+    start_orchestrator: StartOrchestrator, open_dashboard: OpenDashboard, tmp_path: Path
+) -> None:
+    database_url = sqlite_url(tmp_path)
+    orchestrator = await start_orchestrator(database_url=database_url, **STEADY_TIMEOUTS)
+    await start_fleet(orchestrator, database_url, sizes=[3], streams=2)
+    await asyncio.to_thread(add_plays, database_url, [("10:00:00", "Radio 1", "Ana", "Alpha")])
+    page = await open_dashboard(orchestrator, viewport={"width": 1280, "height": 1000})
+
+    rows = page.locator("#identifications tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Ana - Alpha")
+    await asyncio.to_thread(add_plays, database_url, [("10:04:00", "Radio 2", "Bia", "Beta")])
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("Bia - Beta")  # newest first, without a reload
+    await expect(rows.first).to_contain_text("Radio 2")

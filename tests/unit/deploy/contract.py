@@ -13,7 +13,11 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = REPO_ROOT / "deploy"
-DOCS = (REPO_ROOT / "docs" / "deployment.md", REPO_ROOT / "docs" / "operations.md")
+DOCS = (
+    REPO_ROOT / "docs" / "deployment.md",
+    REPO_ROOT / "docs" / "operations.md",
+    REPO_ROOT / "docs" / "orchestrator.md",
+)
 
 # `fingerv7 <command>` sub-commands an image may run.
 CLI_COMMANDS = frozenset({"orchestrator", "worker", "migrate", "streams", "env", "version", "demo"})
@@ -61,6 +65,7 @@ PROMETHEUS_SERIES = frozenset({"up"})
 ORCHESTRATOR_VARIABLES = frozenset(
     {
         "DATABASE_URL",
+        "MUSIC_LOG_TABLE",
         "POSTGRES_HOST",
         "POSTGRES_PORT",
         "POSTGRES_DB",

@@ -16,6 +16,7 @@ import {
 
 const POLL_INTERVAL_MS = 2000;
 const MAX_CHANGES_SHOWN = 50;
+const IDENTIFICATIONS_SHOWN = 20;
 const MAX_IDS_SHOWN = 12;
 const STATES = ["registered", "active", "warning", "inactive", "recovering"];
 
@@ -41,11 +42,16 @@ async function poll() {
   if (pollInFlight) return;
   pollInFlight = true;
   try {
-    const [fleet, streams] = await Promise.all([api("instances"), api("streams/status")]);
+    const [fleet, streams, plays] = await Promise.all([
+      api("instances"),
+      api("streams/status"),
+      api(`identifications/recent?limit=${IDENTIFICATIONS_SHOWN}`).catch(() => null),
+    ]);
     view.lastSuccessMs = Date.now();
     setConnection("live");
     if ($("notice").dataset.source === "poll") hideNotice();
     render(fleet, streams);
+    if (plays) renderIdentifications(plays);
   } catch (error) {
     handlePollError(error);
   } finally {
@@ -281,6 +287,30 @@ function renderChanges(changes) {
         row.append(cell);
       }
       row.children[2].className = "reason";
+      return row;
+    }),
+  );
+}
+
+function renderIdentifications(plays) {
+  const rows = plays.identifications;
+  $("identifications-empty").hidden = rows.length > 0;
+  $("identifications-empty").textContent = plays.available
+    ? "No song identified yet."
+    : "Identifications appear here when the audio pipeline runs.";
+  $("identifications-table").hidden = rows.length === 0;
+  const signature = JSON.stringify(rows);
+  if (signature === view.identificationsSignature) return;
+  view.identificationsSignature = signature;
+  $("identifications").replaceChildren(
+    ...rows.map((play) => {
+      const row = document.createElement("tr");
+      const when = [play.date, play.time].filter(Boolean).join(" ");
+      for (const text of [when, play.name, `${play.artist ?? "?"} - ${play.song_title ?? "?"}`, play.identified_by]) {
+        const cell = document.createElement("td");
+        cell.textContent = text ?? "–";
+        row.append(cell);
+      }
       return row;
     }),
   );
