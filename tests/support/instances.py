@@ -116,3 +116,13 @@ async def settle_fleet(*instances: ScriptedInstance, counts: list[int]) -> None:
         return [len(i.running) for i in instances] == counts
 
     await eventually(check, what=f"distribution {counts}")
+
+
+async def register_instances(
+    client: httpx.AsyncClient, capacities: dict[str, int]
+) -> list[ScriptedInstance]:
+    """One registered ScriptedInstance per `{instance_id: max_streams}`, in that order."""
+    instances = [ScriptedInstance(client, name, size) for name, size in capacities.items()]
+    for instance in instances:
+        await instance.register()
+    return instances

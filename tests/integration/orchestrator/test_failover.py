@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet
+from tests.support.instances import ScriptedInstance, register_instances, seed_streams, settle_fleet
 from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
@@ -68,10 +68,7 @@ async def _desires(instance: ScriptedInstance, count: int) -> bool:
 async def test_a_silent_instance_is_failed_over_then_recovers(database_url, start_orchestrator):
     seed_streams(database_url, 10)
     orch = await start_orchestrator(database_url=database_url)
-    a = ScriptedInstance(orch.client, "a", 10)
-    b = ScriptedInstance(orch.client, "b", 10)
-    await a.register()
-    await b.register()
+    a, b = await register_instances(orch.client, {"a": 10, "b": 10})
     await settle_fleet(a, b, counts=[5, 5])
 
     a_silent_since = time.monotonic()  # a stops beating; b keeps following
@@ -106,10 +103,7 @@ async def test_a_silent_instance_is_failed_over_then_recovers(database_url, star
 async def test_drain_moves_streams_away_and_gives_nothing_new(database_url, start_orchestrator):
     seed_streams(database_url, 8)
     orch = await start_orchestrator(database_url=database_url, orchestrator_admin_key="adm1n-key")
-    a = ScriptedInstance(orch.client, "a", 10)
-    b = ScriptedInstance(orch.client, "b", 10)
-    await a.register()
-    await b.register()
+    a, b = await register_instances(orch.client, {"a": 10, "b": 10})
     await settle_fleet(a, b, counts=[4, 4])
 
     response = await orch.client.post("/instances/a/drain")
@@ -124,10 +118,7 @@ async def test_drain_moves_streams_away_and_gives_nothing_new(database_url, star
 async def test_deregistered_instance_loses_its_streams_at_once(database_url, start_orchestrator):
     seed_streams(database_url, 6)
     orch = await start_orchestrator(database_url=database_url)
-    a = ScriptedInstance(orch.client, "a", 10)
-    b = ScriptedInstance(orch.client, "b", 10)
-    await a.register()
-    await b.register()
+    a, b = await register_instances(orch.client, {"a": 10, "b": 10})
     await settle_fleet(a, b, counts=[3, 3])
 
     assert (await orch.client.delete("/instances/a")).status_code == 200
@@ -141,10 +132,7 @@ async def test_deregistered_instance_loses_its_streams_at_once(database_url, sta
 async def test_stopping_instance_hands_over_immediately(database_url, start_orchestrator):
     seed_streams(database_url, 6)
     orch = await start_orchestrator(database_url=database_url)
-    a = ScriptedInstance(orch.client, "a", 10)
-    b = ScriptedInstance(orch.client, "b", 10)
-    await a.register()
-    await b.register()
+    a, b = await register_instances(orch.client, {"a": 10, "b": 10})
     await settle_fleet(a, b, counts=[3, 3])
 
     a.running = set()
@@ -163,10 +151,7 @@ async def test_streams_run_without_ownership_are_flagged_and_removed(
 ):
     seed_streams(database_url, 4)
     orch = await start_orchestrator(database_url=database_url)
-    a = ScriptedInstance(orch.client, "a", 2)
-    b = ScriptedInstance(orch.client, "b", 2)
-    await a.register()
-    await b.register()
+    a, b = await register_instances(orch.client, {"a": 2, "b": 2})
     await settle_fleet(a, b, counts=[2, 2])
 
     stray = next(iter(b.running))

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 
 from tests.support.instances import (
     ScriptedInstance,
+    register_instances,
     seed_streams,
     set_stream_active,
     settle_fleet,
@@ -22,10 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_restart_moves_no_stream_even_after_a_long_outage(database_url, start_orchestrator):
     seed_streams(database_url, 12)
     first = await start_orchestrator(database_url=database_url)
-    a = ScriptedInstance(first.client, "a", 10)
-    b = ScriptedInstance(first.client, "b", 10)
-    await a.register()
-    await b.register()
+    a, b = await register_instances(first.client, {"a": 10, "b": 10})
     await settle_fleet(a, b, counts=[6, 6])
     before = {"a": set(a.running), "b": set(b.running)}
     generation = (await first.client.get("/metrics")).json()["rebalancing_metrics"]["generation"]
