@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ log = logging.getLogger("fingerv7.orchestrator")
 router = APIRouter()
 
 HEALTH_PING_TIMEOUT_S = 2.0
+HEALTH_CACHE_S = 1.0
 
 
 @router.get("/instances", tags=["fleet"])
@@ -102,6 +104,11 @@ async def _timed(check: Any) -> dict[str, Any]:
 
 
 async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
+    """Dependency checks, reused for HEALTH_CACHE_S: /health is public, and a burst of probes
+    must not turn into a burst of connections to the databases."""
+    cached_at, cached = runtime.health_cache
+    if cached is not None and time.monotonic() - cached_at < HEALTH_CACHE_S:
+        return copy.deepcopy(cached)
     services: dict[str, Any] = {
         "postgresql_internal": await _timed(lambda: ping(runtime.engine)),
         "postgresql_external": await _timed(runtime.source.ping),
@@ -109,6 +116,7 @@ async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
     services["postgresql_internal"]["backend"] = runtime.engine.dialect.name
     if runtime.redis is not None:
         services["redis_internal"] = await _timed(runtime.redis.ping)
+    runtime.health_cache = (time.monotonic(), copy.deepcopy(services))
     return services
 
 

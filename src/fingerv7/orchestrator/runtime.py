@@ -51,6 +51,7 @@ class OrchestratorRuntime:
     redis: redis_asyncio.Redis | None = None
     alerts: AlertObserver | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    health_cache: tuple[float, dict[str, Any] | None] = (0.0, None)  # (monotonic s, services)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
