@@ -89,10 +89,11 @@ def stream_totals(
     moving = sum(1 for _, target, holder in ownership if target is not None and target != holder)
     unassigned = sum(1 for _, target, _ in ownership if target is None)
     total = len(ownership)
+    active = sum(1 for s, _, _ in ownership if s in running)
     return {
         "total": total,
-        "active": sum(1 for s, _, _ in ownership if s in running),
-        "inactive": total - sum(1 for s, _, _ in ownership if s in running),
+        "active": active,
+        "inactive": total - active,
         "assigned": assigned,
         "in_handoff": moving,
         "unassigned": unassigned,

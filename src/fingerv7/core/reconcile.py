@@ -54,10 +54,6 @@ class TickDecision:
     generation: int = 0  # the fleet generation after this tick
     plan: AssignmentPlan | None = None
 
-    @property
-    def removed_instances(self) -> list[InstanceId]:
-        return sorted(i for i, state in self.states.items() if state is InstanceState.REMOVED)
-
 
 def derive_states(
     instances: Sequence[InstanceRecord],
@@ -97,9 +93,8 @@ def reconcile_fleet(
     updated: dict[StreamId, Holding | None] = {}
     if replan:
         current = {s: h.target for s, h in view.holdings.items() if h.target is not None}
-        joined = any(
-            spec.accepts_streams and spec.id not in set(current.values()) for spec in specs
-        )
+        holding_instances = set(current.values())
+        joined = any(spec.accepts_streams and spec.id not in holding_instances for spec in specs)
         plan = plan_assignment(
             view.streams,
             specs,

@@ -32,20 +32,11 @@ from fingerv7.orchestrator.leadership import Leadership
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.tick_observers import TickFacts
 from fingerv7.storage.fleet_store import FleetStore, SyncedStream, TickWrite, stream_specs
+from fingerv7.storage.stream_records import SourceStream
 
 log = logging.getLogger("fingerv7.orchestrator")
 
 TickObserver = Callable[[TickFacts], Awaitable[None]]
-
-
-class SourceStreamLike(Protocol):
-    id: int
-    url: str
-    name: str
-    metadata: dict[str, Any]
-
-    @property
-    def region(self) -> str | None: ...
 
 
 class StreamSource(Protocol):
@@ -54,7 +45,7 @@ class StreamSource(Protocol):
     @property
     def description(self) -> str: ...
 
-    async def load(self) -> list[Any]: ...
+    async def load(self) -> list[SourceStream]: ...
 
 
 @dataclass(slots=True)
@@ -104,7 +95,6 @@ class FleetController:
         self._streams_version = 0
         self._specs: list[StreamSpec] = []
         self._specs_version = -1
-        self._states: dict[str, InstanceState] = {}
 
     def wake(self) -> None:
         """Ask for a tick now (a heartbeat, registration or operator action arrived)."""
@@ -183,7 +173,7 @@ class FleetController:
             write = None
         if write is not None:
             await self.store.write_tick(write)
-            self._commit(decision, states)
+            self._commit(decision)
             log_tick(decision, write, self._previous_states(rows))
             if decision.generation != view.generation:
                 self.on_generation()
@@ -308,14 +298,13 @@ class FleetController:
             source_error=sync.error if sync else None,
         )
 
-    def _commit(self, decision: TickDecision, states: dict[str, InstanceState]) -> None:
+    def _commit(self, decision: TickDecision) -> None:
         for stream_id, holding in decision.holdings.items():
             if holding is None:
                 self._holdings.pop(stream_id, None)
             else:
                 self._holdings[stream_id] = holding
         self._generation = decision.generation
-        self._states = dict(states)
 
     def _previous_states(self, rows: list[dict[str, Any]]) -> dict[str, InstanceState]:
         return {row["id"]: InstanceState(row["state"]) for row in rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -34,16 +35,7 @@ FIRING = AlertEvent(
     active_since_s=1_756_245_000,
     at_s=1_756_245_600,
 )
-RESOLVED = AlertEvent(
-    rule="NoActiveInstance",
-    subject="",
-    status=AlertStatus.RESOLVED,
-    severity=AlertSeverity.CRITICAL,
-    summary="No active FingerV7 instance",
-    description="No instance is ACTIVE: no stream is being monitored.",
-    active_since_s=1_756_245_000,
-    at_s=1_756_246_200,
-)
+RESOLVED = replace(FIRING, status=AlertStatus.RESOLVED, at_s=1_756_246_200)
 FLAPPING = AlertEvent(
     rule="InstanceFlapping",
     subject="fingerv7-002",
