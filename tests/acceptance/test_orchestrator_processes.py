@@ -13,7 +13,6 @@ import httpx
 import psycopg
 import pytest
 
-from fingerv7.orchestrator.leadership import ADVISORY_LOCK_KEY
 from tests.support.instances import seed_streams
 
 pytestmark = pytest.mark.acceptance
@@ -32,14 +31,12 @@ def serving(url: str) -> bool:
         return False
 
 
-def advisory_holders(dsn: str) -> int:
-    """Sessions holding the leader lock (bigint keys appear split in two 32-bit halves)."""
+def lease_holders(dsn: str) -> int:
+    """Processes holding a valid leader lease (the fleet row allows at most one by design)."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND ((classid::bigint << 32) | objid::bigint) = %s",
-            (ADVISORY_LOCK_KEY,),
+            "SELECT count(*) FROM fleet_state WHERE leader_id IS NOT NULL "
+            "AND lease_expires_at > now()"
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -66,9 +63,9 @@ def test_max_workers_two_serves_from_both_and_plans_in_one(pg_url: str) -> None:
     dsn = env["DATABASE_URL"]
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (serving(url) and advisory_holders(dsn) == 1):
+        while time.monotonic() < deadline and not (serving(url) and lease_holders(dsn) == 1):
             time.sleep(0.2)
-        assert advisory_holders(dsn) == 1
+        assert lease_holders(dsn) == 1
         body = {"instance_id": "w1", "max_streams": 10, "capabilities": ["audio_fingerprinting"]}
         with httpx.Client(base_url=url, timeout=5) as client:
             assert client.post("/register", json=body).status_code == 200
@@ -79,7 +76,7 @@ def test_max_workers_two_serves_from_both_and_plans_in_one(pg_url: str) -> None:
                 ).json()
                 owned = [s["id"] for s in answer["streams"]]
             assert sorted(owned) == list(range(1, 9))
-        assert advisory_holders(dsn) == 1
+        assert lease_holders(dsn) == 1
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)

@@ -31,6 +31,8 @@ FAST_TIMEOUTS = {
     "monitor_interval": 0.1,
     "rebalance_cooldown": 0,
     "postgres_startup_timeout": 5,
+    "leader_lease_seconds": 1.0,
+    "heartbeat_flush_interval": 0.1,
 }
 
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 
-from fastapi import FastAPI, Request, Response
-from starlette.routing import Match
+from fastapi import FastAPI
 
 from fingerv7 import __version__
 from fingerv7.api import routes_dashboard, routes_fleet, routes_instances
 from fingerv7.api.errors import BodySizeLimit, install_error_handlers
+from fingerv7.api.request_metrics import RequestMetrics
 from fingerv7.logs import configure_logging
 from fingerv7.orchestrator.runtime import OrchestratorRuntime, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
@@ -50,32 +49,9 @@ def create_app(
     app.include_router(routes_instances.router)
     app.include_router(routes_fleet.router)
     app.include_router(routes_dashboard.router)
-    app.middleware("http")(_observe_requests)
+    app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit)
     return app
-
-
-async def _observe_requests(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    runtime = getattr(request.app.state, "runtime", None)
-    if runtime is not None:
-        route = _route_template(request)
-        runtime.metrics.observe_request(
-            request.method, route, response.status_code, time.perf_counter() - started
-        )
-    return response
-
-
-def _route_template(request: Request) -> str:
-    """`/instances/{instance_id}` rather than one label per instance id."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", request.url.path))
-    return "unmatched"
 
 
 def _begin_shutdown_on_signals(runtime: OrchestratorRuntime) -> Callable[[], None]:

@@ -185,7 +185,7 @@ async def metrics_json(request: Request) -> dict[str, Any]:
     processed = sum(int((r["stats"] or {}).get("processed_count") or 0) for r in rows)
     errors = sum(int((r["stats"] or {}).get("error_count") or 0) for r in rows)
     summary = fleet_summary(rows, counts)
-    average_ms = 1000 * totals.response_time_s / max(1, totals.requests)
+    average_ms = 1000 * totals.response_time_s / max(1, totals.timed_requests)
     return {
         "system_metrics": {
             "uptime_seconds": round(uptime_s),

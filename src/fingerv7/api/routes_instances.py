@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from fingerv7.api.auth import Role, authorize
 from fingerv7.api.schemas import (
@@ -21,9 +22,9 @@ from fingerv7.api.schemas import (
     StreamOut,
 )
 from fingerv7.api.views import instance_view
-from fingerv7.core.planning.model import InstanceState
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
-from fingerv7.storage.fleet_store import DesiredStream, HeartbeatReport, Registration
+from fingerv7.storage.fleet_store import Registration
+from fingerv7.storage.report_store import DesiredStream
 
 log = logging.getLogger("fingerv7.orchestrator")
 router = APIRouter()
@@ -60,8 +61,7 @@ async def register(body: RegisterRequest, request: Request) -> RegisterResponse:
             capabilities=body.capabilities,
             version=body.version,
             location=body.location,
-        ),
-        now,
+        )
     )
     log.info(
         "[INSTANCE] registration: %s (max_streams=%d, version=%s, location=%s)",
@@ -71,59 +71,82 @@ async def register(body: RegisterRequest, request: Request) -> RegisterResponse:
         body.location,
     )
     runtime.controller.wake()
-    desired = await runtime.store.desired_streams(body.instance_id)
-    assigned = len(desired.streams) if desired else 0
+    entry = await runtime.cache.reload(body.instance_id)
     interval_s = runtime.settings.heartbeat_interval
     return RegisterResponse(
         instance_id=body.instance_id,
-        assigned_streams=assigned,
+        assigned_streams=len(entry.stream_ids) if entry else 0,
         heartbeat_interval=interval_s,
         next_assignment_check=now + timedelta(seconds=interval_s),
-        generation=int(row["generation"]),
+        generation=entry.generation if entry else int(row["generation"]),
     )
 
 
 @router.post("/heartbeat", response_model=HeartbeatResponse, tags=["instances"])
-async def heartbeat(body: HeartbeatRequest, request: Request) -> HeartbeatResponse:
-    """Record what the instance runs; answer its complete desired set (and the diff as commands)."""
+async def heartbeat(body: HeartbeatRequest, request: Request) -> Response:
+    """Record what the instance runs; answer its complete desired set (and the diff as commands).
+
+    The hot path of the fleet: no database round trip. The answer comes from this process's
+    assignment cache (rendered once per generation) and the report joins the next batch write.
+    """
     started = time.perf_counter()
     runtime = runtime_of(request)
     authorize(runtime.settings, request, Role.INSTANCE)
-    now = datetime.now(UTC)
-    report = HeartbeatReport(
-        instance_id=body.instance_id,
-        stopping=body.status == "stopping",
-        stream_ids=body.stream_ids,
-        applied_generation=body.generation,
-        stats=body.stats(),
-    )
-    # Read before writing: the answer and the "did anything change" test both need the last report.
-    desired = await runtime.store.desired_streams(body.instance_id)
-    if desired is None or not await runtime.store.record_heartbeat(report, now):
+    entry = await runtime.cache.get(body.instance_id)
+    if entry is None:
         raise _not_registered(body.instance_id)
+    stopping = body.status == "stopping"
+    wanted, running = (set() if stopping else entry.stream_ids), set(body.stream_ids)
+    steady = not stopping and running == entry.stream_ids and body.generation == entry.generation
+    runtime.intake.record(
+        body.instance_id,
+        body.stream_ids,
+        body.generation,
+        body.stats(),
+        stopping=stopping,
+        urgent=not steady,  # a release, a recovery, a first beat: act on it now
+    )
     runtime.metrics.totals.heartbeats += 1
-    wanted, running = desired.ids, set(body.stream_ids)
-    if report.stopping:
+    if stopping:
         log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)
-        wanted = set()
     elif running - wanted:
         await _note_discrepancies(runtime, body.instance_id, running - wanted)
-    steady = (
-        not report.stopping
-        and running == desired.reported
-        and body.generation == desired.applied_generation
-        and desired.state is InstanceState.ACTIVE
+    next_heartbeat = datetime.now(UTC) + timedelta(seconds=runtime.settings.heartbeat_interval)
+    content = render_heartbeat_answer(
+        entry.generation,
+        b"[]" if stopping else entry.streams_json,
+        sorted(wanted - running),
+        sorted(running - wanted),
+        next_heartbeat,
     )
-    if not steady:
-        runtime.controller.wake()  # a release, a recovery, a first beat: act on it now
-    commands = [StreamCommand(stream_id=s, action="add") for s in sorted(wanted - running)]
-    commands += [StreamCommand(stream_id=s, action="remove") for s in sorted(running - wanted)]
     runtime.metrics.heartbeat_latency.observe(time.perf_counter() - started)
-    return HeartbeatResponse(
-        next_heartbeat=now + timedelta(seconds=runtime.settings.heartbeat_interval),
-        generation=desired.generation,
-        streams=[] if report.stopping else _streams_out(desired.streams),
-        commands=commands,
+    return Response(content, media_type="application/json")
+
+
+def render_heartbeat_answer(
+    generation: int,
+    streams_json: bytes,
+    to_add: list[int],
+    to_remove: list[int],
+    next_heartbeat: datetime,
+) -> bytes:
+    """The HeartbeatResponse JSON, around the cached streams list (never re-serialised)."""
+    commands = [StreamCommand(stream_id=s, action="add").model_dump() for s in to_add]
+    commands += [StreamCommand(stream_id=s, action="remove").model_dump() for s in to_remove]
+    head = {
+        "status": "acknowledged",
+        "next_heartbeat": next_heartbeat.isoformat().replace("+00:00", "Z"),
+        "generation": generation,
+    }
+    return b"".join(
+        (
+            json.dumps(head, separators=(",", ":"))[:-1].encode(),
+            b',"streams":',
+            streams_json,
+            b',"commands":',
+            json.dumps(commands, separators=(",", ":")).encode(),
+            b"}",
+        )
     )
 
 
@@ -151,19 +174,22 @@ async def assignment(
     request: Request,
     after_generation: Annotated[int, Query(ge=0)] = 0,
     wait: Annotated[float, Query(ge=0, le=MAX_LONG_POLL_S)] = 25.0,
-) -> AssignmentResponse:
+) -> Response:
     """Long-poll: answer once the instance's generation exceeds `after_generation`, or at `wait`."""
     runtime = runtime_of(request)
     authorize(runtime.settings, request, Role.INSTANCE)
-    generation = await runtime.watch.wait_for(instance_id, after_generation, wait)
-    desired = await runtime.store.desired_streams(instance_id)
-    if generation is None or desired is None:
+    entry = await runtime.cache.wait_for(instance_id, after_generation, wait)
+    if entry is None:
         raise _not_registered(instance_id)
-    return AssignmentResponse(
-        instance_id=instance_id,
-        generation=desired.generation,
-        streams=_streams_out(desired.streams),
+    content = b"".join(
+        (
+            json.dumps({"instance_id": instance_id, "generation": entry.generation})[:-1].encode(),
+            b',"streams":',
+            entry.streams_json,
+            b"}",
+        )
     )
+    return Response(content, media_type="application/json")
 
 
 @router.get("/instances/{instance_id}", tags=["instances"])
@@ -172,12 +198,12 @@ async def get_instance(instance_id: str, request: Request) -> dict[str, object]:
     runtime = runtime_of(request)
     authorize(runtime.settings, request, Role.READER)
     row = await runtime.store.instance(instance_id)
-    desired = await runtime.store.desired_streams(instance_id)
-    if row is None or desired is None:
+    entry = await runtime.cache.reload(instance_id)
+    if row is None or entry is None:
         raise _not_registered(instance_id)
-    view = instance_view(row, len(desired.streams))
-    view["generation"] = desired.generation
-    view["streams"] = [s.model_dump() for s in _streams_out(desired.streams)]
+    view = instance_view(row, len(entry.stream_ids))
+    view["generation"] = entry.generation
+    view["streams"] = [s.model_dump() for s in _streams_out(entry.desired.streams)]
     return view
 
 

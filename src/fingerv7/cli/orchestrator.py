@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -12,6 +13,12 @@ from fingerv7.cli.settings_errors import settings_or_exit
 from fingerv7.logs import configure_logging
 from fingerv7.orchestrator.runtime import StartupError, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
+
+# Workers beat every 10-60 s: keep their connection open across beats instead of reconnecting
+# (uvicorn's 5 s default closes it between every two beats, and a client reusing it at that
+# instant sees a reset). A fleet of thousands also opens thousands of connections at once.
+KEEP_ALIVE_S = 75
+BACKLOG = 4096
 
 
 def _is_loopback(host: str) -> bool:
@@ -53,14 +60,26 @@ def orchestrator(
             port=port,
             workers=settings.max_workers,
             log_config=None,
+            timeout_keep_alive=KEEP_ALIVE_S,
+            backlog=BACKLOG,
             timeout_worker_healthcheck=60,  # each process imports and migrates before answering
         )
         return
     try:
-        asyncio.run(_serve(settings, host, port))
+        # uvloop, as uvicorn itself would pick: the event loop is a third of a heartbeat's cost.
+        with asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:
+            runner.run(_serve(settings, host, port))
     except StartupError as error:
         typer.echo(f"[ERROR] [STARTUP] {error}", err=True)
         raise typer.Exit(3) from None
+
+
+def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] brings it; plain asyncio works too
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve(settings: OrchestratorSettings, host: str, port: int) -> None:
@@ -69,7 +88,14 @@ async def _serve(settings: OrchestratorSettings, host: str, port: int) -> None:
     from fingerv7.api.app import create_app
 
     runtime = await start_runtime(settings)
-    config = uvicorn.Config(create_app(settings, runtime), host=host, port=port, log_config=None)
+    config = uvicorn.Config(
+        create_app(settings, runtime),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        backlog=BACKLOG,
+    )
     await uvicorn.Server(config).serve()
 
 

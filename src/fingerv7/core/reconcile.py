@@ -43,6 +43,12 @@ class FleetView:
     generation: int
     seconds_since_last_rebalance: float | None
     rebalance_requested: bool
+    # Streams whose URL, name or metadata changed: their owners must be sent a new generation.
+    refreshed_streams: frozenset[StreamId] = frozenset()
+    # The holdings in the middle of a handoff (holder != target), when the caller tracks them:
+    # at 100,000 streams, finding them by scanning every holding costs more than the rest of a
+    # tick that changes nothing. None = scan `holdings`.
+    handoffs: Mapping[StreamId, Holding] | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +71,12 @@ def derive_states(
         record.spec.id: derive_state(record.facts, now_s, timeouts, grace_start_s)
         for record in instances
     }
+
+
+def pending_handoffs(view: FleetView) -> Mapping[StreamId, Holding]:
+    if view.handoffs is not None:
+        return view.handoffs
+    return {s: h for s, h in view.holdings.items() if h.holder != h.target}
 
 
 def reconcile_fleet(
@@ -121,8 +133,8 @@ def reconcile_fleet(
         )
         for r in view.instances
     }
-    for stream_id, holding in view.holdings.items():
-        if stream_id not in updated and holding.holder != holding.target:
+    for stream_id, holding in pending_handoffs(view).items():
+        if stream_id not in updated:
             updated[stream_id] = holding
     for stream_id, pending in list(updated.items()):
         if pending is not None:
@@ -130,6 +142,10 @@ def reconcile_fleet(
 
     before = [view.holdings.get(s) for s in updated]
     decision.changed_instances = owners_changed(before, updated.values())
+    for stream_id in view.refreshed_streams:
+        refreshed = updated[stream_id] if stream_id in updated else view.holdings.get(stream_id)
+        if refreshed is not None and refreshed.owner is not None:
+            decision.changed_instances.add(refreshed.owner)
     decision.holdings = {s: h for s, h in updated.items() if h != view.holdings.get(s)}
     if decision.changed_instances or decision.holdings:
         decision.generation = next_generation

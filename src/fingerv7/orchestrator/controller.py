@@ -3,8 +3,13 @@
 Level-triggered, like a Kubernetes controller: each tick reads the facts (instances and their
 reports, the streams to monitor, who holds what), asks the pure core what should change, and writes
 it in one transaction. A tick that is missed or fails is simply done again by the next one. Only
-the leader ticks; the loop wakes at `monitor_interval` or at once when a request handler in this
-process calls :meth:`FleetController.wake`.
+the holder of the leader lease ticks, and its write is fenced by the lease's epoch; the loop wakes
+at `monitor_interval` or at once when :meth:`FleetController.wake` is called (a request handler in
+this process, or a notification from another process).
+
+At fleet size a tick that changes nothing must cost little: instance rows are re-read each tick
+but their reports only where they changed, the plan is skipped when none of its inputs moved, and
+planning itself runs in a worker thread so request handling goes on meanwhile.
 """
 
 from __future__ import annotations
@@ -31,8 +36,15 @@ from fingerv7.orchestrator.fleet_log import log_tick
 from fingerv7.orchestrator.leadership import Leadership
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.tick_observers import TickFacts
-from fingerv7.storage.fleet_store import FleetStore, SyncedStream, TickWrite, stream_specs
 from fingerv7.storage.stream_records import SourceStream
+from fingerv7.storage.tick_store import (
+    InstanceRow,
+    StaleLeadershipError,
+    SyncedStream,
+    TickStore,
+    TickWrite,
+    stream_specs,
+)
 
 log = logging.getLogger("fingerv7.orchestrator")
 
@@ -61,7 +73,7 @@ class FleetController:
 
     def __init__(
         self,
-        store: FleetStore,
+        store: TickStore,
         source: StreamSource,
         settings: OrchestratorSettings,
         leadership: Leadership,
@@ -87,7 +99,10 @@ class FleetController:
         self._stopping = asyncio.Event()
         self._loaded = False
         self._holdings: dict[int, Holding] = {}
+        self._handoffs: dict[int, Holding] = {}  # the holdings with holder != target
         self._streams: dict[int, SyncedStream] = {}
+        self._instances: dict[str, InstanceRow] = {}
+        self._refreshed: frozenset[int] = frozenset()
         self._generation = 0
         self._grace_start_s: float | None = None
         self._next_sync_s = 0.0
@@ -112,15 +127,19 @@ class FleetController:
                 await self._lead_and_tick()
                 failures = 0
                 self.rounds += 1
+            except StaleLeadershipError as error:
+                self._step_down()
+                log.warning("[BALANCE] stale leader: %s; dropping caches", error)
             except Exception as error:
                 failures += 1
                 self._loaded = False  # re-read everything once the database is back
                 self.last_tick_error = f"{type(error).__name__}: {error}"
-                log.error("[ERROR] [BALANCE] monitor tick failed (%s); retrying", error)
+                log.exception("[ERROR] [BALANCE] monitor tick failed; retrying")
             delay_s = self.settings.monitor_interval * min(2**failures, 30) if failures else None
             await self._sleep(delay_s or self.settings.monitor_interval)
         if self.is_leader:
             await self.leadership.release()
+            self.is_leader = False
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -129,22 +148,32 @@ class FleetController:
             pass
         self._wake.clear()
 
+    def _step_down(self) -> None:
+        self.is_leader = False
+        self._loaded = False  # a new term starts from what the database says
+        self.leadership.step_down()
+
     async def _lead_and_tick(self) -> None:
-        if self.is_leader and not await self.leadership.still_held():
-            self.is_leader = False
-            self._loaded = False
+        if self.is_leader and not self.leadership.still_held():
+            log.warning("[BALANCE] lost the leader lease; this process stops running the monitor")
+            self._step_down()
         if not self.is_leader:
             self.is_leader = await self.leadership.try_acquire()
             if not self.is_leader:
                 return
-            log.info("[BALANCE] this process is now the leader: it runs the monitor")
+            log.info(
+                "[BALANCE] this process is now the leader (epoch %s): it runs the monitor",
+                self.leadership.epoch,
+            )
             self._grace_start_s = time.time()
             self._loaded = False
         await self.tick()
 
     async def _load(self) -> None:
         self._holdings = await self.store.load_holdings()
+        self._handoffs = {s: h for s, h in self._holdings.items() if h.holder != h.target}
         self._streams = await self.store.load_monitored_streams()
+        self._instances = {}
         self._streams_version += 1
         self._generation = await self.store.fleet_generation()
         self._last_plan_key = None
@@ -161,19 +190,28 @@ class FleetController:
         if sync is not None:
             self._apply_sync(sync)
         fleet = await self.store.fleet_row()
-        rows = await self.store.instances_for_monitor()
-        records = [_record(row) for row in rows]
+        rows = await self.store.instance_rows(self._instances)
+        self._instances = {row.id: row for row in rows}
+        records = [_record(row, now_s) for row in rows]
         states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
         view, plan_key = self._view(records, states, fleet, now_s)
         replan = plan_key != self._last_plan_key
-        decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
+        policy = self.settings.balance_policy()
+        if replan:  # planning 100,000 streams takes a while: keep serving meanwhile
+            decision = await asyncio.to_thread(reconcile_fleet, view, states, policy, replan=True)
+        else:
+            decision = reconcile_fleet(view, states, policy, replan=False)
         self._last_plan_key = plan_key
         write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)
         if write is not None and _is_noop(write, self._generation):
             write = None
         if write is not None:
-            await self.store.write_tick(write)
+            epoch = self.leadership.epoch
+            if epoch is None:
+                raise StaleLeadershipError("the leader lease lapsed before the tick was written")
+            await self.store.write_tick(write, epoch=epoch, expected_generation=self._generation)
             self._commit(decision)
+            self._refreshed = frozenset()
             log_tick(decision, write, self._previous_states(rows))
             if decision.generation != view.generation:
                 self.on_generation()
@@ -204,6 +242,8 @@ class FleetController:
             s.id: SyncedStream(s.id, s.url, s.name, dict(s.metadata), s.region) for s in loaded
         }
         upsert = [s for i, s in fresh.items() if self._streams.get(i) != s]
+        # Streams whose URL, name or metadata changed: their owners get a new generation.
+        self._refreshed = self._refreshed | {s.id for s in upsert if s.id in self._streams}
         delete = sorted(set(self._streams) - set(fresh))
         if upsert or delete:
             log.info(
@@ -241,6 +281,8 @@ class FleetController:
             generation=self._generation,
             seconds_since_last_rebalance=since_s,
             rebalance_requested=requested,
+            refreshed_streams=self._refreshed,
+            handoffs=self._handoffs,
         )
         specs = tuple(
             (
@@ -268,7 +310,7 @@ class FleetController:
         self,
         now: datetime,
         decision: TickDecision,
-        rows: list[dict[str, Any]],
+        rows: list[InstanceRow],
         fleet: dict[str, Any],
         sync: SourceSync | None,
     ) -> TickWrite:
@@ -278,14 +320,12 @@ class FleetController:
             now=now,
             generation=decision.generation,
             states=decision.states,
-            state_changed=[
-                row["id"] for row in rows if row["state"] != decision.states[row["id"]].value
-            ],
+            state_changed=[row.id for row in rows if row.state is not decision.states[row.id]],
             changed_instances=sorted(decision.changed_instances),
             removed_instances=[
-                (row["id"], row["last_seen_at"])
+                (row.id, row.last_seen_at)
                 for row in rows
-                if decision.states[row["id"]] is InstanceState.REMOVED
+                if decision.states[row.id] is InstanceState.REMOVED
             ],
             holdings=decision.holdings,
             changes=decision.changes,
@@ -304,31 +344,36 @@ class FleetController:
                 self._holdings.pop(stream_id, None)
             else:
                 self._holdings[stream_id] = holding
+            if holding is None or holding.holder == holding.target:
+                self._handoffs.pop(stream_id, None)
+            else:
+                self._handoffs[stream_id] = holding
         self._generation = decision.generation
 
-    def _previous_states(self, rows: list[dict[str, Any]]) -> dict[str, InstanceState]:
-        return {row["id"]: InstanceState(row["state"]) for row in rows}
+    def _previous_states(self, rows: list[InstanceRow]) -> dict[str, InstanceState]:
+        return {row.id: row.state for row in rows}
 
 
-def _record(row: dict[str, Any]) -> InstanceRecord:
+def _record(row: InstanceRow, now_s: float) -> InstanceRecord:
+    """The core's view of a row; silence is the database's measure, not this host's clock."""
     return InstanceRecord(
         spec=InstanceSpec(
-            id=row["id"],
-            max_streams=row["max_streams"],
-            state=InstanceState(row["state"]),
-            draining=row["draining"],
-            location=row["location"],
-            performance_score=row["performance_score"],
+            id=row.id,
+            max_streams=row.max_streams,
+            state=row.state,
+            draining=row.draining,
+            location=row.location,
+            performance_score=row.performance_score,
         ),
         facts=InstanceFacts(
-            state=InstanceState(row["state"]),
-            last_seen_s=row["last_seen_at"].timestamp(),
-            has_heartbeat=row["heartbeat_count"] > 0,
-            applied_generation=row["applied_generation"],
-            assigned_generation=row["generation"],
-            deregistered=row["deregistered"],
+            state=row.state,
+            last_seen_s=now_s - row.silent_s,
+            has_heartbeat=row.heartbeat_count > 0,
+            applied_generation=row.applied_generation,
+            assigned_generation=row.generation,
+            deregistered=row.deregistered,
         ),
-        running=frozenset(row["reported_stream_ids"]),
+        running=row.reported_stream_ids,
     )
 
 

@@ -11,7 +11,7 @@ from fingerv7.core.planning.model import ChangeReason, InstanceState
 
 if TYPE_CHECKING:
     from fingerv7.core.reconcile import TickDecision
-    from fingerv7.storage.fleet_store import TickWrite
+    from fingerv7.storage.tick_store import TickWrite
 
 log = logging.getLogger("fingerv7.orchestrator")
 

@@ -1,107 +1,83 @@
-"""Exactly one process runs the monitor: a PostgreSQL advisory lock held by the leader.
+"""Exactly one process runs the monitor: the holder of the leader lease (storage/leader_lease.py).
 
-The lock lives as long as the leader's dedicated connection: if that process dies or loses its
-connection, PostgreSQL releases it and another process takes over. No lock rows that can be
-orphaned. SQLite is single-process by design, so its leadership is trivially local.
+The lease is renewed in the background every quarter of its lifetime. A leader that cannot renew
+for a whole lifetime (database away, process paused) steps down on its own; a paused leader that
+wakes up after someone else took over finds its epoch gone, and its writes are rejected by the
+fence in the database whatever it believes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import Protocol
+import os
+import socket
+import time
+import uuid
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from fingerv7.storage.leader_lease import LeaderLease
 
 log = logging.getLogger("fingerv7.orchestrator")
 
-# Any constant shared by all orchestrator processes of one database; "FV7ORCH" in ASCII.
-ADVISORY_LOCK_KEY = 0x4656374F524348
+
+def holder_id() -> str:
+    """Who leads, for /health and the logs: host, process, and a nonce for restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class Leadership(Protocol):
-    async def try_acquire(self) -> bool: ...
+class Leadership:
+    """The lease as the controller sees it: acquire, ask whether still held, release."""
 
-    async def still_held(self) -> bool: ...
+    def __init__(self, lease: LeaderLease) -> None:
+        self._lease = lease
+        self._renewer: asyncio.Task[None] | None = None
+        self._held = False
 
-    async def release(self) -> None: ...
-
-
-class LocalLeadership:
-    """SQLite: one orchestrator process, always the leader."""
-
-    async def try_acquire(self) -> bool:
-        return True
-
-    async def still_held(self) -> bool:
-        return True
-
-    async def release(self) -> None:
-        return None
-
-
-class AdvisoryLockLeadership:
-    """PostgreSQL: session-level advisory lock on a connection kept for that purpose."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
+    @property
+    def epoch(self) -> int | None:
+        return self._lease.epoch if self._held else None
 
     async def try_acquire(self) -> bool:
-        if self._connection is None:
-            self._connection = await self._engine.connect()
-        try:
-            acquired = (
-                await self._connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
-                )
-            ).scalar_one()
-            await self._connection.commit()
-        except Exception:
-            await self._drop_connection()
-            raise
-        return bool(acquired)
+        epoch = await self._lease.try_acquire()
+        if epoch is None:
+            return False
+        self._held = True
+        self._renewer = asyncio.create_task(self._renew_forever(), name="leader-lease-renewal")
+        return True
 
-    async def still_held(self) -> bool:
-        if self._connection is None:
-            return False
-        try:
-            held = (
-                await self._connection.execute(
-                    text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                        "AND pid = pg_backend_pid() AND granted"
-                    )
-                )
-            ).scalar_one()
-            await self._connection.commit()
-        except Exception:
-            log.warning("[ERROR] [BALANCE] lost the leader connection; stepping down")
-            await self._drop_connection()
-            return False
-        return bool(held)
+    def still_held(self) -> bool:
+        return self._held and self._lease.epoch is not None
+
+    def step_down(self) -> None:
+        """Forget the lease locally (a write was fenced off: someone else leads)."""
+        self._held = False
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
 
     async def release(self) -> None:
-        if self._connection is None:
-            return
-        try:
-            await self._connection.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
-            )
-            await self._connection.commit()
-        finally:
-            await self._drop_connection()
+        self._held = False
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+        await self._lease.release()
 
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
+    async def _renew_forever(self) -> None:
+        ttl_s = self._lease.ttl_s
+        renewed_at = time.monotonic()
+        while self._held:
+            await asyncio.sleep(ttl_s / 4)
             try:
-                await connection.close()
-            except Exception:  # the connection is already broken; nothing left to release
-                log.debug("closing a broken leader connection failed", exc_info=True)
-
-
-def leadership_for(engine: AsyncEngine) -> Leadership:
-    if engine.dialect.name == "postgresql":
-        return AdvisoryLockLeadership(engine)
-    return LocalLeadership()
+                if not await self._lease.renew():
+                    log.warning("[BALANCE] another process took the leader lease; stepping down")
+                    self._held = False
+                    return
+                renewed_at = time.monotonic()
+            except Exception as error:
+                if time.monotonic() - renewed_at > ttl_s:
+                    log.warning("[ERROR] [BALANCE] cannot renew the leader lease (%s)", error)
+                    self._held = False
+                    return

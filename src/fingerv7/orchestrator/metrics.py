@@ -21,6 +21,7 @@ class RequestTotals:
     requests: int = 0
     errors: int = 0
     response_time_s: float = 0.0
+    timed_requests: int = 0  # requests counted in response_time_s (long-polls are not)
     heartbeats: int = 0
     discrepancies: int = 0
     started_monotonic: float = field(default_factory=time.monotonic)
@@ -82,9 +83,14 @@ class OrchestratorMetrics:
             registry=r,
         )
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe_request(
+        self, method: str, route: str, status: int, seconds: float, *, waits: bool = False
+    ) -> None:
+        """Count one request; `waits` (a long-poll) stays out of the average response time."""
         self.totals.requests += 1
-        self.totals.response_time_s += seconds
+        if not waits:
+            self.totals.timed_requests += 1
+            self.totals.response_time_s += seconds
         if status >= 500:
             self.totals.errors += 1
         self.http_requests.labels(method, route, str(status)).inc()

@@ -18,17 +18,23 @@ from typing import Any, TypeVar
 import redis.asyncio as redis_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fingerv7.orchestrator.assignment_watch import AssignmentWatch
+from fingerv7.orchestrator.assignment_cache import AssignmentCache
 from fingerv7.orchestrator.controller import FleetController
-from fingerv7.orchestrator.leadership import leadership_for
+from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
+from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
+from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.database_url import describe_url
 from fingerv7.storage.fleet_store import FleetStore
+from fingerv7.storage.leader_lease import LeaderLease
+from fingerv7.storage.listener import NotificationListener, cancel
 from fingerv7.storage.migrate import upgrade_to_head
+from fingerv7.storage.report_store import ReportStore
 from fingerv7.storage.stream_source import SqlStreamSource, build_source_engine
+from fingerv7.storage.tick_store import ASSIGNMENTS_CHANNEL, REPORTS_CHANNEL, TickStore
 
 log = logging.getLogger("fingerv7.orchestrator")
 T = TypeVar("T")
@@ -46,17 +52,15 @@ class OrchestratorRuntime:
     source: SqlStreamSource
     source_engine: AsyncEngine | None
     controller: FleetController
-    watch: AssignmentWatch
+    cache: AssignmentCache
+    intake: HeartbeatIntake
     metrics: OrchestratorMetrics
+    listener: NotificationListener | None = None
     redis: redis_asyncio.Redis | None = None
     alerts: AlertObserver | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     health_cache: tuple[float, dict[str, Any] | None] = (0.0, None)  # (monotonic s, services)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    @property
-    def database_description(self) -> str:
-        return describe_url(self.settings.database_url.get_secret_value())
 
     def begin_shutdown(self) -> None:
         """First thing on SIGTERM/SIGINT: stop judging instances, answer open long-polls.
@@ -65,14 +69,18 @@ class OrchestratorRuntime:
         would declare every instance dead and move streams that nobody lost.
         """
         self.controller.stop()
-        self.watch.close()
+        self.cache.close()
+        if self.listener is not None:
+            self.listener.stop()
 
     async def stop(self) -> None:
         self.begin_shutdown()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=5)
-        await self.watch.aclose()
+        await self.intake.close()  # a last `stopping` beat must reach the database
+        controller, *others = self._tasks
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(controller, timeout=5)
+        for task in others:
+            await cancel(task)
         if self.alerts is not None:
             await self.alerts.aclose()
         if self.redis is not None:
@@ -104,7 +112,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
             "MAX_WORKERS > 1 needs PostgreSQL (DATABASE_URL=postgresql://...): "
             "SQLite runs one process"
         )
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, pool_size=settings.database_pool_size)
     await _with_backoff(
         lambda: ping(engine),
         f"orchestrator database {described}",
@@ -138,20 +146,31 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
     redis_client = await _connect_redis(settings)
     store = FleetStore(engine)
-    watch = AssignmentWatch(store)
+    reports = ReportStore(engine)
+    cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
     try:
         alerts = AlertObserver(settings, metrics)
     except ValueError as error:
         raise StartupError(str(error)) from None
+    lease = LeaderLease(engine, holder_id(), settings.leader_lease_seconds)
     controller = FleetController(
-        store,
+        TickStore(engine),
         source,
         settings,
-        leadership_for(engine),
-        on_generation=watch.notify,
+        Leadership(lease),
+        on_generation=cache.request_refresh,
         observers=[MetricsObserver(metrics), alerts],
     )
+    intake = HeartbeatIntake(
+        reports, controller.wake, idle_flush_s=settings.heartbeat_flush_interval
+    )
+    listener = None
+    if is_postgresql(engine.dialect):  # other processes write too: hear about it
+        listener = NotificationListener(
+            database_url,
+            {ASSIGNMENTS_CHANNEL: cache.request_refresh, REPORTS_CHANNEL: controller.wake},
+        )
     runtime = OrchestratorRuntime(
         settings=settings,
         engine=engine,
@@ -159,12 +178,18 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         source=source,
         source_engine=source_engine,
         controller=controller,
-        watch=watch,
+        cache=cache,
+        intake=intake,
         metrics=metrics,
+        listener=listener,
         redis=redis_client,
         alerts=alerts,
     )
     runtime._tasks.append(asyncio.create_task(controller.run(), name="fleet-controller"))
+    runtime._tasks.append(asyncio.create_task(intake.run(), name="heartbeat-intake"))
+    runtime._tasks.append(asyncio.create_task(cache.run(), name="assignment-cache"))
+    if listener is not None:
+        runtime._tasks.append(asyncio.create_task(listener.run(), name="notification-listener"))
     log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
     return runtime
 

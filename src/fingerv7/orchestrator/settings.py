@@ -74,6 +74,13 @@ class OrchestratorSettings(BaseSettings):
     log_rotation: str = "100MB,7"
     max_workers: Annotated[int, Field(ge=1, le=64)] = 1
 
+    # Fleet scale (docs/orchestrator.md#at-fleet-scale). The leader renews its lease every quarter
+    # of this; a follower takes over when it lapses (at once when the leader's process is gone).
+    leader_lease_seconds: PositiveSeconds = 5.0
+    # Steady heartbeats are written in one batch this often; changed reports within 20 ms.
+    heartbeat_flush_interval: Annotated[float, Field(gt=0, le=10)] = 1.0
+    database_pool_size: Annotated[int, Field(ge=2, le=100)] = 10
+
     @field_validator(
         "postgres_host",
         "redis_url",

@@ -25,7 +25,7 @@ from fingerv7.core.reconcile import TickDecision
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.notifications import WebhookNotifier, webhook_targets
 from fingerv7.orchestrator.settings import OrchestratorSettings
-from fingerv7.storage.fleet_store import TickWrite
+from fingerv7.storage.tick_store import InstanceRow, TickWrite
 
 log = logging.getLogger("fingerv7.orchestrator")
 
@@ -37,7 +37,7 @@ class TickFacts:
     now: datetime
     decision: TickDecision
     write: TickWrite | None  # None when the tick changed nothing
-    rows: list[dict[str, Any]]
+    rows: list[InstanceRow]
     source_up: bool | None  # None when the source was not read this tick
 
 
@@ -52,7 +52,7 @@ class MetricsObserver:
             return
         for change in facts.write.changes:
             self.metrics.moves.labels(change.reason.value).inc()
-        last_seen = {row["id"]: row["last_seen_at"] for row in facts.rows}
+        last_seen = {row.id: row.last_seen_at for row in facts.rows}
         for instance_id in facts.write.state_changed:
             state = facts.decision.states[instance_id]
             self.metrics.state_changes.labels(instance_id, state.value).inc()

@@ -70,6 +70,12 @@ instances = Table(
     Column("applied_generation", BigInteger, nullable=False, default=0),
     Column("reported_stream_ids", JSON, nullable=False, default=list),
     Column("stats", JSON, nullable=False, default=dict),
+    # When the report stored here was received (the database's clock), so a batch flushed late
+    # by one orchestrator process never overwrites a newer report flushed by another.
+    Column("last_report_at", UtcDateTime),
+    # Bumped whenever the stored report (streams run, generation applied) changes: the leader
+    # re-reads the reports of only these instances.
+    Column("report_version", BigInteger, nullable=False, default=0),
 )
 
 monitored_streams = Table(
@@ -105,6 +111,7 @@ stream_changes = Table(
     Column("from_instance", String(INSTANCE_ID_LENGTH)),
     Column("to_instance", String(INSTANCE_ID_LENGTH)),
     Column("reason", String(32), nullable=False),
+    Column("leader_epoch", BigInteger),  # the leadership term that wrote the change
     Index("ix_stream_changes_changed_at", "changed_at"),
 )
 
@@ -122,6 +129,11 @@ fleet_state = Table(
     Column("source_checked_at", UtcDateTime),
     Column("leader_id", String(128)),
     Column("leader_since", UtcDateTime),
+    # The fencing token: bumped by every new leader; every leader write checks it in its own
+    # transaction, so a leader that stalled and lost its lease can never commit a stale tick.
+    Column("leader_epoch", BigInteger, nullable=False, default=0),
+    Column("lease_expires_at", UtcDateTime),
+    Column("leader_backend_pid", Integer),  # PostgreSQL: the leader's lease connection
 )
 
 FLEET_ROW_ID = 1
