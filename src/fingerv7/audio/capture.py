@@ -27,8 +27,8 @@ from fingerv7.audio.decoding import (
     run_on_own_thread,
 )
 from fingerv7.audio.window import RollingWindow
-from fingerv7.worker.processor import StreamStats
-from fingerv7.worker.retry import ExponentialBackoff
+from fingerv7.processing import StreamStats
+from fingerv7.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.audio.capture")
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import resample_poly
 
-from fingerv7.testing.background_http import BackgroundHttpServer
+from fingerv7.background_http import BackgroundHttpServer
 
 FloatArray = npt.NDArray[np.float32]
 SEND_EVERY_S = 0.05

@@ -1,7 +1,7 @@
 """The processor registry: `PROCESSOR` names → factories that take the worker's settings.
 
 To add a processor, write a module with a class following
-:class:`fingerv7.worker.processor.StreamProcessor` and add one entry to :data:`PROCESSORS`.
+:class:`fingerv7.processing.StreamProcessor` and add one entry to :data:`PROCESSORS`.
 Factories import their module lazily so a worker only loads the processor it runs.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from fingerv7.worker.processor import StreamProcessor
+from fingerv7.processing import StreamProcessor
 from fingerv7.worker.settings import WorkerSettings
 
 ProcessorFactory = Callable[[WorkerSettings], StreamProcessor]

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import httpx
 
-from fingerv7.worker.processor import AssignedStream, StreamStats
-from fingerv7.worker.retry import ExponentialBackoff
+from fingerv7.processing import AssignedStream, StreamStats
+from fingerv7.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.worker.processors.probe")
 
