@@ -15,10 +15,14 @@ may already have given the stream to another worker, and the agent is about to s
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
+
+from fingerv7.retry import ExponentialBackoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +67,26 @@ class StreamProcessor(Protocol):
     async def aclose(self) -> None:
         """Release shared resources (HTTP clients, database pools) when the worker stops."""
         ...
+
+
+def describe_error(error: BaseException) -> str:
+    """`ReadTimeout: timed out`, or just the type when the error has no message."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+async def pause_before_reconnecting(
+    stats: StreamStats,
+    backoff: ExponentialBackoff,
+    problem: str,
+    *,
+    label: object,
+    logger: logging.Logger,
+) -> None:
+    """After a stream dropped: count it on `stats`, log it, and sleep the backoff's next delay."""
+    stats.errors += 1
+    stats.last_error = problem
+    stats.status = "reconnecting"
+    delay_s = backoff.next_delay_s()
+    logger.info("[STREAM] %s: %s; reconnecting in %.1f s", label, problem, delay_s)
+    await asyncio.sleep(delay_s)
