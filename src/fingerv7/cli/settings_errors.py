@@ -23,7 +23,7 @@ def settings_or_exit(settings_class: type[S], env_file: Path | None = None) -> S
     try:
         if env_file is None:
             return settings_class()
-        return settings_class(_env_file=env_file)  # type: ignore[call-arg]
+        return settings_class(_env_file=env_file)
     except ValidationError as error:
         typer.echo(describe_settings_errors(error, settings_class), err=True)
         raise typer.Exit(EXIT_CONFIGURATION) from None
