@@ -17,6 +17,7 @@ import numpy.typing as npt
 from scipy.signal import lfilter, resample_poly
 
 from fingerv7.catalog.decoding import decode_audio
+from fingerv7.testing.encoding import encode_mono
 
 FloatArray = npt.NDArray[np.float32]
 SONG_SAMPLE_RATE_HZ = 22050
@@ -201,18 +202,10 @@ def encode_audio(
         for key, value in (tags or {}).items():
             container.metadata[key] = value
         stream = container.add_stream(codec, rate=rate, layout="mono")
+        assert isinstance(stream, av.AudioStream)
         if kind in (".mp3", ".ogg"):
             stream.bit_rate = bitrate
-        resampler = av.AudioResampler(format=sample_format, layout="mono", rate=rate)
-        block = 4096
-        for start in range(0, pcm.size, block):
-            frame = av.AudioFrame.from_ndarray(
-                pcm[None, start : start + block], format="flt", layout="mono"
-            )
-            frame.sample_rate = rate
-            for converted in resampler.resample(frame):
-                container.mux(stream.encode(converted))
-        container.mux(stream.encode(None))
+        encode_mono(container, stream, pcm, rate, sample_format)
 
 
 def mp3_round_trip(

@@ -2,8 +2,9 @@
 
 Messages carry their category in the text (`[STARTUP]`, `[INSTANCE]`, `[STREAM]`, `[BALANCE]`,
 `[ERROR]`, `[PERF]`). Plain lines by default (`2025-08-26 22:00:00 [INFO] [STARTUP] ...`), JSON
-lines with LOG_FORMAT=json; to stdout unless LOG_FILE is set, then rotated by size as LOG_ROTATION
-says ("100MB,7": 100 MB per file, 7 files kept).
+lines with LOG_FORMAT=json; to stdout (a worker: stderr) unless LOG_FILE is set, then rotated by
+size as LOG_ROTATION says ("100MB,7": 100 MB per file, 7 files kept). A worker's lines also name
+the worker (its INSTANCE_ID) and the logger, so the lines of a fleet can be told apart.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging.handlers
 import re
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 _CATEGORY = re.compile(r"^\[([A-Z]+)\]")
 _SIZE = re.compile(r"^\s*(\d+)\s*(KB|MB|GB)?\s*$", re.IGNORECASE)
@@ -21,6 +23,12 @@ _UNITS = {None: 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; `category` is the message's leading `[CATEGORY]`, if any."""
+
+    def __init__(self, instance_id: str | None = None) -> None:
+        super().__init__()
+        self.instance_id = instance_id
+
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         match = _CATEGORY.match(message)
@@ -31,6 +39,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": message,
         }
+        if self.instance_id is not None:
+            payload["instance_id"] = self.instance_id
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, ensure_ascii=False)
@@ -51,8 +61,14 @@ def configure_logging(
     log_format: str = "plain",
     log_file: str | None = None,
     rotation: str = "100MB,7",
+    *,
+    stream: TextIO | None = None,
+    instance_id: str | None = None,
 ) -> None:
-    """Install one handler on the root logger (idempotent: replaces what was there)."""
+    """Install one handler on the root logger (idempotent: replaces what was there).
+
+    `stream` is where lines go without LOG_FILE (default stdout); `instance_id` names a worker.
+    """
     handler: logging.Handler
     if log_file:
         max_bytes, backups = parse_rotation(rotation)
@@ -60,12 +76,15 @@ def configure_logging(
             log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
     else:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = logging.StreamHandler(stream or sys.stdout)
     if log_format == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(instance_id))
     else:
+        source = f"{instance_id} %(name)s: " if instance_id else ""
         handler.setFormatter(
-            logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S")
+            logging.Formatter(
+                f"%(asctime)s [%(levelname)s] {source}%(message)s", "%Y-%m-%d %H:%M:%S"
+            )
         )
     root = logging.getLogger()
     for existing in list(root.handlers):

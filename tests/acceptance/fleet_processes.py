@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,8 +102,9 @@ class Fleet:
         )
         return list(range(1, count + 1))
 
-    def start_orchestrator(self) -> None:
+    def start_orchestrator(self, extra_env: Mapping[str, str] | None = None) -> None:
         env = _base_env() | ORCHESTRATOR_ENV | {"DATABASE_URL": self.database_url}
+        env |= extra_env or {}
         with (self.workdir / "orchestrator.log").open("ab") as log:  # the child keeps its copy
             self.orchestrator = subprocess.Popen(
                 [FINGERV7, "orchestrator", "--port", str(self.port)],
@@ -119,7 +120,9 @@ class Fleet:
         self.orchestrator.send_signal(signal.SIGTERM)
         return self.orchestrator.wait(timeout=20)
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str, extra_env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         env = _base_env() | {
             "INSTANCE_ID": name,
             "ORCHESTRATOR_URL": self.url,
@@ -132,6 +135,7 @@ class Fleet:
             "WORKER_HTTP_PORT": "0",
             "WORKER_JOURNAL_PATH": str(self.journal_path(name)),
         }
+        env |= extra_env or {}
         with (self.workdir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 [FINGERV7, "worker"],

@@ -27,8 +27,8 @@ from fingerv7.audio.decoding import (
     run_on_own_thread,
 )
 from fingerv7.audio.window import RollingWindow
-from fingerv7.worker.processor import StreamStats
-from fingerv7.worker.retry import ExponentialBackoff
+from fingerv7.processing import StreamStats, describe_error, pause_before_reconnecting
+from fingerv7.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.audio.capture")
 
@@ -149,15 +149,12 @@ class StreamCapture:
                 await self.capture_once(stats)
                 problem = "stream ended"
             except (httpx.HTTPError, OSError, StreamDecodeError) as error:
-                problem = _describe(error)
+                problem = describe_error(error)
             if self.window.generation == audio_before + 1 and self.window.samples_since_clear:
                 backoff.reset()  # this connection delivered audio: start the backoff afresh
-            stats.errors += 1
-            stats.last_error = problem
-            stats.status = "reconnecting"
-            delay_s = backoff.next_delay_s()
-            logger.info("[STREAM] %s: %s; reconnecting in %.1f s", self._label, problem, delay_s)
-            await asyncio.sleep(delay_s)
+            await pause_before_reconnecting(
+                stats, backoff, problem, label=self._label, logger=logger
+            )
 
     async def capture_once(self, stats: StreamStats) -> None:
         """One connection: read and decode until the stream ends; raises when it fails."""
@@ -215,8 +212,3 @@ class StreamCapture:
                 stats.status = "running"
             while feed.buffered_bytes > MAX_UNDECODED_BYTES and not decoding.done():
                 await asyncio.sleep(_BACKPRESSURE_PAUSE_S)
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

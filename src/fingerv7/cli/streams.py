@@ -1,8 +1,9 @@
 """`fingerv7 streams import|list`: the embedded streams table in the orchestrator's own database.
 
-The database is `DATABASE_URL` (default `sqlite:///./fingerv7.db`, the embedded default), so on a
-fresh machine `fingerv7 streams import radios.csv` is all it takes to give the orchestrator its
-streams.
+The database is `DATABASE_URL`, read from the environment and `.env` exactly as
+`fingerv7 orchestrator` reads it (default `sqlite:///./fingerv7.db`, the embedded default), so on
+a fresh machine `fingerv7 streams import radios.csv` is all it takes to give the orchestrator its
+streams, and both commands always use the same database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from fingerv7.cli.settings_errors import settings_or_exit
+from fingerv7.orchestrator.settings import OrchestratorDatabaseSettings
 from fingerv7.storage.database_url import describe_url, to_async_url
 from fingerv7.storage.migrate import upgrade_to_head
 from fingerv7.storage.stream_file import StreamFileError, parse_stream_file
@@ -31,8 +34,6 @@ from fingerv7.storage.stream_records import SourceStream
 from fingerv7.storage.stream_source import SqlStreamSource, StreamSourceError
 from fingerv7.storage.stream_table import define_embedded_streams_table
 
-DEFAULT_DATABASE_URL = "sqlite:///./fingerv7.db"
-
 streams_app = typer.Typer(
     name="streams",
     help="The streams to monitor, kept in the orchestrator's own database (DATABASE_URL).",
@@ -40,12 +41,12 @@ streams_app = typer.Typer(
 )
 
 DatabaseUrlOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--database-url",
-        envvar="DATABASE_URL",
-        show_envvar=True,
-        help="The orchestrator's database (SQLAlchemy or postgresql:// URL).",
+        help="The orchestrator's database (SQLAlchemy or postgresql:// URL). "
+        "Default: DATABASE_URL from the environment or .env, as `fingerv7 orchestrator` reads it.",
+        show_default=False,
     ),
 ]
 
@@ -72,9 +73,10 @@ def import_command(
             help="Mark active streams that are not in FILE as inactive (they are not deleted).",
         ),
     ] = False,
-    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Add or update streams from FILE; re-importing the same file changes nothing."""
+    database_url = database_url or _orchestrator_database_url()
     try:
         rows = parse_stream_file(file)
         validate_stream_rows(rows)  # before touching the database: a bad file changes nothing
@@ -104,9 +106,10 @@ def list_command(
         bool, typer.Option("--all", help="Include inactive streams.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Show the streams the orchestrator would monitor (active ones unless --all)."""
+    database_url = database_url or _orchestrator_database_url()
 
     async def run(engine: AsyncEngine) -> list[SourceStream]:
         source = SqlStreamSource(engine, "streams")
@@ -125,6 +128,10 @@ def list_command(
     typer.echo(_as_table(streams))
     active = sum(stream.active for stream in streams)
     typer.echo(f"{len(streams)} stream(s), {active} active, in {describe_url(database_url)}")
+
+
+def _orchestrator_database_url() -> str:
+    return settings_or_exit(OrchestratorDatabaseSettings).database_url.get_secret_value()
 
 
 def _migrate(database_url: str) -> None:

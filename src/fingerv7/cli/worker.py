@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
+from fingerv7.cli.settings_errors import (
+    EXIT_CONFIGURATION,
+    describe_settings_errors,
+    settings_or_exit,
+)
+from fingerv7.logs import configure_logging
 from fingerv7.worker.agent import WorkerFatalError
 from fingerv7.worker.processors import ProcessorUnavailable
-from fingerv7.worker.settings import WorkerSettings, load_worker_settings
+from fingerv7.worker.settings import WorkerSettings
 
-EXIT_CONFIGURATION = 2
+__all__ = ["describe_settings_errors", "register", "worker"]
 
 
 def register(app: typer.Typer) -> None:
@@ -40,12 +45,15 @@ def worker(
     see docs/worker.md). With USE_ORCHESTRATOR=false it shards the streams table by itself.
     SIGTERM/SIGINT drains and exits 0; a second signal exits at once.
     """
-    try:
-        settings = load_worker_settings(env_file)
-    except ValidationError as exc:
-        typer.echo(describe_settings_errors(exc), err=True)
-        raise typer.Exit(EXIT_CONFIGURATION) from None
-    configure_logging(settings)
+    settings = settings_or_exit(WorkerSettings, env_file)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        settings.log_file,
+        settings.log_rotation,
+        stream=sys.stderr,
+        instance_id=settings.instance_id,
+    )
     from fingerv7.worker.runtime import run_worker
 
     try:
@@ -54,28 +62,3 @@ def worker(
         logging.getLogger("fingerv7.worker").error("[WORKER] cannot run: %s", exc)
         raise typer.Exit(EXIT_CONFIGURATION) from None
     raise typer.Exit(code)
-
-
-def describe_settings_errors(exc: ValidationError) -> str:
-    """One line per problem, naming the environment variable an operator has to fix."""
-    lines = ["fingerv7 worker: invalid settings"]
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        location = [str(part) for part in error["loc"]]
-        if location:
-            field = location[0]
-            name = "INSTANCE_ID" if field == "instance_id_value" else field.upper()
-            lines.append(f"  {name}: {message}")
-        else:
-            lines.append(f"  {message}")
-    return "\n".join(lines)
-
-
-def configure_logging(settings: WorkerSettings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format=f"%(asctime)s [%(levelname)s] {settings.instance_id} %(name)s: %(message)s",
-    )
-    # httpx logs every request at INFO; heartbeats would drown everything else.
-    logging.getLogger("httpx").setLevel(logging.WARNING)

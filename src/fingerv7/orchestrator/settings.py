@@ -8,23 +8,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from fingerv7.core.planning.model import BalancePolicy, BalanceStrategy
+from fingerv7.settings import FingerV7Settings
+from fingerv7.storage.database_url import DEFAULT_DATABASE_URL
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
-class OrchestratorSettings(BaseSettings):
-    """Environment of `fingerv7 orchestrator`; defaults are the manual's."""
+class OrchestratorDatabaseSettings(FingerV7Settings):
+    """DATABASE_URL alone, read like the orchestrator reads it (for `fingerv7 streams`)."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8")
 
     # The orchestrator's own state. Default: an embedded SQLite file in the working directory.
-    database_url: SecretStr = SecretStr("sqlite:///./fingerv7.db")
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+
+
+class OrchestratorSettings(OrchestratorDatabaseSettings):
+    """Environment of `fingerv7 orchestrator`; defaults are the manual's."""
 
     # The external PostgreSQL that holds the streams to monitor. Unset host = the streams table
     # lives in the orchestrator's own database (embedded default, filled by `streams import`).
@@ -33,7 +37,10 @@ class OrchestratorSettings(BaseSettings):
     postgres_db: str = "music_log"
     postgres_user: str = "postgres"
     postgres_password: SecretStr = SecretStr("")
-    db_table_name: str = "streams"
+    # STREAMS_TABLE; DB_TABLE_NAME is the manual's name for it (on a worker it means music_log).
+    db_table_name: str = Field(
+        default="streams", validation_alias=AliasChoices("STREAMS_TABLE", "DB_TABLE_NAME")
+    )
     # Where the workers log plays, read for the dashboard's recent identifications.
     music_log_table: str = "music_log"
 
@@ -48,7 +55,7 @@ class OrchestratorSettings(BaseSettings):
     balance_strategy: BalanceStrategy = BalanceStrategy.CAPACITY
     max_rebalance_moves: Annotated[int, Field(ge=1)] | None = None
 
-    heartbeat_interval: PositiveSeconds = 60
+    heartbeat_interval: PositiveSeconds = 30  # the workers' default too
     heartbeat_warning_threshold: PositiveSeconds = 90
     heartbeat_timeout: PositiveSeconds = 180
     max_missed_heartbeats: Annotated[int, Field(ge=1)] = 2
@@ -80,23 +87,6 @@ class OrchestratorSettings(BaseSettings):
     # Steady heartbeats are written in one batch this often; changed reports within 20 ms.
     heartbeat_flush_interval: Annotated[float, Field(gt=0, le=10)] = 1.0
     database_pool_size: Annotated[int, Field(ge=2, le=100)] = 10
-
-    @field_validator(
-        "postgres_host",
-        "redis_url",
-        "orchestrator_api_key",
-        "orchestrator_admin_key",
-        "alert_slack_webhook_url",
-        "alert_discord_webhook_url",
-        "alert_webhook_url",
-        "log_file",
-        "max_rebalance_moves",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """`KEY=` in an env file means "not set", as in the shipped .env.example."""
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

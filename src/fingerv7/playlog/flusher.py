@@ -24,7 +24,7 @@ from fingerv7.playlog.writer import (
     PlayRejected,
     WriteOutcome,
 )
-from fingerv7.worker.retry import ExponentialBackoff
+from fingerv7.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.playlog")
 

@@ -15,7 +15,9 @@ POSTGRESQL_ASYNC_DRIVER = "psycopg"
 SQLITE_ASYNC_DRIVER = "aiosqlite"
 _ASYNC_POSTGRESQL_DRIVERS = frozenset({"psycopg", "psycopg_async", "asyncpg"})
 _DEFAULT_PORTS = {"postgresql": 5432}
-_URL_EXAMPLES = "postgresql://user:password@host:5432/dbname or sqlite:///./fingerv7.db"
+# The orchestrator's database when DATABASE_URL is unset: an embedded file in the working folder.
+DEFAULT_DATABASE_URL = "sqlite:///./fingerv7.db"
+_URL_EXAMPLES = f"postgresql://user:password@host:5432/dbname or {DEFAULT_DATABASE_URL}"
 
 
 def to_async_url(url: str | URL) -> URL:

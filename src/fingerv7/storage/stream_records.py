@@ -192,6 +192,22 @@ class ConversionReport:
         if len(self.skipped_examples) < _MAX_EXAMPLES:
             self.skipped_examples.append(example)
 
+    def warnings(self, table_description: str) -> list[str]:
+        """One log line per kind of problem (rows skipped, ids repeated), none when all is well."""
+        lines: list[str] = []
+        if self.skipped_count:
+            lines.append(
+                f"[STREAM] skipped {self.skipped_count} row(s) of {table_description} without "
+                f"a usable id or url, e.g. {'; '.join(self.skipped_examples)}"
+            )
+        if self.duplicate_ids:
+            shown = ", ".join(str(stream_id) for stream_id in self.duplicate_ids[:5])
+            lines.append(
+                f"[STREAM] {len(self.duplicate_ids)} row(s) of {table_description} repeat a "
+                f"stream id already used by an earlier row and were ignored: ids {shown}"
+            )
+        return lines
+
 
 def convert_rows(
     columns: StreamColumns, rows: Iterable[Mapping[Any, Any]], *, include_inactive: bool = False

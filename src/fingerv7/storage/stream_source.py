@@ -172,18 +172,7 @@ class SqlStreamSource:
 
     def _log_problems(self, report: ConversionReport) -> None:
         """One warning line per kind of problem, repeated only when the problems change."""
-        warnings: list[str] = []
-        if report.skipped_count:
-            warnings.append(
-                f"[STREAM] skipped {report.skipped_count} row(s) of {self.description} without "
-                f"a usable id or url, e.g. {'; '.join(report.skipped_examples)}"
-            )
-        if report.duplicate_ids:
-            shown = ", ".join(str(stream_id) for stream_id in report.duplicate_ids[:5])
-            warnings.append(
-                f"[STREAM] {len(report.duplicate_ids)} row(s) of {self.description} repeat a "
-                f"stream id already used by an earlier row and were ignored: ids {shown}"
-            )
+        warnings = report.warnings(self.description)
         level = logging.DEBUG if tuple(warnings) == self._last_warnings else logging.WARNING
         for line in warnings:
             logger.log(level, line)

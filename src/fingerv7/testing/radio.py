@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import resample_poly
 
-from fingerv7.testing.background_http import BackgroundHttpServer
+from fingerv7.background_http import BackgroundHttpServer
+from fingerv7.testing.encoding import encode_mono
 
 FloatArray = npt.NDArray[np.float32]
 SEND_EVERY_S = 0.05
@@ -93,16 +94,7 @@ def encode_programme(
         stream = container.add_stream(encoding.codec, rate=rate, layout="mono")
         assert isinstance(stream, av.AudioStream)
         stream.bit_rate = bitrate
-        resampler = av.AudioResampler(format=encoding.sample_format, layout="mono", rate=rate)
-        block = 4096
-        for start in range(0, pcm.size, block):
-            frame = av.AudioFrame.from_ndarray(
-                pcm[None, start : start + block], format="flt", layout="mono"
-            )
-            frame.sample_rate = rate
-            for converted in resampler.resample(frame):
-                container.mux(stream.encode(converted))
-        container.mux(stream.encode(None))
+        encode_mono(container, stream, pcm, rate, encoding.sample_format)
     return buffer.getvalue(), pcm.size / rate
 
 

@@ -18,6 +18,8 @@ import math
 from collections.abc import Sequence
 
 from fingerv7 import __version__
+from fingerv7.processing import AssignedStream
+from fingerv7.retry import ExponentialBackoff
 from fingerv7.worker.client import (
     InstanceUnknown,
     OrchestratorClient,
@@ -26,9 +28,7 @@ from fingerv7.worker.client import (
 )
 from fingerv7.worker.journal import OwnershipJournal
 from fingerv7.worker.messages import HeartbeatRequest, RegisterRequest, utc_now
-from fingerv7.worker.processor import AssignedStream
 from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
-from fingerv7.worker.retry import ExponentialBackoff
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
 from fingerv7.worker.system_metrics import SystemSampler

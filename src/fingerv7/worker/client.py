@@ -13,6 +13,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from fingerv7.retry import CircuitBreaker
 from fingerv7.worker.messages import (
     AssignmentAnswer,
     HeartbeatAnswer,
@@ -20,7 +21,6 @@ from fingerv7.worker.messages import (
     RegisterAnswer,
     RegisterRequest,
 )
-from fingerv7.worker.retry import CircuitBreaker
 
 logger = logging.getLogger("fingerv7.worker.client")
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fingerv7.worker.processor import AssignedStream
+from fingerv7.processing import AssignedStream
 
 REQUIRED_CAPABILITY = "audio_fingerprinting"
 

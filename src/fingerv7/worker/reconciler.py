@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 
-from fingerv7.worker.processor import AssignedStream
+from fingerv7.processing import AssignedStream
 from fingerv7.worker.supervisor import StreamSupervisor
 
 logger = logging.getLogger("fingerv7.worker.reconciler")

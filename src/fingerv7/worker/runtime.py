@@ -14,15 +14,15 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
+from fingerv7.processing import StreamProcessor
+from fingerv7.retry import CircuitBreaker
 from fingerv7.worker.agent import OrchestratedAgent
 from fingerv7.worker.client import OrchestratorClient
 from fingerv7.worker.http_server import WorkerHttpServer
 from fingerv7.worker.journal import OwnershipJournal
 from fingerv7.worker.presence import PresenceSnapshot, RedisPresence
-from fingerv7.worker.processor import StreamProcessor
 from fingerv7.worker.processors import build_processor
 from fingerv7.worker.reconciler import Reconciler
-from fingerv7.worker.retry import CircuitBreaker
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.static_mode import PostgresStreamSource, StaticAgent
 from fingerv7.worker.status import AgentCounters, StatusReporter

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 
-from fingerv7.testing.background_http import BackgroundHttpServer
+from fingerv7.background_http import BackgroundHttpServer
 
 SAMPLE_RATE_HZ = 8000
 CHUNK_S = 0.1

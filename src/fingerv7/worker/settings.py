@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from fingerv7.core.sharding import ShardSpec, server_number_from_id
+from fingerv7.settings import FingerV7Settings
 
 _INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(FingerV7Settings):
     """The worker's configuration (environment variables, optionally an env file)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+    model_config = SettingsConfigDict(frozen=True)
 
     # Identity: INSTANCE_ID wins; SERVER_ID is the original's name for the same thing.
     instance_id_value: str | None = Field(
@@ -47,14 +48,20 @@ class WorkerSettings(BaseSettings):
     redis_key_prefix: str = "smf:server"
     redis_heartbeat_ttl_secs: int = Field(default=120, ge=1)
 
-    # PostgreSQL: identifications go to DB_TABLE_NAME; static mode reads STREAMS_TABLE_NAME.
-    postgres_host: str = "127.0.0.1"
+    # PostgreSQL: identifications go to MUSIC_LOG_TABLE; static mode reads STREAMS_TABLE. The
+    # manual's DB_TABLE_NAME (music_log on a worker) and STREAMS_TABLE_NAME are accepted too.
+    # Unset POSTGRES_HOST: libpq's default (PGHOST, else the local socket).
+    postgres_host: str | None = None
     postgres_port: int = Field(default=5432, ge=1, le=65535)
     postgres_db: str = "music_log"
     postgres_user: str = "postgres"
     postgres_password: SecretStr | None = None
-    db_table_name: str = "music_log"
-    streams_table_name: str = "streams"
+    db_table_name: str = Field(
+        default="music_log", validation_alias=AliasChoices("MUSIC_LOG_TABLE", "DB_TABLE_NAME")
+    )
+    streams_table_name: str = Field(
+        default="streams", validation_alias=AliasChoices("STREAMS_TABLE", "STREAMS_TABLE_NAME")
+    )
 
     # Processing.
     processor: str = "probe"
@@ -88,6 +95,10 @@ class WorkerSettings(BaseSettings):
     worker_http_host: str = "0.0.0.0"
     worker_http_port: int = Field(default=8081, ge=0, le=65535)
     worker_journal_path: Path | None = None
+    # Logs as the orchestrator writes them (fingerv7.logs): plain or JSON lines, rotated files.
+    log_format: Literal["plain", "json"] = "plain"
+    log_file: str | None = None
+    log_rotation: str = "100MB,7"
 
     @field_validator("log_level")
     @classmethod
@@ -181,8 +192,8 @@ class WorkerSettings(BaseSettings):
 
     def postgres_conninfo(self) -> str:
         """A libpq connection string for the POSTGRES_* settings (with the password)."""
-        parts = {
-            "host": self.postgres_host,
+        parts = {"host": self.postgres_host} if self.postgres_host else {}
+        parts |= {
             "port": str(self.postgres_port),
             "dbname": self.postgres_db,
             "user": self.postgres_user,

@@ -21,15 +21,19 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from fingerv7.core.sharding import current_offset, next_rotation_s, select_shard
-from fingerv7.worker.processor import AssignedStream
+from fingerv7.processing import AssignedStream
+from fingerv7.storage.stream_records import SourceStream, StreamColumns, convert_rows
 from fingerv7.worker.reconciler import Reconciler
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
 
 logger = logging.getLogger("fingerv7.worker.static")
 
-METADATA_COLUMNS = ("sheet", "cidade", "estado", "regiao", "segmento")
 CONNECT_TIMEOUT_S = 10
+
+
+class StreamTableError(Exception):
+    """The streams table has no usable shape (no `url` column, or neither `index` nor `id`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,42 +44,58 @@ class NumberedStream:
     stream: AssignedStream
 
 
-def row_to_stream(row: dict[str, Any]) -> NumberedStream | None:
-    """One table row (either table shape) → a stream, or None when it cannot be used."""
-    raw_number = row.get("index", row.get("id"))
-    url = row.get("url")
-    if raw_number is None or not url or row.get("active") is False:
-        return None
-    try:
-        number = int(str(raw_number).strip())
-    except ValueError:
-        logger.warning(
-            "[STREAM] skipping %r: index %r is not a number", row.get("name"), raw_number
-        )
-        return None
-    metadata = {key: row[key] for key in METADATA_COLUMNS if row.get(key) is not None}
-    name = str(row.get("name") or number)
-    return NumberedStream(
-        number, AssignedStream(id=number, url=str(url), name=name, metadata=metadata)
+def _numbered(stream: SourceStream) -> NumberedStream:
+    assigned = AssignedStream(
+        id=stream.id, url=stream.url, name=stream.name, metadata=stream.metadata
     )
+    return NumberedStream(stream.id, assigned)
+
+
+def row_to_stream(row: dict[str, Any]) -> NumberedStream | None:
+    """One table row (either table shape) → a stream, or None when it cannot be used.
+
+    The same rules as the orchestrator's (:mod:`fingerv7.storage.stream_records`).
+    """
+    try:
+        columns = StreamColumns.from_names(list(row))
+    except ValueError:
+        return None
+    streams = convert_rows(columns, [row]).streams
+    return _numbered(streams[0]) if streams else None
 
 
 class PostgresStreamSource:
-    """Reads every row of the streams table (`STREAMS_TABLE_NAME`, may be `schema.table`)."""
+    """Reads every row of the streams table (`STREAMS_TABLE`, may be `schema.table`).
+
+    Rows become streams by the orchestrator's rules (:mod:`fingerv7.storage.stream_records`),
+    so the same table yields the same streams in static mode as under an orchestrator.
+    """
 
     def __init__(self, conninfo: str, table: str) -> None:
         self._conninfo = conninfo
+        self._table_name = table
         self._table = sql.Identifier(*table.split("."))
+        self._last_warnings: list[str] = []
 
     async def load(self) -> list[NumberedStream]:
+        """Active, usable streams by number; raises psycopg.Error or StreamTableError."""
         query = sql.SQL("SELECT * FROM {}").format(self._table)
         async with await psycopg.AsyncConnection.connect(
             self._conninfo, connect_timeout=CONNECT_TIMEOUT_S, row_factory=dict_row
         ) as conn:
             cursor = await conn.execute(query)
+            names = [column.name for column in cursor.description or ()]
             rows = await cursor.fetchall()
-        streams = [s for s in (row_to_stream(row) for row in rows) if s is not None]
-        return sorted(streams, key=lambda s: s.number)
+        try:
+            columns = StreamColumns.from_names(names)
+        except ValueError as problem:
+            raise StreamTableError(f"table {self._table_name} {problem}") from None
+        report = convert_rows(columns, rows)
+        warnings = report.warnings(f"table {self._table_name}")
+        for line in warnings if warnings != self._last_warnings else ():
+            logger.warning(line)
+        self._last_warnings = warnings
+        return [_numbered(stream) for stream in report.streams]
 
 
 def choose_streams(
@@ -128,7 +148,7 @@ class StaticAgent:
         try:
             self._streams = await self.source.load()
             self.counters.last_error = None
-        except psycopg.Error as exc:
+        except (psycopg.Error, StreamTableError) as exc:
             self.counters.last_error = f"cannot read streams: {exc}"
             logger.warning("[STREAM] cannot read the streams table (%s); keeping current ones", exc)
         chosen = choose_streams(self._streams, self.settings, self._wall_clock())

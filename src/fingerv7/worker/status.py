@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fingerv7.retry import CircuitBreaker
 from fingerv7.worker.reconciler import Reconciler
-from fingerv7.worker.retry import CircuitBreaker
 from fingerv7.worker.supervisor import StreamSupervisor
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog

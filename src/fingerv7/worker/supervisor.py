@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from fingerv7.processing import AssignedStream, StreamProcessor, StreamStats
+from fingerv7.retry import ExponentialBackoff
 from fingerv7.worker.journal import OwnershipJournal
-from fingerv7.worker.processor import AssignedStream, StreamProcessor, StreamStats
-from fingerv7.worker.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.worker.supervisor")
 

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fingerv7.cli.main import app
+from fingerv7.orchestrator.settings import OrchestratorSettings
 
 RADIOS_CSV = (
     "url,name,index,cidade,regiao\n"
@@ -164,3 +165,19 @@ def test_invalid_file_does_not_even_create_the_database(tmp_path: Path) -> None:
     assert code == 1
     assert "record 1: name is missing" in err
     assert not database.exists()
+
+
+def test_import_reads_dot_env_like_the_orchestrator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "from-dot-env.db"
+    (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite:///{database}\n", encoding="utf-8")
+    (tmp_path / "radios.csv").write_text(RADIOS_CSV, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    result = CliRunner().invoke(app, ["streams", "import", "radios.csv"])
+
+    assert result.exit_code == 0, result.stderr
+    assert f"into sqlite:///{database}: 2 new" in result.stdout
+    assert OrchestratorSettings().database_url.get_secret_value() == f"sqlite:///{database}"

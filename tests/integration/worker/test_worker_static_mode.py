@@ -7,8 +7,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from fingerv7.core.sharding import SECONDS_PER_HOUR
+from fingerv7.storage.stream_source import SqlStreamSource
 from fingerv7.worker.journal import OwnershipJournal
 from fingerv7.worker.reconciler import Reconciler
 from fingerv7.worker.sample_streams import LocalStreamServer
@@ -118,3 +120,36 @@ async def test_static_worker_process_reads_its_shard(
     assert worker.runtime.reporter.health()[0]["mode"] == "static"
     assert await worker.stop() == 0
     assert worker.running == []
+
+
+async def test_static_mode_reads_a_table_exactly_as_the_orchestrator_does(pg_url: str) -> None:
+    """One set of stream-row rules: ids as text, yes/no words, metadata, duplicate ids."""
+    database = make_url(pg_url).database
+    conninfo = f"host=127.0.0.1 user=postgres dbname={database}"
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            'CREATE TABLE feeds ("index" text, url text, name text, active text, '
+            "metadata jsonb, cidade text, bitrate int)"
+        )
+        conn.execute(
+            "INSERT INTO feeds VALUES "
+            """('12.0', 'http://r/12', 'Doze', 'sim', '{"regiao": "Sul"}', 'Recife', 128), """
+            "('3', 'http://r/3-old', 'Três (old)', 'não', NULL, NULL, NULL), "
+            "('3', 'http://r/3', 'Três', 'true', NULL, 'Natal', NULL), "
+            "('7', 'http://r/7', '', NULL, NULL, NULL, 64), "
+            "('7', 'http://r/7-again', 'Sete again', 'yes', NULL, NULL, NULL), "
+            "('x', 'http://r/x', 'Bad id', 'sim', NULL, NULL, NULL), "
+            "('8', '', 'No url', 'sim', NULL, NULL, NULL)"
+        )
+    engine = create_async_engine(pg_url)
+    try:
+        orchestrated = await SqlStreamSource(engine, "feeds").load()
+    finally:
+        await engine.dispose()
+    static = await PostgresStreamSource(conninfo, "feeds").load()
+
+    assert [(s.id, s.url, s.name, s.metadata) for s in orchestrated] == [
+        (n.number, n.stream.url, n.stream.name, dict(n.stream.metadata)) for n in static
+    ]
+    assert [s.id for s in orchestrated] == [3, 7, 12]
+    assert [s.url for s in orchestrated] == ["http://r/3", "http://r/7", "http://r/12"]

@@ -71,7 +71,7 @@ ORCHESTRATOR_VARIABLES = frozenset(
         "POSTGRES_DB",
         "POSTGRES_USER",
         "POSTGRES_PASSWORD",
-        "DB_TABLE_NAME",
+        "STREAMS_TABLE",
         "REDIS_URL",
         "ORCHESTRATOR_API_KEY",
         "ORCHESTRATOR_ADMIN_KEY",

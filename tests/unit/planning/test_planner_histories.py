@@ -11,7 +11,9 @@ import math
 from dataclasses import replace
 
 from hypothesis import given, settings
-from test_planner_properties import (
+
+from fingerv7.core.planning import ChangeReason
+from tests.unit.planning.support import (
     History,
     Round,
     at_targets,
@@ -22,8 +24,6 @@ from test_planner_properties import (
     reference_shares,
     rounds,
 )
-
-from fingerv7.core.planning import ChangeReason
 
 
 def _last_round(history: History) -> Round:

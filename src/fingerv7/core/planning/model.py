@@ -117,10 +117,6 @@ class InstanceLoad(NamedTuple):
     def current_load(self) -> float:
         return self.current / self.max_streams if self.max_streams else 0.0
 
-    @property
-    def target_load(self) -> float:
-        return self.target / self.max_streams if self.max_streams else 0.0
-
 
 class AssignmentPlan:
     """The planner's answer.

@@ -1,16 +1,15 @@
 """The processor registry: `PROCESSOR` names → factories that take the worker's settings.
 
 To add a processor, write a module with a class following
-:class:`fingerv7.worker.processor.StreamProcessor` and add one entry to :data:`PROCESSORS`.
+:class:`fingerv7.processing.StreamProcessor` and add one entry to :data:`PROCESSORS`.
 Factories import their module lazily so a worker only loads the processor it runs.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
-from fingerv7.worker.processor import StreamProcessor
+from fingerv7.processing import StreamProcessor
 from fingerv7.worker.settings import WorkerSettings
 
 ProcessorFactory = Callable[[WorkerSettings], StreamProcessor]
@@ -27,18 +26,9 @@ def _probe(settings: WorkerSettings) -> StreamProcessor:
 
 
 def _fingerprint(settings: WorkerSettings) -> StreamProcessor:
-    # Contract for the fingerprint module: `create_processor(settings) -> StreamProcessor`.
-    try:
-        module = importlib.import_module("fingerv7.worker.processors.fingerprint")
-    except ModuleNotFoundError as exc:
-        if exc.name != "fingerv7.worker.processors.fingerprint":
-            raise
-        raise ProcessorUnavailable(
-            "PROCESSOR=fingerprint needs fingerv7.worker.processors.fingerprint, which is not "
-            "installed in this build; use PROCESSOR=probe"
-        ) from exc
-    factory: ProcessorFactory = module.create_processor
-    return factory(settings)
+    from fingerv7.worker.processors.fingerprint import create_processor
+
+    return create_processor(settings)
 
 
 PROCESSORS: dict[str, ProcessorFactory] = {

@@ -8,15 +8,19 @@ counts as one unit of `processed` work.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import ClassVar
 
 import httpx
 
-from fingerv7.worker.processor import AssignedStream, StreamStats
-from fingerv7.worker.retry import ExponentialBackoff
+from fingerv7.processing import (
+    AssignedStream,
+    StreamStats,
+    describe_error,
+    pause_before_reconnecting,
+)
+from fingerv7.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.worker.processors.probe")
 
@@ -55,13 +59,8 @@ class ProbeProcessor:
                 await self._read_until_dropped(stream, stats, backoff)
                 problem = "stream ended"
             except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            stats.errors += 1
-            stats.last_error = problem
-            stats.status = "reconnecting"
-            delay_s = backoff.next_delay_s()
-            logger.info("[STREAM] %s: %s; reconnecting in %.1f s", stream.id, problem, delay_s)
-            await asyncio.sleep(delay_s)
+                problem = describe_error(exc)
+            await pause_before_reconnecting(stats, backoff, problem, label=stream.id, logger=logger)
 
     async def _read_until_dropped(
         self, stream: AssignedStream, stats: StreamStats, backoff: ExponentialBackoff

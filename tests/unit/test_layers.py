@@ -1,0 +1,43 @@
+"""Layers point one way: what sits below the worker never imports it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "fingerv7"
+
+# module or package (relative to src/fingerv7) → packages it must not import
+FORBIDDEN = {
+    "audio": ("fingerv7.worker", "fingerv7.api", "fingerv7.orchestrator"),
+    "playlog": ("fingerv7.worker", "fingerv7.api", "fingerv7.orchestrator"),
+    "retry.py": ("fingerv7.worker", "fingerv7.audio", "fingerv7.playlog"),
+    "processing.py": ("fingerv7.worker", "fingerv7.audio", "fingerv7.playlog"),
+    "worker/sample_streams.py": ("fingerv7.testing",),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("where", FORBIDDEN)
+def test_lower_layers_do_not_import_higher_ones(where: str) -> None:
+    target = PACKAGE / where
+    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+    assert files
+    offending = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in files
+        for name in _imports(path)
+        if name.startswith(FORBIDDEN[where])
+    }
+    assert offending == set()
