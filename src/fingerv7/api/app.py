@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 import time
@@ -16,9 +17,13 @@ from starlette.routing import Match
 from fingerv7 import __version__
 from fingerv7.api import routes_dashboard, routes_fleet, routes_instances
 from fingerv7.api.errors import BodySizeLimit, install_error_handlers
+from fingerv7.api.openapi import build_openapi
+from fingerv7.api.routes_fleet import credentials_report
 from fingerv7.logs import configure_logging
 from fingerv7.orchestrator.runtime import OrchestratorRuntime, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
+
+log = logging.getLogger("fingerv7.orchestrator")
 
 
 def create_app(
@@ -32,6 +37,7 @@ def create_app(
         nonlocal runtime
         if runtime is None:
             runtime = await start_runtime(settings)
+        _log_credentials_mode(settings)
         app.state.runtime = runtime
         restore_signals = _begin_shutdown_on_signals(runtime)
         try:
@@ -46,6 +52,8 @@ def create_app(
         description="Spreads internet-radio streams over FingerV7 workers. See docs/protocol.md.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(routes_instances.router)
     app.include_router(routes_fleet.router)
@@ -53,6 +61,14 @@ def create_app(
     app.middleware("http")(_observe_requests)
     app.add_middleware(BodySizeLimit)
     return app
+
+
+def _log_credentials_mode(settings: OrchestratorSettings) -> None:
+    report = credentials_report(settings)
+    if "warning" in report:
+        log.warning("[STARTUP] credentials: %s", report["warning"])
+    else:
+        log.info("[STARTUP] credentials: per-instance keys (each key acts for its own instance)")
 
 
 async def _observe_requests(

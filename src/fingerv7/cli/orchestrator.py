@@ -34,13 +34,16 @@ def orchestrator(
     """Run the orchestrator API and monitor (configuration from the environment and .env)."""
     import uvicorn
 
+    from fingerv7.api.http_limits import HeaderLimitedHttpTools
+
     settings = settings_or_exit(OrchestratorSettings)
+    _database_url_or_exit(settings)
     configure_logging(
         settings.log_level, settings.log_format, settings.log_file, settings.log_rotation
     )
     if not settings.auth_enabled and not _is_loopback(host) and not insecure:
         typer.echo(
-            f"refusing to listen on {host} without keys: set ORCHESTRATOR_API_KEY and "
+            f"refusing to listen on {host} without keys: set ORCHESTRATOR_INSTANCE_SECRET and "
             "ORCHESTRATOR_ADMIN_KEY, or pass --insecure to accept an open API",
             err=True,
         )
@@ -53,6 +56,7 @@ def orchestrator(
             port=port,
             workers=settings.max_workers,
             log_config=None,
+            http=HeaderLimitedHttpTools,
             timeout_worker_healthcheck=60,  # each process imports and migrates before answering
         )
         return
@@ -67,9 +71,16 @@ async def _serve(settings: OrchestratorSettings, host: str, port: int) -> None:
     import uvicorn
 
     from fingerv7.api.app import create_app
+    from fingerv7.api.http_limits import HeaderLimitedHttpTools
 
     runtime = await start_runtime(settings)
-    config = uvicorn.Config(create_app(settings, runtime), host=host, port=port, log_config=None)
+    config = uvicorn.Config(
+        create_app(settings, runtime),
+        host=host,
+        port=port,
+        log_config=None,
+        http=HeaderLimitedHttpTools,
+    )
     await uvicorn.Server(config).serve()
 
 
@@ -79,10 +90,22 @@ def migrate() -> None:
     from fingerv7.storage.migrate import upgrade_to_head
 
     settings = settings_or_exit(OrchestratorSettings)
+    _database_url_or_exit(settings)
     configure_logging(settings.log_level)
     url = settings.database_url.get_secret_value()
     upgrade_to_head(url)
     typer.echo(f"schema up to date on {describe_url(url)}")
+
+
+def _database_url_or_exit(settings: OrchestratorSettings) -> None:
+    """One line and exit 2 for a DATABASE_URL we cannot use (the message never shows the URL)."""
+    from fingerv7.storage.database_url import to_async_url
+
+    try:
+        to_async_url(settings.database_url.get_secret_value())
+    except ValueError as error:
+        typer.echo(f"invalid configuration: DATABASE_URL: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
