@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from typing import Annotated
 
 import typer
 
 from fingerv7.cli.settings_errors import settings_or_exit
+from fingerv7.core.credentials import is_loopback
 from fingerv7.logs import configure_logging
 from fingerv7.orchestrator.runtime import StartupError, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def orchestrator(
@@ -41,7 +32,7 @@ def orchestrator(
     configure_logging(
         settings.log_level, settings.log_format, settings.log_file, settings.log_rotation
     )
-    if not settings.auth_enabled and not _is_loopback(host) and not insecure:
+    if not settings.auth_enabled and not is_loopback(host) and not insecure:
         typer.echo(
             f"refusing to listen on {host} without keys: set ORCHESTRATOR_INSTANCE_SECRET and "
             "ORCHESTRATOR_ADMIN_KEY, or pass --insecure to accept an open API",

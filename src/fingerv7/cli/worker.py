@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from fingerv7.logs import RedactingFilter
 from fingerv7.worker.agent import WorkerFatalError
 from fingerv7.worker.processors import ProcessorUnavailable
 from fingerv7.worker.settings import WorkerSettings, load_worker_settings
@@ -77,5 +78,7 @@ def configure_logging(settings: WorkerSettings) -> None:
         stream=sys.stderr,
         format=f"%(asctime)s [%(levelname)s] {settings.instance_id} %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     # httpx logs every request at INFO; heartbeats would drown everything else.
     logging.getLogger("httpx").setLevel(logging.WARNING)

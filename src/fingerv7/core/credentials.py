@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 
 _KEY_CONTEXT = b"fingerv7/instance-key/v1\x00"
@@ -20,8 +21,8 @@ INSTANCE_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@?#]+)@")
 # Query parameters whose value is a credential (`?token=...`, `&api_key=...`).
 _SECRET_PARAMETER = re.compile(
-    r"(?P<name>[?&;](?:[\w.-]*(?:token|key|secret|password|passwd|pwd|auth|sig|signature|"
-    r"credential|session)[\w.-]*))=(?P<value>[^&#\s'\"]*)",
+    r"(?P<name>[?&;](?:[\w.-]*(?:token|secret|passw|pwd|signature|credential|session|api_?key|"
+    r"access_?key|auth)[\w.-]*|key|sig))=(?P<value>[^&#\s'\"]*)",
     re.IGNORECASE,
 )
 REDACTED = "***"
@@ -56,9 +57,31 @@ def key_matches(presented: str, expected: str) -> bool:
     return hmac.compare_digest(presented.encode(), expected.encode())
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (`localhost`, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def redact_urls(text: str) -> str:
     """`text` with URL credentials replaced by `***`: user:password@ and secret query values."""
     if "://" not in text and "=" not in text:
         return text
     text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
     return _SECRET_PARAMETER.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
+
+
+class RedactsLastError:
+    """Dataclass mixin: a `last_error` assigned to it is kept with URL credentials redacted,
+    so no status page, heartbeat or log that shows it can leak a stream's user:password@."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "last_error" and isinstance(value, str):
+            value = redact_urls(value)
+        object.__setattr__(self, name, value)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from fingerv7.core.credentials import RedactsLastError
+
 
 @dataclass(frozen=True, slots=True)
 class AssignedStream:
@@ -29,7 +31,7 @@ class AssignedStream:
 
 
 @dataclass(slots=True)
-class StreamStats:
+class StreamStats(RedactsLastError):
     """Counters one stream task keeps; the agent sums them into heartbeats and `/metrics`."""
 
     status: str = "starting"  # starting | running | reconnecting | failed

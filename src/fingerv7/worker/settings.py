@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fingerv7.core.credentials import is_loopback
 from fingerv7.core.sharding import ShardSpec, server_number_from_id
 
 _INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -85,9 +86,13 @@ class WorkerSettings(BaseSettings):
 
     # The worker's own surface.
     log_level: str = "INFO"
-    worker_http_host: str = "0.0.0.0"
+    worker_http_host: str = "127.0.0.1"  # beyond loopback only with WORKER_HTTP_KEY
     worker_http_port: int = Field(default=8081, ge=0, le=65535)
     worker_journal_path: Path | None = None
+
+    # Bearer key for the worker's /metrics (required to listen beyond loopback); /health stays
+    # open for probes and shows no credentials.
+    worker_http_key: SecretStr | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -144,7 +149,19 @@ class WorkerSettings(BaseSettings):
             _ = self.shard  # raises ValueError with the reason
         if self.heartbeat_timeout is not None and self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("HEARTBEAT_TIMEOUT must be longer than HEARTBEAT_INTERVAL")
+        self._check_http_exposure()
         return self
+
+    def _check_http_exposure(self) -> None:
+        key = self.worker_http_key
+        if (key is None or not key.get_secret_value().strip()) and not is_loopback(
+            self.worker_http_host
+        ):
+            raise ValueError(
+                f"WORKER_HTTP_HOST={self.worker_http_host} would publish /metrics to the network "
+                "without a key: set WORKER_HTTP_KEY (scrapers send it as a Bearer token), or "
+                "keep WORKER_HTTP_HOST=127.0.0.1"
+            )
 
     @property
     def instance_id(self) -> str:
