@@ -58,8 +58,10 @@ def create_app(
     app.include_router(routes_instances.router)
     app.include_router(routes_fleet.router)
     app.include_router(routes_dashboard.router)
-    app.middleware("http")(_observe_requests)
+    # Innermost, below the request observer (a BaseHTTPMiddleware, which would wrap the 413 raised
+    # from `receive` in an ExceptionGroup that FastAPI reports as an unparsable body, 400).
     app.add_middleware(BodySizeLimit)
+    app.middleware("http")(_observe_requests)
     return app
 
 

@@ -4,7 +4,8 @@ uvicorn's httptools parser buffers a header of any size (a 32 MB header was acce
 parallel tripled the process's memory), and an ASGI middleware only sees headers once they are all
 read. So the limit lives in the protocol: the bytes of a request are counted while its headers are
 still incomplete, and past the limit the connection is answered 431 and closed. Memory held per
-connection stays below the limit plus one socket read.
+connection stays below the limit plus one socket read. The close lingers (input is discarded for
+a moment after the answer), so a client still sending gets the 431 rather than a reset.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEADER_BYTES = 65_536
+LINGER_S = 2.0
 
 
 class HeaderLimitedHttpTools(HttpToolsProtocol):
@@ -26,6 +28,7 @@ class HeaderLimitedHttpTools(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._reading_headers = True
         self._header_bytes = 0
+        self._discarding = False
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -36,6 +39,8 @@ class HeaderLimitedHttpTools(HttpToolsProtocol):
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         super().data_received(data)
         if not self._reading_headers or self.transport.is_closing():
             return
@@ -44,7 +49,7 @@ class HeaderLimitedHttpTools(HttpToolsProtocol):
             self._refuse_headers()
 
     def _refuse_headers(self) -> None:
-        self._reading_headers = False
+        self._reading_headers, self._discarding = False, True
         body = json.dumps(
             {"detail": f"request headers too large (limit {self.max_header_bytes} bytes)"}
         ).encode()
@@ -59,4 +64,6 @@ class HeaderLimitedHttpTools(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(lines))
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
