@@ -100,7 +100,11 @@ def identify(settings: OrchestratorSettings, presented: str | None) -> Caller:
         instance_id = instance_of_key(secret.get_secret_value(), presented)
         if instance_id is not None:
             return Caller(Role.INSTANCE, instance_id=instance_id)
-    raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is not valid on this orchestrator")
+    raise HTTPException(
+        status.HTTP_403_FORBIDDEN,
+        "this key is not valid on this orchestrator: a worker's ORCHESTRATOR_API_KEY must be "
+        "its own key (`fingerv7 instance-key ID`) or the orchestrator's shared key",
+    )
 
 
 def any_caller(

@@ -22,7 +22,7 @@ _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinf
 # Query parameters whose value is a credential (`?token=...`, `&api_key=...`).
 _SECRET_PARAMETER = re.compile(
     r"(?P<name>[?&;](?:[\w.-]*(?:token|secret|passw|pwd|signature|credential|session|api_?key|"
-    r"access_?key|auth)[\w.-]*|key|sig))=(?P<value>[^&#\s'\"]*)",
+    r"access_?key|auth)[\w.-]*|key|sig))=(?P<value>[^&;#\s'\"]*)",
     re.IGNORECASE,
 )
 REDACTED = "***"
