@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from types import FrameType
 
 from fastapi import FastAPI, Request, Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute
 
 from fingerv7 import __version__
 from fingerv7.api import routes_dashboard, routes_fleet, routes_instances
@@ -88,11 +88,13 @@ async def _observe_requests(
 
 
 def _route_template(request: Request) -> str:
-    """`/instances/{instance_id}` rather than one label per instance id."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", request.url.path))
+    """`/instances/{instance_id}` rather than one label per instance id, and one `unmatched` for
+    every unknown path: clients must not be able to create label series at will."""
+    route = request.scope.get("route")
+    if isinstance(route, BaseRoute):
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
     return "unmatched"
 
 

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 from fingerv7.core.credentials import INSTANCE_ID_PATTERN
 
 REQUIRED_CAPABILITY = "audio_fingerprinting"
-MAX_REPORTED_STREAMS = 10_000
+# No instance may hold more than 1000 streams (max_streams), so no honest report lists more; the
+# bound also caps what one heartbeat can add to the discrepancy counters.
+MAX_REPORTED_STREAMS = 1_000
 # What the databases store: a signed 64-bit integer (PostgreSQL BIGINT, SQLite INTEGER).
 MAX_INT64 = 2**63 - 1
 

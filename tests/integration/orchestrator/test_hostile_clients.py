@@ -11,6 +11,9 @@ import json
 
 import httpx
 
+from tests.support.instances import register_instances
+from tests.support.orchestrator import eventually
+
 CAPABILITIES = ["audio_fingerprinting"]
 BIG = 2**63
 
@@ -125,3 +128,43 @@ async def test_openapi_documents_what_the_server_answers(tmp_path, start_orchest
         await anonymous.aclose()
     bad = await orch.client.post("/register", content=json.dumps({"instance_id": 5}))
     assert bad.status_code == 422 and {"detail", "errors"} <= set(bad.json())
+
+
+async def test_series_of_gone_instances_leave_the_exposition(tmp_path, start_orchestrator):
+    orch = await start_orchestrator(database_url=f"sqlite:///{tmp_path / 'o.db'}")
+    junk = await register_instances(orch.client, {f"junk-{n}": 1 for n in range(5)})
+
+    async def exposition() -> str:
+        for instance in junk:
+            await instance.beat()
+        return (await orch.client.get("/metrics/prometheus")).text
+
+    async def all_labelled() -> bool:
+        text = await exposition()
+        return all(f'instance_id="{i.instance_id}"' in text for i in junk)
+
+    await eventually(all_labelled, what="a state-change series per junk instance")
+    for instance in junk:
+        assert (await orch.client.delete(f"/instances/{instance.instance_id}")).status_code == 200
+
+    async def none_labelled() -> bool:
+        text = (await orch.client.get("/metrics/prometheus")).text
+        return "junk-" not in text
+
+    await eventually(none_labelled, what="the junk instances' series dropped")
+    for path in ("/no/such/path", "/instances/junk-0/nothing", "/%00"):
+        assert (await orch.client.get(path)).status_code in (404, 422)
+    text = (await orch.client.get("/metrics/prometheus")).text
+    assert "/no/such" not in text and 'route="unmatched"' in text
+    assert 'route="/instances/{instance_id}"' in text
+
+
+async def test_one_heartbeat_cannot_report_more_than_any_instance_may_hold(
+    tmp_path, start_orchestrator
+):
+    orch = await start_orchestrator(database_url=f"sqlite:///{tmp_path / 'o.db'}")
+    await register_instances(orch.client, {"w1": 5})
+    flood = {"instance_id": "w1", "stream_ids": list(range(10_000))}
+    assert (await orch.client.post("/heartbeat", json=flood)).status_code == 422
+    metrics = (await orch.client.get("/metrics")).json()
+    assert metrics["instance_metrics"]["discrepancies"] == 0
