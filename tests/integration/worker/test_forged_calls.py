@@ -15,6 +15,11 @@ from tests.support.orchestrator import eventually
 SECRET = "test-instance-secret"
 
 
+def _registration(instance_id: str, max_streams: int) -> dict[str, object]:
+    capabilities = ["audio_fingerprinting"]
+    return {"instance_id": instance_id, "max_streams": max_streams, "capabilities": capabilities}
+
+
 async def test_a_key_cannot_act_for_another_instance(
     tmp_path: Path, stream_server: LocalStreamServer, cluster: Cluster
 ) -> None:
@@ -45,22 +50,8 @@ async def test_a_key_cannot_act_for_another_instance(
                 "/heartbeat",
                 json={"instance_id": "victim", "status": "stopping", "stream_ids": []},
             ),
-            await client.post(
-                "/register",
-                json={
-                    "instance_id": "victim",
-                    "max_streams": 1,
-                    "capabilities": ["audio_fingerprinting"],
-                },
-            ),
-            await client.post(
-                "/register",
-                json={
-                    "instance_id": "impostor",
-                    "max_streams": 1000,
-                    "capabilities": ["audio_fingerprinting"],
-                },
-            ),
+            await client.post("/register", json=_registration("victim", 1)),
+            await client.post("/register", json=_registration("impostor", 1000)),
             await client.get("/instances/victim/assignment", params={"wait": 0}),
             await client.get("/instances/victim"),
             await client.get("/instances"),
