@@ -117,6 +117,8 @@ async def test_openapi_documents_what_the_server_answers(tmp_path, start_orchest
     assert "429" in schema["paths"]["/register"]["post"]["responses"]
     for path, item in schema["paths"].items():
         for method, operation in item.items():
+            # A route that forgets its auth dependency is public: only /health may be.
+            assert ("security" in operation) == (path != "/health"), f"{method} {path}"
             ok = operation["responses"]["200"]["content"]
             assert ok != {"application/json": {"schema": {}}}, f"{method} {path} has no model"
     # What the document says of a 422 is what a 422 looks like.
