@@ -17,6 +17,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from fingerv7.core.credentials import redact_urls
+
 _CATEGORY = re.compile(r"^\[([A-Z]+)\]")
 _SIZE = re.compile(r"^\s*(\d+)\s*(KB|MB|GB)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
@@ -44,6 +46,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, ensure_ascii=False)
+
+
+class RedactingFilter(logging.Filter):
+    """Replace URL credentials (user:password@, ?token=...) in every record before it is written:
+    stream URLs reach log lines through error messages of libraries we do not control."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 def parse_rotation(text: str) -> tuple[int, int]:
@@ -86,6 +100,7 @@ def configure_logging(
                 f"%(asctime)s [%(levelname)s] {source}%(message)s", "%Y-%m-%d %H:%M:%S"
             )
         )
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from fingerv7.core.credentials import RedactsLastError
 from fingerv7.retry import ExponentialBackoff
 
 
@@ -36,7 +37,7 @@ class AssignedStream:
 
 
 @dataclass(slots=True)
-class StreamStats:
+class StreamStats(RedactsLastError):
     """Counters one stream task keeps; the agent sums them into heartbeats and `/metrics`."""
 
     status: str = "starting"  # starting | running | reconnecting | failed

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from fingerv7.api.app import create_app
+from fingerv7.api.http_limits import HeaderLimitedHttpTools
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 
@@ -96,7 +97,12 @@ async def start_orchestrator() -> AsyncIterator[Callable[..., Awaitable[RunningO
         settings = OrchestratorSettings(_env_file=None, **values)  # type: ignore[call-arg]
         port = free_port()
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            http=HeaderLimitedHttpTools,
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -14,10 +15,14 @@ from fastapi import FastAPI
 from fingerv7 import __version__
 from fingerv7.api import routes_dashboard, routes_fleet, routes_instances
 from fingerv7.api.errors import BodySizeLimit, install_error_handlers
+from fingerv7.api.openapi import build_openapi
 from fingerv7.api.request_metrics import RequestMetrics
+from fingerv7.api.routes_fleet import credentials_report
 from fingerv7.logs import configure_logging
 from fingerv7.orchestrator.runtime import OrchestratorRuntime, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
+
+log = logging.getLogger("fingerv7.orchestrator")
 
 
 def create_app(
@@ -31,6 +36,7 @@ def create_app(
         nonlocal runtime
         if runtime is None:
             runtime = await start_runtime(settings)
+        _log_credentials_mode(settings)
         app.state.runtime = runtime
         restore_signals = _begin_shutdown_on_signals(runtime)
         try:
@@ -45,13 +51,23 @@ def create_app(
         description="Spreads internet-radio streams over FingerV7 workers. See docs/protocol.md.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(routes_instances.router)
     app.include_router(routes_fleet.router)
     app.include_router(routes_dashboard.router)
-    app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(RequestMetrics)  # outermost: counts the 413s and 500s too
     return app
+
+
+def _log_credentials_mode(settings: OrchestratorSettings) -> None:
+    report = credentials_report(settings)
+    if "warning" in report:
+        log.warning("[STARTUP] credentials: %s", report["warning"])
+    else:
+        log.info("[STARTUP] credentials: per-instance keys (each key acts for its own instance)")
 
 
 def _begin_shutdown_on_signals(runtime: OrchestratorRuntime) -> Callable[[], None]:

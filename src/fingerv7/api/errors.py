@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("fingerv7.api")
@@ -51,14 +51,34 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def data_refused(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot store got past validation: the client's fault, not an outage."""
+    log.warning(
+        "[ERROR] [DATABASE] %s %s: a value was refused by the database (%s)",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+    )
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": "invalid request: a value is out of range", "errors": []},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(DataError, data_refused)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DBAPIError, database_unavailable)
 
 
 class BodySizeLimit:
-    """Refuse request bodies over `max_bytes` with 413 before they are read into memory."""
+    """Refuse request bodies over `max_bytes` with 413 before they are read into memory.
+
+    A declared Content-Length is checked up front; a streamed (chunked) body is counted as it
+    arrives, and the HTTPException raised from `receive` reaches the app's handlers as a 413 (an
+    ordinary exception would be reported by FastAPI as an unparsable body, 400).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -80,24 +100,20 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self._detail)
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._refuse(send)
+        await self.app(scope, limited_receive, send)
+
+    @property
+    def _detail(self) -> str:
+        return f"request body too large (limit {self.max_bytes} bytes)"
 
     async def _refuse(self, send: Send) -> None:
         response = JSONResponse(
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-            content={"detail": f"request body too large (limit {self.max_bytes} bytes)"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE, content={"detail": self._detail}
         )
         await response({"type": "http"}, _no_receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 async def _no_receive() -> Message:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LONG_POLL_ROUTES = frozenset({"/instances/{instance_id}/assignment"})
@@ -37,7 +38,7 @@ class RequestMetrics:
         finally:
             runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
             if runtime is not None:
-                route = getattr(scope.get("route"), "path", "unmatched")
+                route = route_template(scope)
                 runtime.metrics.observe_request(
                     scope["method"],
                     route,
@@ -45,3 +46,14 @@ class RequestMetrics:
                     time.perf_counter() - started,
                     waits=route in LONG_POLL_ROUTES,
                 )
+
+
+def route_template(scope: Scope) -> str:
+    """`/instances/{instance_id}` rather than one label per instance id, and one `unmatched` for
+    every unknown path: clients must not be able to create label series at will."""
+    route = scope.get("route")
+    if isinstance(route, BaseRoute):
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+    return "unmatched"

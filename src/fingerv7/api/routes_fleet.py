@@ -11,12 +11,19 @@ from typing import Annotated, Any
 
 import psutil
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 
 from fingerv7 import __version__
-from fingerv7.api.auth import Role, authorize
+from fingerv7.api.deps import FleetReader, Operator
+from fingerv7.api.responses import (
+    HealthResponse,
+    IdentificationsResponse,
+    InstancesResponse,
+    MetricsResponse,
+    StreamsStatusResponse,
+)
 from fingerv7.api.routes_instances import runtime_of
 from fingerv7.api.schemas import ActionResponse
 from fingerv7.api.views import (
@@ -28,6 +35,7 @@ from fingerv7.api.views import (
     stream_totals,
 )
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
+from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage.database import ping
 from fingerv7.storage.recent_plays import recent_plays
 
@@ -38,10 +46,9 @@ HEALTH_PING_TIMEOUT_S = 2.0
 HEALTH_CACHE_S = 1.0
 
 
-@router.get("/instances", tags=["fleet"])
-async def list_instances(request: Request) -> dict[str, Any]:
+@router.get("/instances", response_model=InstancesResponse, tags=["fleet"])
+async def list_instances(request: Request, caller: FleetReader) -> dict[str, Any]:
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.READER)
     rows = await runtime.store.instances()
     counts = await runtime.store.assignment_counts()
     return {
@@ -50,10 +57,9 @@ async def list_instances(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/streams/status", tags=["fleet"])
-async def streams_status(request: Request) -> dict[str, Any]:
+@router.get("/streams/status", response_model=StreamsStatusResponse, tags=["fleet"])
+async def streams_status(request: Request, caller: FleetReader) -> dict[str, Any]:
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.READER)
     rows = await runtime.store.instances()
     ownership = await runtime.store.ownership()
     running = {s for r in rows for s in r["reported_stream_ids"]}
@@ -66,13 +72,12 @@ async def streams_status(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/identifications/recent", tags=["fleet"])
+@router.get("/identifications/recent", response_model=IdentificationsResponse, tags=["fleet"])
 async def recent_identifications(
-    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    request: Request, caller: FleetReader, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> dict[str, Any]:
     """The newest plays in `music_log` (MUSIC_LOG_TABLE), where the workers log them."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.READER)
     engine = runtime.source_engine or runtime.engine
     table_name = runtime.settings.music_log_table
     try:
@@ -84,10 +89,9 @@ async def recent_identifications(
 
 
 @router.post("/rebalance", response_model=ActionResponse, tags=["operators"])
-async def rebalance(request: Request) -> ActionResponse:
+async def rebalance(request: Request, caller: Operator) -> ActionResponse:
     """Ask for a rebalance now (ignores threshold and cooldown); done by the next monitor tick."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.ADMIN)
     await runtime.store.request_rebalance(datetime.now(UTC))
     runtime.controller.wake()
     log.info("[BALANCE] manual rebalance requested")
@@ -126,7 +130,13 @@ def _uptime(seconds: float) -> str:
     return f"{hours}h {minutes}m {secs}s"
 
 
-@router.get("/health", tags=["fleet"])
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    response_model_exclude_none=True,
+    responses={503: {"model": HealthResponse, "description": "internal database unreachable"}},
+    tags=["fleet"],
+)
 async def health(request: Request) -> JSONResponse:
     """Public: status of the orchestrator and its dependencies. No secrets, no addresses."""
     runtime = runtime_of(request)
@@ -138,6 +148,7 @@ async def health(request: Request) -> JSONResponse:
         "version": __version__,
         "services": services,
         "leader": runtime.controller.is_leader,
+        "credentials": credentials_report(runtime.settings),
     }
     if services["postgresql_internal"]["status"] != "healthy":
         body["status"] = "unhealthy"
@@ -162,6 +173,23 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(jsonable(body))
 
 
+SHARED_KEY_WARNING = (
+    "no ORCHESTRATOR_INSTANCE_SECRET: any instance can act as any other (shared key); "
+    "see docs/security.md"
+)
+
+
+def credentials_report(settings: OrchestratorSettings) -> dict[str, str]:
+    """How instances authenticate, for /health and the startup log (never a key)."""
+    mode = settings.credentials_mode
+    report: dict[str, str] = {"mode": mode}
+    if mode == "shared_key":
+        report["warning"] = SHARED_KEY_WARNING
+    elif mode == "open":
+        report["warning"] = "no keys configured: anyone who reaches the API can act as anything"
+    return report
+
+
 def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
@@ -172,11 +200,10 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-@router.get("/metrics", tags=["fleet"])
-async def metrics_json(request: Request) -> dict[str, Any]:
+@router.get("/metrics", response_model=MetricsResponse, tags=["fleet"])
+async def metrics_json(request: Request, caller: FleetReader) -> dict[str, Any]:
     """The manual's metrics JSON."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.READER)
     totals = runtime.metrics.totals
     uptime_s = time.monotonic() - totals.started_monotonic
     rows = await runtime.store.instances()
@@ -215,11 +242,15 @@ async def metrics_json(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics/prometheus", tags=["fleet"])
-async def metrics_prometheus(request: Request) -> Response:
+@router.get(
+    "/metrics/prometheus",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    tags=["fleet"],
+)
+async def metrics_prometheus(request: Request, caller: FleetReader) -> Response:
     """Prometheus exposition of the same facts plus histograms."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.READER)
     await refresh_fleet_gauges(runtime)
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

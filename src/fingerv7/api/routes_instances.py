@@ -10,13 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from fingerv7.api.auth import Role, authorize
+from fingerv7.api.admission import AdmittedRegistration
+from fingerv7.api.deps import InstanceCaller, InstanceIdPath, InstanceReader, Operator, OwnInstance
+from fingerv7.api.responses import InstanceDetail
 from fingerv7.api.schemas import (
+    MAX_INT64,
     ActionResponse,
     AssignmentResponse,
     HeartbeatRequest,
     HeartbeatResponse,
-    RegisterRequest,
     RegisterResponse,
     StreamCommand,
     StreamOut,
@@ -49,10 +51,11 @@ def _streams_out(streams: list[DesiredStream]) -> list[StreamOut]:
 
 
 @router.post("/register", response_model=RegisterResponse, tags=["instances"])
-async def register(body: RegisterRequest, request: Request) -> RegisterResponse:
+async def register(
+    body: AdmittedRegistration, request: Request, caller: InstanceCaller
+) -> RegisterResponse:
     """Register an instance, or update it (idempotent: its streams are kept)."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.INSTANCE)
     now = datetime.now(UTC)
     row = await runtime.store.register(
         Registration(
@@ -83,7 +86,7 @@ async def register(body: RegisterRequest, request: Request) -> RegisterResponse:
 
 
 @router.post("/heartbeat", response_model=HeartbeatResponse, tags=["instances"])
-async def heartbeat(body: HeartbeatRequest, request: Request) -> Response:
+async def heartbeat(body: HeartbeatRequest, request: Request, caller: InstanceCaller) -> Response:
     """Record what the instance runs; answer its complete desired set (and the diff as commands).
 
     The hot path of the fleet: no database round trip. The answer comes from this process's
@@ -91,7 +94,7 @@ async def heartbeat(body: HeartbeatRequest, request: Request) -> Response:
     """
     started = time.perf_counter()
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.INSTANCE)
+    caller.admit(body.instance_id)
     entry = await runtime.cache.get(body.instance_id)
     if entry is None:
         raise _not_registered(body.instance_id)
@@ -170,14 +173,14 @@ async def _note_discrepancies(
     "/instances/{instance_id}/assignment", response_model=AssignmentResponse, tags=["instances"]
 )
 async def assignment(
-    instance_id: str,
+    instance_id: InstanceIdPath,
     request: Request,
-    after_generation: Annotated[int, Query(ge=0)] = 0,
+    caller: OwnInstance,
+    after_generation: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     wait: Annotated[float, Query(ge=0, le=MAX_LONG_POLL_S)] = 25.0,
 ) -> Response:
     """Long-poll: answer once the instance's generation exceeds `after_generation`, or at `wait`."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.INSTANCE)
     entry = await runtime.cache.wait_for(instance_id, after_generation, wait)
     if entry is None:
         raise _not_registered(instance_id)
@@ -192,11 +195,12 @@ async def assignment(
     return Response(content, media_type="application/json")
 
 
-@router.get("/instances/{instance_id}", tags=["instances"])
-async def get_instance(instance_id: str, request: Request) -> dict[str, object]:
+@router.get("/instances/{instance_id}", response_model=InstanceDetail, tags=["instances"])
+async def get_instance(
+    instance_id: InstanceIdPath, request: Request, caller: InstanceReader
+) -> dict[str, object]:
     """One instance, with the streams it owns."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.READER)
     row = await runtime.store.instance(instance_id)
     entry = await runtime.cache.reload(instance_id)
     if row is None or entry is None:
@@ -208,20 +212,21 @@ async def get_instance(instance_id: str, request: Request) -> dict[str, object]:
 
 
 @router.post("/instances/{instance_id}/drain", response_model=ActionResponse, tags=["operators"])
-async def drain(instance_id: str, request: Request) -> ActionResponse:
+async def drain(instance_id: InstanceIdPath, request: Request, caller: Operator) -> ActionResponse:
     """Stop giving the instance streams and move its streams away (safely)."""
     return await _set_draining(instance_id, request, draining=True)
 
 
 @router.delete("/instances/{instance_id}/drain", response_model=ActionResponse, tags=["operators"])
-async def undrain(instance_id: str, request: Request) -> ActionResponse:
+async def undrain(
+    instance_id: InstanceIdPath, request: Request, caller: Operator
+) -> ActionResponse:
     """Let a drained instance take streams again."""
     return await _set_draining(instance_id, request, draining=False)
 
 
 async def _set_draining(instance_id: str, request: Request, *, draining: bool) -> ActionResponse:
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.ADMIN)
     if not await runtime.store.set_draining(instance_id, draining):
         raise _not_registered(instance_id)
     runtime.controller.wake()
@@ -233,10 +238,11 @@ async def _set_draining(instance_id: str, request: Request, *, draining: bool) -
 
 
 @router.delete("/instances/{instance_id}", response_model=ActionResponse, tags=["operators"])
-async def deregister(instance_id: str, request: Request) -> ActionResponse:
+async def deregister(
+    instance_id: InstanceIdPath, request: Request, caller: Operator
+) -> ActionResponse:
     """Forget the instance now; its streams go to others at once."""
     runtime = runtime_of(request)
-    authorize(runtime.settings, request, Role.ADMIN)
     if not await runtime.store.deregister(instance_id):
         raise _not_registered(instance_id)
     runtime.controller.wake()

@@ -5,17 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+from fingerv7.core.credentials import INSTANCE_ID_PATTERN
 
 REQUIRED_CAPABILITY = "audio_fingerprinting"
-MAX_REPORTED_STREAMS = 10_000
+# No instance may hold more than 1000 streams (max_streams), so no honest report lists more; the
+# bound also caps what one heartbeat can add to the discrepancy counters.
+MAX_REPORTED_STREAMS = 1_000
+# What the databases store: a signed 64-bit integer (PostgreSQL BIGINT, SQLite INTEGER).
+MAX_INT64 = 2**63 - 1
+
+# Integers in JSON only: "5" and true are refused, not coerced; and they fit in a BIGINT.
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_INT64)]
+StreamId = Annotated[StrictInt, Field(ge=0, le=MAX_INT64)]
+# Free text stored as given: printable, no NUL or other control characters (PostgreSQL refuses
+# NUL; a log line must not be forged with a newline).
+Text64 = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Text128 = Annotated[str, Field(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 InstanceIdField = Annotated[
     str,
     Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9._-]+$",
+        pattern=INSTANCE_ID_PATTERN.pattern,
         description="1-64 characters: letters, digits, '.', '_' or '-'",
         examples=["fingerv7-001"],
     ),
@@ -28,11 +42,25 @@ class RequestModel(BaseModel):
 
 class RegisterRequest(RequestModel):
     instance_id: InstanceIdField
-    max_streams: Annotated[int, Field(gt=0, le=1000, description="1..1000")]
-    capabilities: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=32)]
-    version: Annotated[str, Field(max_length=64)] | None = None
-    location: Annotated[str, Field(max_length=128)] | None = None
-    status: Annotated[str, Field(max_length=32)] | None = None
+    max_streams: Annotated[
+        StrictInt,
+        Field(
+            gt=0,
+            le=1000,
+            description="1..1000, an integer; the orchestrator caps it at MAX_STREAMS_PER_INSTANCE",
+        ),
+    ]
+    capabilities: Annotated[
+        list[Text64],
+        Field(
+            max_length=32,
+            description=f"must contain '{REQUIRED_CAPABILITY}'",
+            json_schema_extra={"contains": {"const": REQUIRED_CAPABILITY}},
+        ),
+    ]
+    version: Text64 | None = None
+    location: Text128 | None = None
+    status: Annotated[Text64, Field(max_length=32)] | None = None
 
     @field_validator("capabilities")
     @classmethod
@@ -57,16 +85,16 @@ class HeartbeatRequest(RequestModel):
     instance_id: InstanceIdField
     timestamp: datetime | None = None
     status: Literal["active", "ready", "stopping"] = "active"
-    current_streams: Annotated[int, Field(ge=0)] | None = None
-    processed_count: Annotated[int, Field(ge=0)] = 0
-    error_count: Annotated[int, Field(ge=0)] = 0
+    current_streams: Count | None = None
+    processed_count: Count = 0
+    error_count: Count = 0
     cpu_usage: Annotated[float, Field(ge=0, le=100_000)] | None = None
     memory_usage: Annotated[float, Field(ge=0, le=100)] | None = None
     last_activity: datetime | None = None
-    stream_ids: Annotated[
-        list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_REPORTED_STREAMS)
-    ] = Field(default_factory=list)
-    generation: Annotated[int, Field(ge=0)] = 0
+    stream_ids: Annotated[list[StreamId], Field(max_length=MAX_REPORTED_STREAMS)] = Field(
+        default_factory=list
+    )
+    generation: Count = 0
 
     @model_validator(mode="after")
     def _stopping_runs_nothing(self) -> HeartbeatRequest:

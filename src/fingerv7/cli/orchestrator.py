@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from fingerv7.cli.settings_errors import settings_or_exit
+from fingerv7.core.credentials import is_loopback
 from fingerv7.logs import configure_logging
 from fingerv7.orchestrator.runtime import StartupError, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
@@ -19,15 +19,6 @@ from fingerv7.orchestrator.settings import OrchestratorSettings
 # instant sees a reset). A fleet of thousands also opens thousands of connections at once.
 KEEP_ALIVE_S = 75
 BACKLOG = 4096
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def orchestrator(
@@ -41,13 +32,16 @@ def orchestrator(
     """Run the orchestrator API and monitor (configuration from the environment and .env)."""
     import uvicorn
 
+    from fingerv7.api.http_limits import HeaderLimitedHttpTools
+
     settings = settings_or_exit(OrchestratorSettings)
+    _database_url_or_exit(settings)
     configure_logging(
         settings.log_level, settings.log_format, settings.log_file, settings.log_rotation
     )
-    if not settings.auth_enabled and not _is_loopback(host) and not insecure:
+    if not settings.auth_enabled and not is_loopback(host) and not insecure:
         typer.echo(
-            f"refusing to listen on {host} without keys: set ORCHESTRATOR_API_KEY and "
+            f"refusing to listen on {host} without keys: set ORCHESTRATOR_INSTANCE_SECRET and "
             "ORCHESTRATOR_ADMIN_KEY, or pass --insecure to accept an open API",
             err=True,
         )
@@ -62,6 +56,7 @@ def orchestrator(
             log_config=None,
             timeout_keep_alive=KEEP_ALIVE_S,
             backlog=BACKLOG,
+            http=HeaderLimitedHttpTools,
             timeout_worker_healthcheck=60,  # each process imports and migrates before answering
         )
         return
@@ -86,6 +81,7 @@ async def _serve(settings: OrchestratorSettings, host: str, port: int) -> None:
     import uvicorn
 
     from fingerv7.api.app import create_app
+    from fingerv7.api.http_limits import HeaderLimitedHttpTools
 
     runtime = await start_runtime(settings)
     config = uvicorn.Config(
@@ -95,6 +91,7 @@ async def _serve(settings: OrchestratorSettings, host: str, port: int) -> None:
         log_config=None,
         timeout_keep_alive=KEEP_ALIVE_S,
         backlog=BACKLOG,
+        http=HeaderLimitedHttpTools,
     )
     await uvicorn.Server(config).serve()
 
@@ -105,10 +102,22 @@ def migrate() -> None:
     from fingerv7.storage.migrate import upgrade_to_head
 
     settings = settings_or_exit(OrchestratorSettings)
+    _database_url_or_exit(settings)
     configure_logging(settings.log_level)
     url = settings.database_url.get_secret_value()
     upgrade_to_head(url)
     typer.echo(f"schema up to date on {describe_url(url)}")
+
+
+def _database_url_or_exit(settings: OrchestratorSettings) -> None:
+    """One line and exit 2 for a DATABASE_URL we cannot use (the message never shows the URL)."""
+    from fingerv7.storage.database_url import to_async_url
+
+    try:
+        to_async_url(settings.database_url.get_secret_value())
+    except ValueError as error:
+        typer.echo(f"invalid configuration: DATABASE_URL: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -6,10 +6,13 @@ counters. Gauges that describe the fleet are filled from the database when scrap
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fingerv7.core.planning.model import InstanceState
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -82,6 +85,12 @@ class OrchestratorMetrics:
             "Resident memory of this process / total memory",
             registry=r,
         )
+
+    def forget_instance(self, instance_id: str) -> None:
+        """Drop the per-instance series of an instance that no longer exists."""
+        for state in InstanceState:
+            with contextlib.suppress(KeyError):
+                self.state_changes.remove(instance_id, state.value)
 
     def observe_request(
         self, method: str, route: str, status: int, seconds: float, *, waits: bool = False

@@ -88,6 +88,15 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     heartbeat_flush_interval: Annotated[float, Field(gt=0, le=10)] = 1.0
     database_pool_size: Annotated[int, Field(ge=2, le=100)] = 10
 
+    # Per-instance credentials (docs/security.md): the key of instance X is derived from this
+    # secret and X (`fingerv7 instance-key X`), and admits calls for X only. Unset = the shared
+    # ORCHESTRATOR_API_KEY admits any instance id (flagged at start and in /health).
+    orchestrator_instance_secret: SecretStr | None = None
+    # The most streams one instance may claim, whatever max_streams it registers with.
+    max_streams_per_instance: Annotated[int, Field(ge=1, le=1000)] = 1000
+    # New instance ids accepted per minute (burst of the same size); 0 = no limit.
+    registration_rate: Annotated[float, Field(ge=0)] = 0
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -110,7 +119,18 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
 
     @property
     def auth_enabled(self) -> bool:
-        return self.orchestrator_api_key is not None or self.orchestrator_admin_key is not None
+        return (
+            self.orchestrator_api_key is not None
+            or self.orchestrator_admin_key is not None
+            or self.orchestrator_instance_secret is not None
+        )
+
+    @property
+    def credentials_mode(self) -> Literal["per_instance", "shared_key", "open"]:
+        """How instances prove who they are; anything but per_instance lets one act as another."""
+        if self.orchestrator_instance_secret is not None:
+            return "per_instance"
+        return "shared_key" if self.auth_enabled else "open"
 
     def balance_policy(self) -> BalancePolicy:
         return BalancePolicy(

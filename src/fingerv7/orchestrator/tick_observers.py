@@ -42,12 +42,18 @@ class TickFacts:
 
 
 class MetricsObserver:
-    """Counts moves, lifecycle transitions and failover durations for Prometheus."""
+    """Counts moves, lifecycle transitions and failover durations for Prometheus.
+
+    Per-instance series last as long as their instance: those of removed (or deregistered)
+    instances are dropped, so ids that come and go cannot grow the exposition without bound.
+    """
 
     def __init__(self, metrics: OrchestratorMetrics) -> None:
         self.metrics = metrics
+        self.labelled: set[str] = set()
 
     async def __call__(self, facts: TickFacts) -> None:
+        self._forget_gone_instances(facts)
         if facts.write is None:
             return
         for change in facts.write.changes:
@@ -55,12 +61,22 @@ class MetricsObserver:
         last_seen = {row.id: row.last_seen_at for row in facts.rows}
         for instance_id in facts.write.state_changed:
             state = facts.decision.states[instance_id]
-            self.metrics.state_changes.labels(instance_id, state.value).inc()
+            if state is not InstanceState.REMOVED:
+                self.metrics.state_changes.labels(instance_id, state.value).inc()
+                self.labelled.add(instance_id)
         failed = {c.from_instance for c in facts.write.changes if c.reason is ChangeReason.FAILOVER}
         for instance_id in failed:
             if instance_id in last_seen:
                 silent_s = (facts.now - last_seen[instance_id]).total_seconds()
                 self.metrics.failover_duration.observe(max(0.0, silent_s))
+
+    def _forget_gone_instances(self, facts: TickFacts) -> None:
+        live = {
+            i for i, state in facts.decision.states.items() if state is not InstanceState.REMOVED
+        }
+        for instance_id in self.labelled - live:
+            self.metrics.forget_instance(instance_id)
+        self.labelled &= live
 
 
 class AlertObserver:

@@ -115,7 +115,10 @@ class WorkerRuntime:
         self.journal.record_process("process_start")
         _log_ignored_settings(self.settings)
         http = WorkerHttpServer(
-            self.reporter, self.settings.worker_http_host, self.settings.worker_http_port
+            self.reporter,
+            self.settings.worker_http_host,
+            self.settings.worker_http_port,
+            key=self.settings.worker_http_key,
         )
         await http.start()
         background = [asyncio.create_task(self._presence_loop(), name="presence")]

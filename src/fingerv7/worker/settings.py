@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from fingerv7.core.credentials import is_loopback
 from fingerv7.core.sharding import ShardSpec, server_number_from_id
 from fingerv7.settings import FingerV7Settings
 
@@ -92,13 +93,17 @@ class WorkerSettings(FingerV7Settings):
 
     # The worker's own surface.
     log_level: str = "INFO"
-    worker_http_host: str = "0.0.0.0"
+    worker_http_host: str = "127.0.0.1"  # beyond loopback only with WORKER_HTTP_KEY
     worker_http_port: int = Field(default=8081, ge=0, le=65535)
     worker_journal_path: Path | None = None
     # Logs as the orchestrator writes them (fingerv7.logs): plain or JSON lines, rotated files.
     log_format: Literal["plain", "json"] = "plain"
     log_file: str | None = None
     log_rotation: str = "100MB,7"
+
+    # Bearer key for the worker's /metrics (required to listen beyond loopback); /health stays
+    # open for probes and shows no credentials.
+    worker_http_key: SecretStr | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -155,7 +160,19 @@ class WorkerSettings(FingerV7Settings):
             _ = self.shard  # raises ValueError with the reason
         if self.heartbeat_timeout is not None and self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("HEARTBEAT_TIMEOUT must be longer than HEARTBEAT_INTERVAL")
+        self._check_http_exposure()
         return self
+
+    def _check_http_exposure(self) -> None:
+        key = self.worker_http_key
+        if (key is None or not key.get_secret_value().strip()) and not is_loopback(
+            self.worker_http_host
+        ):
+            raise ValueError(
+                f"WORKER_HTTP_HOST={self.worker_http_host} would publish /metrics to the network "
+                "without a key: set WORKER_HTTP_KEY (scrapers send it as a Bearer token), or "
+                "keep WORKER_HTTP_HOST=127.0.0.1"
+            )
 
     @property
     def instance_id(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fingerv7.core.credentials import RedactsLastError
 from fingerv7.retry import CircuitBreaker
 from fingerv7.worker.reconciler import Reconciler
 from fingerv7.worker.supervisor import StreamSupervisor
@@ -20,7 +21,7 @@ from fingerv7.worker.watchdog import FreezeWatchdog
 
 
 @dataclass(slots=True)
-class AgentCounters:
+class AgentCounters(RedactsLastError):
     """Facts about the worker's dealings with the orchestrator (or its static source)."""
 
     registered: bool = False

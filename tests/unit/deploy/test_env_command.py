@@ -92,3 +92,48 @@ def test_rejects_numbers_past_999(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "1..999" in result.output
+
+
+def test_each_file_gets_its_own_key_and_never_the_secret(tmp_path: Path, monkeypatch) -> None:
+    from fingerv7.core.credentials import instance_of_key
+
+    secret = "instance-secret-for-tests"
+    monkeypatch.setenv("ORCHESTRATOR_INSTANCE_SECRET", secret)
+    base = tmp_path / "worker.env"
+    base.write_text(
+        "ORCHESTRATOR_API_KEY=the-old-shared-key\nORCHESTRATOR_INSTANCE_SECRET=leak\n"
+        "ORCHESTRATOR_ADMIN_KEY=admin-leak\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+
+    result = runner.invoke(app, ["env", "-n", "3", "--out", str(out), "--base", str(base)])
+
+    assert result.exit_code == 0, result.output
+    for number in (1, 2, 3):
+        path = out / f"fingerv7-{number:03d}.env"
+        text = path.read_text(encoding="utf-8")
+        key = _read(path)["ORCHESTRATOR_API_KEY"]
+        assert instance_of_key(secret, key) == f"fingerv7-{number:03d}"
+        for leak in (secret, "the-old-shared-key", "leak", "ORCHESTRATOR_INSTANCE_SECRET"):
+            assert leak not in text
+        others = [n for n in (1, 2, 3) if n != number]
+        assert all(instance_of_key(secret, key) != f"fingerv7-{n:03d}" for n in others)
+
+    printed = runner.invoke(app, ["instance-key", "fingerv7-002"])
+    assert printed.exit_code == 0
+    assert printed.output.strip() == _read(out / "fingerv7-002.env")["ORCHESTRATOR_API_KEY"]
+
+
+def test_without_a_secret_keys_are_placeholders(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("ORCHESTRATOR_INSTANCE_SECRET", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+
+    result = runner.invoke(app, ["env", "-n", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    key = _read(tmp_path / "out" / "fingerv7-001.env")["ORCHESTRATOR_API_KEY"]
+    assert key == "<output of: fingerv7 instance-key fingerv7-001>"
+
+    refused = runner.invoke(app, ["instance-key", "fingerv7-001"])
+    assert refused.exit_code == 2
+    assert "ORCHESTRATOR_INSTANCE_SECRET is not set" in refused.output
