@@ -102,8 +102,9 @@ class Fleet:
         )
         return list(range(1, count + 1))
 
-    def start_orchestrator(self) -> None:
+    def start_orchestrator(self, extra_env: dict[str, str] | None = None) -> None:
         env = _base_env() | ORCHESTRATOR_ENV | {"DATABASE_URL": self.database_url}
+        env |= extra_env or {}
         with (self.workdir / "orchestrator.log").open("ab") as log:  # the child keeps its copy
             self.orchestrator = subprocess.Popen(
                 [FINGERV7, "orchestrator", "--port", str(self.port)],

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.routing import Match
 
 from fingerv7 import __version__
-from fingerv7.api import routes_dashboard, routes_fleet, routes_instances
+from fingerv7.api import routes_dashboard, routes_fleet, routes_instances, routes_streams
 from fingerv7.api.errors import BodySizeLimit, install_error_handlers
 from fingerv7.logs import configure_logging
 from fingerv7.orchestrator.runtime import OrchestratorRuntime, start_runtime
@@ -49,6 +49,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes_instances.router)
     app.include_router(routes_fleet.router)
+    app.include_router(routes_streams.router)
     app.include_router(routes_dashboard.router)
     app.middleware("http")(_observe_requests)
     app.add_middleware(BodySizeLimit)

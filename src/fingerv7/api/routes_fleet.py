@@ -18,12 +18,14 @@ from sqlalchemy.exc import DBAPIError
 from fingerv7 import __version__
 from fingerv7.api.auth import Role, authorize
 from fingerv7.api.routes_instances import runtime_of
+from fingerv7.api.routes_streams import health_section, refresh_stream_gauges, status_section
 from fingerv7.api.schemas import ActionResponse
 from fingerv7.api.views import (
     distribution,
     fleet_summary,
     instance_view,
     recent_changes,
+    running_stream_ids,
     state_counts,
     stream_totals,
 )
@@ -56,14 +58,14 @@ async def streams_status(request: Request) -> dict[str, Any]:
     authorize(runtime.settings, request, Role.READER)
     rows = await runtime.store.instances()
     ownership = await runtime.store.ownership()
-    running = {s for r in rows for s in r["reported_stream_ids"]}
+    running = running_stream_ids(rows)
     changes = await runtime.store.recent_changes(limit=200)
     return {
         "streams": stream_totals(ownership, running),
         "unassigned_stream_ids": [s for s, target, _ in ownership if target is None],
         "distribution": distribution(ownership, rows),
         "recent_changes": recent_changes(changes),
-    }
+    } | await status_section(runtime, rows, ownership)  # issue 11: stream health
 
 
 @router.get("/identifications/recent", tags=["fleet"])
@@ -148,7 +150,7 @@ async def health(request: Request) -> JSONResponse:
         services["postgresql_external"]["status"] = "unhealthy"
     rows = await runtime.store.instances()
     ownership = await runtime.store.ownership()
-    running = {s for r in rows for s in r["reported_stream_ids"]}
+    running = running_stream_ids(rows)
     totals = stream_totals(ownership, running)
     counts = state_counts(rows)
     body["instances"] = counts
@@ -156,6 +158,8 @@ async def health(request: Request) -> JSONResponse:
     degraded = [name for name, s in services.items() if s["status"] != "healthy"]
     if totals["unassigned"]:
         degraded.append("unassigned_streams")
+    body["streams"]["health"], streams_degraded = await health_section(runtime, rows, ownership)
+    degraded += streams_degraded
     if degraded:
         body["status"] = "degraded"
         body["degraded"] = degraded
@@ -229,7 +233,7 @@ async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     rows = await runtime.store.instances()
     counts = await runtime.store.assignment_counts()
     ownership = await runtime.store.ownership()
-    running = {s for r in rows for s in r["reported_stream_ids"]}
+    running = running_stream_ids(rows)
     for state, count in state_counts(rows).items():
         if state != "total":
             m.instances.labels(state).set(count)
@@ -238,6 +242,7 @@ async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     m.imbalance.set(summary["system_imbalance"])
     for status, count in stream_totals(ownership, running).items():
         m.streams.labels(status).set(count)
+    await refresh_stream_gauges(runtime, rows, ownership)
     fleet = await runtime.store.fleet_row()
     m.external_database_up.set(1 if fleet["source_status"] == "healthy" else 0)
     m.memory_ratio.set(psutil.Process().memory_info().rss / psutil.virtual_memory().total)

@@ -102,6 +102,10 @@ async def heartbeat(body: HeartbeatRequest, request: Request) -> HeartbeatRespon
     if desired is None or not await runtime.store.record_heartbeat(report, now):
         raise _not_registered(body.instance_id)
     runtime.metrics.totals.heartbeats += 1
+    # --- issue 11: stream health. Keep this one call when rewriting the handler. ---
+    await runtime.stream_health.record(
+        body.instance_id, body.stream_health, body.worker_health, now
+    )
     wanted, running = desired.ids, set(body.stream_ids)
     if report.stopping:
         log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)

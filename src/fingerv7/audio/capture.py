@@ -165,6 +165,7 @@ class StreamCapture:
         async with self._http.stream("GET", self.url, timeout=timeout) as response:
             response.raise_for_status()
             self.connections += 1
+            _note_format(stats, response.headers)  # issue 11: codec and bitrate in stream health
             self.window.clear()
             progress = self.progress()
             progress.audio_arrived()  # wake a waiter: the window was cleared
@@ -215,6 +216,12 @@ class StreamCapture:
                 stats.status = "running"
             while feed.buffered_bytes > MAX_UNDECODED_BYTES and not decoding.done():
                 await asyncio.sleep(_BACKPRESSURE_PAUSE_S)
+
+
+def _note_format(stats: StreamStats, headers: httpx.Headers) -> None:
+    stats.codec = format_from_content_type(headers.get("content-type"))
+    bitrate = headers.get("icy-br", "").split(",", 1)[0].strip()
+    stats.bitrate_kbps = int(bitrate) if bitrate.isdigit() else None
 
 
 def _describe(error: BaseException) -> str:

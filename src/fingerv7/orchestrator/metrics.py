@@ -82,6 +82,25 @@ class OrchestratorMetrics:
             registry=r,
         )
 
+        self.stream_health = Gauge(
+            "fingerv7_stream_health", "Streams by health state", ["state"], registry=r
+        )
+        self.streams_down_too_long = Gauge(
+            "fingerv7_streams_down_too_long",
+            "Streams not running for longer than STREAM_DOWN_ALERT_SECONDS",
+            registry=r,
+        )
+        self.streams_silent_too_long = Gauge(
+            "fingerv7_streams_silent_too_long",
+            "Running streams without an identification for longer than STREAM_SILENT_ALERT_SECONDS",
+            registry=r,
+        )
+        self.instances_with_problems = Gauge(
+            "fingerv7_instances_with_problems",
+            "Workers reporting a problem that stops them identifying (catalog empty, unreachable)",
+            registry=r,
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.totals.requests += 1
         self.totals.response_time_s += seconds

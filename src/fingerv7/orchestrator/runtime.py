@@ -23,11 +23,13 @@ from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.leadership import leadership_for
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.orchestrator.stream_health import StreamHealthBook, watch_stream_alerts
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
 from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.database_url import describe_url
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.migrate import upgrade_to_head
+from fingerv7.storage.stream_health_store import StreamHealthStore
 from fingerv7.storage.stream_source import SqlStreamSource, build_source_engine
 
 log = logging.getLogger("fingerv7.orchestrator")
@@ -48,6 +50,7 @@ class OrchestratorRuntime:
     controller: FleetController
     watch: AssignmentWatch
     metrics: OrchestratorMetrics
+    stream_health: StreamHealthBook
     redis: redis_asyncio.Redis | None = None
     alerts: AlertObserver | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -69,6 +72,9 @@ class OrchestratorRuntime:
 
     async def stop(self) -> None:
         self.begin_shutdown()
+        for task in self._tasks:
+            if task.get_name() == "stream-alerts":  # issue 11: a plain loop, nothing to finish
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
@@ -161,12 +167,31 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         controller=controller,
         watch=watch,
         metrics=metrics,
+        stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
         redis=redis_client,
         alerts=alerts,
     )
     runtime._tasks.append(asyncio.create_task(controller.run(), name="fleet-controller"))
+    runtime._tasks.append(_stream_alerts_task(runtime))  # issue 11: stream health alerts
     log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
     return runtime
+
+
+def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
+    async def facts() -> tuple[list[dict[str, Any]], list[tuple[int, str | None, str | None]]]:
+        return await runtime.store.instances(), await runtime.store.ownership()
+
+    alerts = runtime.alerts
+    return asyncio.create_task(
+        watch_stream_alerts(
+            runtime.stream_health,
+            facts,
+            lambda: runtime.controller.is_leader,
+            alerts.send if alerts is not None else lambda events: None,
+            every_s=min(runtime.settings.heartbeat_interval, 5.0),
+        ),
+        name="stream-alerts",
+    )
 
 
 async def _connect_redis(settings: OrchestratorSettings) -> redis_asyncio.Redis | None:

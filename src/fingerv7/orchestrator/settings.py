@@ -67,6 +67,10 @@ class OrchestratorSettings(BaseSettings):
     alert_discord_webhook_url: SecretStr | None = None
     alert_webhook_url: SecretStr | None = None
     alert_cooldown_seconds: Annotated[float, Field(ge=0)] = 900
+    # Stream health (issue 11): a stream down or silent this long alerts and degrades /health.
+    stream_down_alert_seconds: Annotated[float, Field(ge=0)] = 300
+    stream_silent_alert_seconds: Annotated[float, Field(ge=0)] = 1800
+    streams_down_share_alert: Annotated[float, Field(ge=0, le=1)] = 0.2
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["plain", "json"] = "plain"

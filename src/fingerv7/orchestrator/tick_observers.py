@@ -16,6 +16,7 @@ import psutil
 
 from fingerv7.core.alerting import (
     AlertEvaluator,
+    AlertEvent,
     FleetSnapshot,
     StateChangeWindow,
     default_rules,
@@ -103,6 +104,10 @@ class AlertObserver:
         events = self.evaluator.evaluate(snapshot, now_s)
         for event in events:
             log.warning("[ALERT] %s (%s): %s", event.rule, event.subject, event.status.value)
+        self.send(events)
+
+    def send(self, events: list[AlertEvent]) -> None:
+        """Post `events` to the webhooks in the background (also used by the stream alerts)."""
         if events and self.notifier is not None:
             task = asyncio.create_task(self.notifier.notify(events))
             self._sending.add(task)

@@ -31,6 +31,7 @@ from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.retry import ExponentialBackoff
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
+from fingerv7.worker.stream_health import stream_reports, worker_report
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog
 
@@ -188,6 +189,7 @@ class OrchestratedAgent:
     ) -> HeartbeatRequest:
         totals = self.reconciler.supervisor.totals()
         sample = self.sampler.sample()
+        wanted = set(stream_ids)
         last_activity = max(
             (
                 r.stats.last_activity
@@ -208,6 +210,10 @@ class OrchestratedAgent:
             last_activity=last_activity,
             stream_ids=stream_ids,
             generation=generation,
+            stream_health=stream_reports(
+                r for r in self.reconciler.supervisor.running_streams() if r.stream.id in wanted
+            ),
+            worker_health=worker_report(self.reconciler.supervisor.processor),
         )
 
     def _register_request(self) -> RegisterRequest:

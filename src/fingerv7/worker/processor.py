@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 
@@ -30,8 +30,13 @@ class AssignedStream:
 
 @dataclass(slots=True)
 class StreamStats:
-    """Counters one stream task keeps; the agent sums them into heartbeats and `/metrics`."""
+    """Counters one stream task keeps; the agent sums them into heartbeats and `/metrics`.
 
+    Setting `status` to a new value stamps `status_since`, so "reconnecting since T" needs no
+    bookkeeping in the processors (they set `status` freely, even once per chunk read).
+    """
+
+    status_since: datetime | None = None  # set whenever `status` changes (declared first)
     status: str = "starting"  # starting | running | reconnecting | failed
     processed: int = 0  # units of work done (probe: successful reads; fingerprint: windows matched)
     errors: int = 0
@@ -40,8 +45,17 @@ class StreamStats:
     restarts: int = 0
     last_activity: datetime | None = None
     last_error: str | None = None
+    codec: str | None = None  # e.g. "mp3", as the capture found it
+    bitrate_kbps: int | None = None  # as the server announced it (icy-br), if it did
+    last_identified_at: datetime | None = None
+    last_song: str | None = None  # "Artist - Title" of the last identification
     # Set by the agent: answers whether this worker may still act for the stream (see module doc).
     ownership_check: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status" and getattr(self, "status", None) != value:
+            object.__setattr__(self, "status_since", datetime.now(UTC))
+        object.__setattr__(self, name, value)
 
     def may_process(self) -> bool:
         """True while results for this stream may be committed; drop work when False."""

@@ -114,6 +114,7 @@ function render(fleet, streams) {
   renderCards(fleet.instances);
   renderDistribution();
   renderChanges(streams.recent_changes);
+  renderStreamHealth(streams);
   applyFilter();
   tickClock();
 }
@@ -292,6 +293,57 @@ function renderChanges(changes) {
   );
 }
 
+// Problem streams first: what is down, for how long, and who holds it (issue 11).
+function renderStreamHealth(streams) {
+  const counts = streams.health ?? {};
+  $("health-counts").replaceChildren(
+    ...Object.entries(counts).map(([state, count]) => {
+      const item = document.createElement("li");
+      item.dataset.health = state;
+      item.textContent = `${state} ${count}`;
+      return item;
+    }),
+  );
+  const problems = Object.entries(streams.instance_problems ?? {});
+  $("worker-problems").replaceChildren(
+    ...problems.map(([instanceId, info]) => {
+      const item = document.createElement("li");
+      item.textContent = `${instanceId} (${info.processor ?? "?"}): ${info.problems.join("; ")}`;
+      return item;
+    }),
+  );
+  const rows = streams.problem_streams ?? [];
+  $("problems-empty").hidden = rows.length > 0;
+  $("problem-table").hidden = rows.length === 0;
+  const signature = JSON.stringify(rows.map((p) => [p.id, p.state, p.since, p.instance_id, p.reason]));
+  if (signature === view.problemsSignature) return;
+  view.problemsSignature = signature;
+  $("problem-streams").replaceChildren(
+    ...rows.map((problem) => {
+      const row = document.createElement("tr");
+      row.dataset.streamId = String(problem.id);
+      const cells = [
+        `${problem.name} (#${problem.id})`,
+        problem.state,
+        "",
+        problem.instance_id ?? "none",
+        problem.reason ?? "–",
+      ];
+      for (const text of cells) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      row.children[1].className = "health-state";
+      row.children[2].className = "down-for";
+      if (problem.since) row.children[2].dataset.since = problem.since;
+      else row.children[2].textContent = "unknown";
+      return row;
+    }),
+  );
+  tickClock();
+}
+
 function renderIdentifications(plays) {
   const rows = plays.identifications;
   $("identifications-empty").hidden = rows.length > 0;
@@ -325,11 +377,22 @@ function formatAge(ms) {
   return `${Math.round(seconds / 3600)} h ago`;
 }
 
+function formatDuration(ms) {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
 function tickClock() {
   const now = serverNowMs();
   for (const element of document.querySelectorAll(".heartbeat[data-timestamp]")) {
     const at = parseTimestamp(element.dataset.timestamp);
     setText(element, at === null ? "never" : formatAge(now - at));
+  }
+  for (const element of document.querySelectorAll(".down-for[data-since]")) {
+    const at = parseTimestamp(element.dataset.since);
+    setText(element, at === null ? "unknown" : formatDuration(now - at));
   }
   const since = view.lastSuccessMs;
   setText($("connection-age"), since === null ? "" : `updated ${formatAge(Date.now() - since)}`);

@@ -159,6 +159,8 @@ class FingerprintProcessor:
             if recognition is None:
                 continue
             stats.identifications += 1
+            stats.last_identified_at = heard_at
+            stats.last_song = f"{recognition.artist} - {recognition.title}"
             if tracker.observe(recognition.track_key, heard_at).is_new_play:
                 await self.play_log.record(self._play(stream, recognition, heard_at))
                 logger.info(

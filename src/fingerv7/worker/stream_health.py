@@ -1,0 +1,84 @@
+"""What a worker says about each of its streams in the heartbeat (issue 11).
+
+Built from the supervisor's live :class:`~fingerv7.worker.processor.StreamStats`; errors are
+redacted first (a stream URL may carry a password or a token), and cut to a bounded length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from fingerv7.worker.processor import StreamProcessor
+from fingerv7.worker.supervisor import RunningStream
+
+MAX_ERROR_CHARS = 300
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&;](?:[a-z_]*(?:pass(?:word)?|token|key|secret|auth|sig(?:nature)?)[a-z_]*))=[^&\s'\"]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`http://user:pw@host/x?token=abc` → `http://***@host/x?token=***`."""
+    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    return _SECRET_PARAM.sub(r"\g<name>=***", text)
+
+
+class StreamHealthReport(BaseModel):
+    stream_id: int
+    state: Literal["starting", "connecting", "running", "reconnecting", "failed"]
+    since: datetime | None
+    last_error: str | None = None
+    codec: str | None = None
+    bitrate_kbps: int | None = None
+    last_audio_at: datetime | None = None
+    last_identified_at: datetime | None = None
+    last_song: str | None = None
+    identifications: int = 0
+
+
+class WorkerHealthReport(BaseModel):
+    processor: str
+    problems: list[str] = Field(default_factory=list)
+
+
+def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]:
+    reports = []
+    for running in streams:
+        stats = running.stats
+        state = stats.status if stats.status in _STATES else "connecting"
+        error = redact(stats.last_error)[:MAX_ERROR_CHARS] if stats.last_error else None
+        reports.append(
+            StreamHealthReport(
+                stream_id=running.stream.id,
+                state=state,  # type: ignore[arg-type]
+                since=stats.status_since,
+                last_error=error,
+                codec=stats.codec,
+                bitrate_kbps=stats.bitrate_kbps,
+                last_audio_at=stats.last_activity,
+                last_identified_at=stats.last_identified_at,
+                last_song=stats.last_song[:300] if stats.last_song else None,
+                identifications=stats.identifications,
+            )
+        )
+    return reports
+
+
+_STATES = frozenset({"starting", "connecting", "running", "reconnecting", "failed"})
+
+
+def processor_problems(processor: StreamProcessor) -> list[str]:
+    """What stops the processor doing its job, if it can tell (optional `problems()` method)."""
+    problems = getattr(processor, "problems", None)
+    return [redact(p)[:MAX_ERROR_CHARS] for p in problems()] if callable(problems) else []
+
+
+def worker_report(processor: StreamProcessor) -> WorkerHealthReport:
+    return WorkerHealthReport(processor=processor.name, problems=processor_problems(processor))
