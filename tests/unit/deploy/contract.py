@@ -34,6 +34,10 @@ ORCHESTRATOR_METRICS = frozenset(
         "fingerv7_discrepancies_total",
         "fingerv7_http_requests_total",
         "fingerv7_process_resident_memory_ratio",
+        "fingerv7_stream_health",
+        "fingerv7_streams_down_too_long",
+        "fingerv7_streams_silent_too_long",
+        "fingerv7_instances_with_problems",
     }
 )
 HISTOGRAMS = frozenset(
@@ -100,6 +104,9 @@ ORCHESTRATOR_VARIABLES = frozenset(
         "ALERT_DISCORD_WEBHOOK_URL",
         "ALERT_WEBHOOK_URL",
         "ALERT_COOLDOWN_SECONDS",
+        "STREAM_DOWN_ALERT_SECONDS",
+        "STREAM_SILENT_ALERT_SECONDS",
+        "STREAMS_DOWN_SHARE_ALERT",
     }
 )
 
