@@ -81,10 +81,10 @@ class StreamHealth:
         """Seconds of audio without an identification (0 when not running or never reported)."""
         if self.down:
             return 0.0
-        last = self.detail.get("last_identified_at") or self.since
-        if not isinstance(last, datetime):
+        moments = [m for m in (self.detail.get("last_identified_at"), self.since) if m]
+        if not all(isinstance(m, datetime) for m in moments) or not moments:
             return 0.0
-        return max(0.0, (now - last).total_seconds())
+        return max(0.0, (now - max(moments)).total_seconds())  # a stream just back is not silent
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         body: dict[str, Any] = {
