@@ -15,11 +15,11 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from fingerv7.playlog.buffer import PlayBuffer
 from fingerv7.playlog.play import Play
 from fingerv7.playlog.writer import (
-    MusicLogWriter,
     PlayLogUnavailable,
     PlayRejected,
     WriteOutcome,
@@ -47,13 +47,21 @@ class PlayLogStats:
     unavailable: bool = False
 
 
+class PlayWriter(Protocol):
+    """Where plays end up: PostgreSQL (MusicLogWriter) or a SQLite file (SqliteMusicLogWriter)."""
+
+    async def write(self, play: Play) -> WriteOutcome: ...
+
+    async def aclose(self) -> None: ...
+
+
 class PlayLog:
     """Durable, ordered, deduplicated logging of plays to music_log."""
 
     def __init__(
         self,
         buffer: PlayBuffer,
-        writer: MusicLogWriter,
+        writer: PlayWriter,
         *,
         retry_base_s: float = RETRY_BASE_S,
         retry_max_s: float = RETRY_MAX_S,

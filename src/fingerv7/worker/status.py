@@ -59,7 +59,9 @@ class StatusReporter:
         sampler: SystemSampler,
         watchdog: FreezeWatchdog | None = None,
         breaker: CircuitBreaker | None = None,
+        problems: Callable[[], list[str]] = list,
     ) -> None:
+        self.problems = problems
         self.instance_id = instance_id
         self.mode = mode
         self.processor_name = processor_name
@@ -86,6 +88,9 @@ class StatusReporter:
             status = "degraded"  # streams keep running; the orchestrator is not answering
         else:
             status = "healthy"
+        problems = self.problems()
+        if problems and status == "healthy":
+            status = "degraded"  # running, but cannot do its job (an empty catalog, say)
         stream_ids, generation = self.reconciler.report()
         document: dict[str, Any] = {
             "status": status,
@@ -95,6 +100,8 @@ class StatusReporter:
             "uptime_seconds": round(self.uptime_s(), 3),
             "streams_running": len(stream_ids),
             "generation": generation,
+            "processor": self.processor_name,
+            "problems": problems,
             "orchestrator": {
                 "registered": counters.registered,
                 "reachable": counters.orchestrator_reachable,
