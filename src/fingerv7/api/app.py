@@ -60,22 +60,33 @@ async def _observe_requests(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     started = time.perf_counter()
-    response = await call_next(request)
-    runtime = getattr(request.app.state, "runtime", None)
-    if runtime is not None:
-        route = _route_template(request)
-        runtime.metrics.observe_request(
-            request.method, route, response.status_code, time.perf_counter() - started
-        )
+    status = 500  # a handler that raised answers 500: it must count, or the error rate lies
+    try:
+        response = await call_next(request)
+        status = response.status_code
+    finally:
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            route = _route_template(request)
+            runtime.metrics.observe_request(
+                request.method, route, status, time.perf_counter() - started
+            )
     return response
 
 
 def _route_template(request: Request) -> str:
-    """`/instances/{instance_id}` rather than one label per instance id."""
+    """`/instances/{instance_id}` rather than one label per instance id.
+
+    The router records the route it chose in the scope; included routers (FastAPI wraps them)
+    have no path of their own, so the scan below only serves requests that matched no route.
+    """
+    chosen = request.scope.get("route")
+    if chosen is not None and isinstance(getattr(chosen, "path", None), str):
+        return str(chosen.path)
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
         if match is Match.FULL:
-            return str(getattr(route, "path", request.url.path))
+            return str(getattr(route, "path", "unmatched"))
     return "unmatched"
 
 

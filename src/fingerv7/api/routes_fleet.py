@@ -96,13 +96,16 @@ async def rebalance(request: Request) -> ActionResponse:
     return ActionResponse(status="accepted", detail="rebalance requested; see /streams/status")
 
 
-async def _timed(check: Any) -> dict[str, Any]:
+async def _timed(check: Any, observe: Any = None) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(check(), timeout=HEALTH_PING_TIMEOUT_S)
     except Exception as error:
         return {"status": "unhealthy", "error": type(error).__name__}
-    return {"status": "healthy", "response_time": f"{(time.perf_counter() - started) * 1000:.0f}ms"}
+    elapsed_s = time.perf_counter() - started
+    if observe is not None:
+        observe(elapsed_s)  # fingerv7_database_latency_seconds
+    return {"status": "healthy", "response_time": f"{elapsed_s * 1000:.0f}ms"}
 
 
 async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
@@ -111,9 +114,14 @@ async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
     cached_at, cached = runtime.health_cache
     if cached is not None and time.monotonic() - cached_at < HEALTH_CACHE_S:
         return copy.deepcopy(cached)
+    latency = runtime.metrics.database_latency
     services: dict[str, Any] = {
-        "postgresql_internal": await _timed(lambda: ping(runtime.engine)),
-        "postgresql_external": await _timed(runtime.source.ping),
+        "postgresql_internal": await _timed(
+            lambda: ping(runtime.engine), latency.labels("internal").observe
+        ),
+        "postgresql_external": await _timed(
+            runtime.source.ping, latency.labels("external").observe
+        ),
     }
     services["postgresql_internal"]["backend"] = runtime.engine.dialect.name
     if runtime.redis is not None:
@@ -189,7 +197,7 @@ async def metrics_json(request: Request) -> dict[str, Any]:
     processed = sum(int((r["stats"] or {}).get("processed_count") or 0) for r in rows)
     errors = sum(int((r["stats"] or {}).get("error_count") or 0) for r in rows)
     summary = fleet_summary(rows, counts)
-    average_ms = 1000 * totals.response_time_s / max(1, totals.requests)
+    average_ms = 1000 * totals.response_time_s / max(1, totals.timed_requests)
     return {
         "system_metrics": {
             "uptime_seconds": round(uptime_s),

@@ -7,11 +7,41 @@ counters. Gauges that describe the fleet are filled from the database when scrap
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Requests that wait on purpose (the assignment long-poll): not part of the response time.
+WAITING_ROUTES = frozenset({"/instances/{instance_id}/assignment"})
+ERROR_RATE_WINDOW_S = 300.0  # the OrchestratorErrorRateHigh alert's window, as in alerts.yml
+
+
+class RecentErrorRate:
+    """Share of 5xx answers over the last `window_s` seconds, in one-second buckets."""
+
+    def __init__(self, window_s: float = ERROR_RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._buckets: deque[list[int]] = deque()  # [second, requests, errors]
+
+    def observe(self, failed: bool, now_s: float) -> None:
+        second = int(now_s)
+        if not self._buckets or self._buckets[-1][0] != second:
+            self._buckets.append([second, 0, 0])
+        self._buckets[-1][1] += 1
+        self._buckets[-1][2] += int(failed)
+        self._forget(now_s)
+
+    def rate(self, now_s: float) -> float | None:
+        """Errors / requests in the window; None when there was no request."""
+        self._forget(now_s)
+        requests = sum(b[1] for b in self._buckets)
+        return sum(b[2] for b in self._buckets) / requests if requests else None
+
+    def _forget(self, now_s: float) -> None:
+        while self._buckets and self._buckets[0][0] <= now_s - self.window_s:
+            self._buckets.popleft()
 
 
 @dataclass
@@ -20,7 +50,8 @@ class RequestTotals:
 
     requests: int = 0
     errors: int = 0
-    response_time_s: float = 0.0
+    response_time_s: float = 0.0  # of timed requests (long-polls excluded)
+    timed_requests: int = 0
     heartbeats: int = 0
     discrepancies: int = 0
     started_monotonic: float = field(default_factory=time.monotonic)
@@ -30,6 +61,7 @@ class OrchestratorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.totals = RequestTotals()
+        self.recent_errors = RecentErrorRate()
         r = self.registry
         self.instances = Gauge("fingerv7_instances", "Instances by state", ["state"], registry=r)
         self.capacity = Gauge(
@@ -103,7 +135,10 @@ class OrchestratorMetrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.totals.requests += 1
-        self.totals.response_time_s += seconds
+        if route not in WAITING_ROUTES:
+            self.totals.timed_requests += 1
+            self.totals.response_time_s += seconds
         if status >= 500:
             self.totals.errors += 1
+        self.recent_errors.observe(status >= 500, time.monotonic())
         self.http_requests.labels(method, route, str(status)).inc()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,7 +91,6 @@ class AlertObserver:
         if facts.write is not None:
             for instance_id in facts.write.state_changed:
                 self.flaps.record(instance_id, now_s)
-        totals = self.metrics.totals
         snapshot = FleetSnapshot(
             active_instances=sum(
                 1 for s in facts.decision.states.values() if s is InstanceState.ACTIVE
@@ -98,7 +98,7 @@ class AlertObserver:
             unassigned_streams=self.unassigned,
             external_db_up=self.source_up,
             memory_ratio=psutil.virtual_memory().percent / 100,
-            error_rate=totals.errors / totals.requests if totals.requests else None,
+            error_rate=self.metrics.recent_errors.rate(time.monotonic()),
             state_changes_by_instance=self.flaps.counts(now_s),
         )
         events = self.evaluator.evaluate(snapshot, now_s)
