@@ -41,7 +41,7 @@ class FleetSnapshot:
     `memory_ratio` is the orchestrator's resident memory over its limit (0..1) and `error_rate` the
     share of failed requests over the orchestrator's recent window (0..1); `None` means unknown (no
     limit known, no request in the window) and never fires. `state_changes_by_instance` counts each
-    instance's state changes within the flapping window (see :class:`StateChangeWindow`).
+    instance's entries into INACTIVE (ACTIVE <-> INACTIVE cycles) within the flapping window.
     """
 
     active_instances: int
@@ -58,7 +58,7 @@ class AlertThresholds:
 
     memory_ratio: float = 0.90
     error_rate: float = 0.05
-    flapping_state_changes: int = 4  # more changes than this within the window is flapping
+    flapping_state_changes: int = 4  # more INACTIVE episodes than this in the window: flapping
     flapping_window_s: float = 1800
     external_db_lost_for_s: float = 60
     no_active_instance_for_s: float = 600
@@ -143,7 +143,8 @@ def default_rules(
         window_min = limits.flapping_window_s / 60
         return {
             instance_id: (
-                f"Instance {instance_id} changed state {changes} times in {window_min:g} minutes."
+                f"Instance {instance_id} went down (INACTIVE) {changes} times in "
+                f"{window_min:g} minutes."
             )
             for instance_id, changes in sorted(snapshot.state_changes_by_instance.items())
             if changes > limits.flapping_state_changes

@@ -90,7 +90,10 @@ class AlertObserver:
             self.source_up = facts.source_up
         if facts.write is not None:
             for instance_id in facts.write.state_changed:
-                self.flaps.record(instance_id, now_s)
+                # Flapping is ACTIVE <-> INACTIVE cycles: count entries into INACTIVE only (one
+                # crash and restart passes through five states, but is one cycle).
+                if facts.decision.states.get(instance_id) is InstanceState.INACTIVE:
+                    self.flaps.record(instance_id, now_s)
         snapshot = FleetSnapshot(
             active_instances=sum(
                 1 for s in facts.decision.states.values() if s is InstanceState.ACTIVE
