@@ -28,6 +28,7 @@ from fingerv7.audio.decoding import (
 )
 from fingerv7.audio.window import RollingWindow
 from fingerv7.worker.processor import StreamStats
+from fingerv7.worker.reconnect_log import ReconnectLog
 from fingerv7.worker.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.audio.capture")
@@ -143,6 +144,7 @@ class StreamCapture:
     async def run_forever(self, stats: StreamStats) -> None:
         """Capture until cancelled; every drop is counted and followed by a backoff."""
         backoff = ExponentialBackoff(self.timeouts.reconnect_base_s, self.timeouts.reconnect_max_s)
+        reconnects = ReconnectLog(logger, self._label)
         while True:
             audio_before = self.window.generation
             try:
@@ -150,13 +152,16 @@ class StreamCapture:
                 problem = "stream ended"
             except (httpx.HTTPError, OSError, StreamDecodeError) as error:
                 problem = _describe(error)
-            if self.window.generation == audio_before + 1 and self.window.samples_since_clear:
+            delivered = bool(
+                self.window.generation == audio_before + 1 and self.window.samples_since_clear
+            )
+            if delivered:
                 backoff.reset()  # this connection delivered audio: start the backoff afresh
             stats.errors += 1
             stats.last_error = problem
             stats.status = "reconnecting"
             delay_s = backoff.next_delay_s()
-            logger.info("[STREAM] %s: %s; reconnecting in %.1f s", self._label, problem, delay_s)
+            reconnects.failed(problem, delay_s, delivered_audio=delivered)
             await asyncio.sleep(delay_s)
 
     async def capture_once(self, stats: StreamStats) -> None:

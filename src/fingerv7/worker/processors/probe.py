@@ -16,6 +16,7 @@ from typing import ClassVar
 import httpx
 
 from fingerv7.worker.processor import AssignedStream, StreamStats
+from fingerv7.worker.reconnect_log import ReconnectLog
 from fingerv7.worker.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.worker.processors.probe")
@@ -50,7 +51,9 @@ class ProbeProcessor:
 
     async def run(self, stream: AssignedStream, stats: StreamStats) -> None:
         backoff = ExponentialBackoff(self._reconnect_base_s, self._reconnect_max_s)
+        reconnects = ReconnectLog(logger, f"{stream.id} ({stream.name})")
         while True:
+            bytes_before = stats.bytes_read
             try:
                 await self._read_until_dropped(stream, stats, backoff)
                 problem = "stream ended"
@@ -60,7 +63,7 @@ class ProbeProcessor:
             stats.last_error = problem
             stats.status = "reconnecting"
             delay_s = backoff.next_delay_s()
-            logger.info("[STREAM] %s: %s; reconnecting in %.1f s", stream.id, problem, delay_s)
+            reconnects.failed(problem, delay_s, delivered_audio=stats.bytes_read > bytes_before)
             await asyncio.sleep(delay_s)
 
     async def _read_until_dropped(
