@@ -122,6 +122,10 @@ class PlayLog:
             except PlayLogUnavailable as error:
                 await self._wait_after_failure(str(error))
                 continue
+            except Exception as error:  # a full disk, a bug: never die, say it, retry
+                logger.exception("[PLAYLOG] writing buffered plays failed; retrying")
+                await self._wait_after_failure(f"{type(error).__name__}: {error}")
+                continue
             self._recovered()
             if self._wake.is_set():
                 continue  # a play arrived while writing: look again before saying "drained"
@@ -169,7 +173,10 @@ class PlayLog:
         self.stats.write_failures += 1
         self.stats.last_error = problem
         delay_s = self._backoff.next_delay_s()
-        pending = await asyncio.to_thread(self.buffer.pending_count)
+        try:
+            pending = await asyncio.to_thread(self.buffer.pending_count)
+        except Exception:  # the buffer itself may be what fails (a full disk)
+            pending = -1
         log = logger.debug if self.stats.unavailable else logger.warning
         log(
             "[PLAYLOG] music_log unavailable (%s); %d play(s) kept in %s; retrying in %.1f s",
@@ -180,6 +187,17 @@ class PlayLog:
         )
         self.stats.unavailable = True
         await asyncio.sleep(delay_s)
+
+    def problem(self) -> str | None:
+        """The outage, in words, while plays cannot reach music_log (None when they can)."""
+        if not self.stats.unavailable:
+            return None
+        last = self.stats.last_write_at
+        since = f"last write {last.isoformat(timespec='seconds')}" if last else "no write yet"
+        return (
+            f"music_log unavailable ({self.stats.last_error}); plays kept in the local buffer, "
+            f"{since}"
+        )
 
     def _recovered(self) -> None:
         if self.stats.unavailable:

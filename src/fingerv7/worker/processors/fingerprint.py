@@ -198,7 +198,8 @@ class FingerprintProcessor:
 
     def problems(self) -> list[str]:
         """What stops this worker identifying songs (reported in /health and the heartbeat)."""
-        return [self._catalog_problem] if self._catalog_problem else []
+        problems = [self._catalog_problem, self.play_log.problem()]
+        return [p for p in problems if p]
 
     async def _preload_catalog(self) -> None:
         with contextlib.suppress(Exception):  # already logged and recorded as a problem
