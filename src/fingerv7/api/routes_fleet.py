@@ -18,7 +18,12 @@ from sqlalchemy.exc import DBAPIError
 from fingerv7 import __version__
 from fingerv7.api.auth import Role, authorize
 from fingerv7.api.routes_instances import runtime_of
-from fingerv7.api.routes_streams import health_section, refresh_stream_gauges, status_section
+from fingerv7.api.routes_streams import (
+    health_section,
+    monitor_section,
+    refresh_stream_gauges,
+    status_section,
+)
 from fingerv7.api.schemas import ActionResponse
 from fingerv7.api.views import (
     distribution,
@@ -167,7 +172,8 @@ async def health(request: Request) -> JSONResponse:
     if totals["unassigned"]:
         degraded.append("unassigned_streams")
     body["streams"]["health"], streams_degraded = await health_section(runtime, rows, ownership)
-    degraded += streams_degraded
+    body["monitor"], monitor_degraded = monitor_section(runtime)
+    degraded += streams_degraded + monitor_degraded
     if degraded:
         body["status"] = "degraded"
         body["degraded"] = degraded

@@ -16,6 +16,7 @@ from fingerv7.api.routes_instances import runtime_of
 from fingerv7.core.stream_health import StreamHealth, count_states, problems_first
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.storage.stream_health_store import stream_names
+from fingerv7.worker.stream_health import redact
 
 router = APIRouter()
 
@@ -95,3 +96,15 @@ async def refresh_stream_gauges(
     metrics.streams_down_too_long.set(len(book.down_too_long(healths, now)))
     metrics.streams_silent_too_long.set(len(book.silent_too_long(healths, now)))
     metrics.instances_with_problems.set(len(await book.problems()))
+    metrics.monitor_failing.set(1 if runtime.controller.last_tick_error else 0)
+
+
+def monitor_section(runtime: OrchestratorRuntime) -> tuple[dict[str, Any], list[str]]:
+    """For `/health`: the monitor loop's state; a failing tick degrades the orchestrator."""
+    error = runtime.controller.last_tick_error
+    section = {
+        "leader": runtime.controller.is_leader,
+        "ticks": runtime.controller.ticks,
+        "last_tick_error": redact(error)[:300] if error else None,
+    }
+    return section, ["monitor"] if error else []

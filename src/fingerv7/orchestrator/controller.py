@@ -112,11 +112,12 @@ class FleetController:
                 await self._lead_and_tick()
                 failures = 0
                 self.rounds += 1
+                self.last_tick_error = None  # issue 11: /health shows a monitor failing *now*
             except Exception as error:
                 failures += 1
                 self._loaded = False  # re-read everything once the database is back
                 self.last_tick_error = f"{type(error).__name__}: {error}"
-                log.error("[ERROR] [BALANCE] monitor tick failed (%s); retrying", error)
+                log.exception("[ERROR] [BALANCE] monitor tick failed; retrying")  # with traceback
             delay_s = self.settings.monitor_interval * min(2**failures, 30) if failures else None
             await self._sleep(delay_s or self.settings.monitor_interval)
         if self.is_leader:

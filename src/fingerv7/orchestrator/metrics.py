@@ -127,6 +127,11 @@ class OrchestratorMetrics:
             "Running streams without an identification for longer than STREAM_SILENT_ALERT_SECONDS",
             registry=r,
         )
+        self.monitor_failing = Gauge(
+            "fingerv7_monitor_failing",
+            "1 while the monitor's ticks fail (see /health monitor.last_tick_error)",
+            registry=r,
+        )
         self.instances_with_problems = Gauge(
             "fingerv7_instances_with_problems",
             "Workers reporting a problem that stops them identifying (catalog empty, unreachable)",

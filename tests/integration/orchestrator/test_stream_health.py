@@ -127,3 +127,33 @@ async def test_worker_problems_degrade_health_and_bad_reports_are_refused(
     )
     assert response.status_code == 422
     assert (await orch.client.get("/streams/999")).status_code == 404
+
+
+async def test_a_failing_monitor_degrades_health_until_it_recovers(tmp_path, start_orchestrator):
+    database = tmp_path / "orchestrator.db"
+    database_url = f"sqlite:///{database}"
+    seed_streams(database_url, 1)
+    orch = await start_orchestrator(database_url=database_url)
+    await eventually(lambda: orch.runtime.controller.ticks > 0, what="a first tick")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # the audit table the monitor writes disappears under it
+        conn.execute(text("ALTER TABLE stream_changes RENAME TO stream_changes_away"))
+    await ScriptedInstance(orch.client, "w1", 5).register()  # a tick now has a move to write
+
+    async def degraded() -> dict | None:
+        body = (await orch.client.get("/health")).json()
+        return body if "monitor" in body.get("degraded", []) else None
+
+    body = await eventually(degraded, 20, "/health degraded by the failing monitor")
+    assert "stream_changes" in body["monitor"]["last_tick_error"]
+    prometheus = (await orch.client.get("/metrics/prometheus")).text
+    assert "fingerv7_monitor_failing 1.0" in prometheus
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE stream_changes_away RENAME TO stream_changes"))
+    engine.dispose()
+
+    async def recovered() -> bool:
+        body = (await orch.client.get("/health")).json()
+        return body["monitor"]["last_tick_error"] is None
+
+    await eventually(recovered, timeout_s=30, what="the monitor ticking again")

@@ -38,6 +38,7 @@ ORCHESTRATOR_METRICS = frozenset(
         "fingerv7_streams_down_too_long",
         "fingerv7_streams_silent_too_long",
         "fingerv7_instances_with_problems",
+        "fingerv7_monitor_failing",
     }
 )
 HISTOGRAMS = frozenset(
