@@ -70,6 +70,7 @@ async def streams_status(request: Request) -> dict[str, Any]:
         "unassigned_stream_ids": [s for s, target, _ in ownership if target is None],
         "distribution": distribution(ownership, rows),
         "recent_changes": recent_changes(changes),
+        "time_zone": runtime.settings.tz,  # the dashboard shows every time in this zone
     } | await status_section(runtime, rows, ownership)  # issue 11: stream health
 
 
@@ -86,8 +87,13 @@ async def recent_identifications(
         plays = await recent_plays(engine, table_name, limit)
     except DBAPIError:
         log.warning("[ERROR] [DATABASE] cannot read %s for recent identifications", table_name)
-        return {"available": False, "identifications": []}
-    return {"available": plays is not None, "identifications": plays or []}
+        return {"available": False, "identifications": [], "time_zone": runtime.settings.tz}
+    # music_log's date and time are wall-clock time in the workers' TZ (the same TZ here).
+    return {
+        "available": plays is not None,
+        "identifications": plays or [],
+        "time_zone": runtime.settings.tz,
+    }
 
 
 @router.post("/rebalance", response_model=ActionResponse, tags=["operators"])

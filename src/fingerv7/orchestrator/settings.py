@@ -7,6 +7,7 @@ seconds and accepts small values, so tests can run the whole lifecycle in a few 
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +73,9 @@ class OrchestratorSettings(BaseSettings):
     stream_silent_alert_seconds: Annotated[float, Field(ge=0)] = 1800
     streams_down_share_alert: Annotated[float, Field(ge=0, le=1)] = 0.2
 
+    # The one time zone of every time the dashboard shows (music_log's date and time are the
+    # workers' TZ wall-clock; keep both the same).
+    tz: str = "America/Sao_Paulo"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["plain", "json"] = "plain"
     log_file: str | None = None
@@ -94,6 +98,17 @@ class OrchestratorSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """`KEY=` in an env file means "not set", as in the shipped .env.example."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"TZ={value!r} is not a time zone name (e.g. America/Sao_Paulo)"
+            ) from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

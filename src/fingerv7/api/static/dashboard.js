@@ -105,7 +105,30 @@ document.addEventListener("visibilitychange", () => {
 
 // ---- Rendering -------------------------------------------------------------------------------
 
+// One time zone, labelled, everywhere: the orchestrator's TZ (music_log's date/time are in it).
+function setTimeZone(zone) {
+  if (!zone || zone === view.timeZone) return;
+  view.timeZone = zone;
+  view.timeFormat = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: zone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+  });
+  view.changesSignature = "";
+  for (const id of ["changes-when", "identifications-when"]) $(id).textContent = `When (${zone})`;
+}
+
+function formatMoment(ms) {
+  return view.timeFormat ? view.timeFormat.format(new Date(ms)) : new Date(ms).toISOString();
+}
+
 function render(fleet, streams) {
+  setTimeZone(streams.time_zone);
   view.instances = fleet.instances;
   view.distribution = streams.distribution;
   view.unassignedIds = streams.unassigned_stream_ids;
@@ -277,7 +300,7 @@ function renderChanges(changes) {
       const row = document.createElement("tr");
       const when = parseTimestamp(change.timestamp);
       const cells = [
-        when === null ? "–" : new Date(when).toLocaleTimeString(),
+        when === null ? "–" : formatMoment(when),
         change.details,
         change.reason,
         abbreviateIds(change.stream_ids),
@@ -345,6 +368,7 @@ function renderStreamHealth(streams) {
 }
 
 function renderIdentifications(plays) {
+  setTimeZone(plays.time_zone);
   const rows = plays.identifications;
   $("identifications-empty").hidden = rows.length > 0;
   $("identifications-empty").textContent = plays.available
@@ -357,7 +381,7 @@ function renderIdentifications(plays) {
   $("identifications").replaceChildren(
     ...rows.map((play) => {
       const row = document.createElement("tr");
-      const when = [play.date, play.time].filter(Boolean).join(" ");
+      const when = [play.date, play.time?.slice(0, 8)].filter(Boolean).join(" ");
       for (const text of [when, play.name, `${play.artist ?? "?"} - ${play.song_title ?? "?"}`, play.identified_by]) {
         const cell = document.createElement("td");
         cell.textContent = text ?? "–";
