@@ -84,6 +84,9 @@ class StreamHealthFields(RequestModel):
         Annotated[list[StreamHealthIn], Field(max_length=MAX_REPORTED_STREAMS)] | None
     ) = None
     worker_health: WorkerHealthIn | None = None
+    # The worker process's own share (cpu_usage / memory_usage are the whole host's).
+    process_cpu_usage: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    process_memory_usage: Annotated[float, Field(ge=0, le=100)] | None = None
 
 
 class HeartbeatRequest(StreamHealthFields):
@@ -121,6 +124,8 @@ class HeartbeatRequest(StreamHealthFields):
                 "error_count",
                 "cpu_usage",
                 "memory_usage",
+                "process_cpu_usage",
+                "process_memory_usage",
                 "last_activity",
             },
         )

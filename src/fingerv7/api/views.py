@@ -29,6 +29,8 @@ def instance_view(row: dict[str, Any], current_streams: int) -> dict[str, Any]:
         "errors_total": int(stats.get("error_count") or 0),
         "cpu_usage": stats.get("cpu_usage"),
         "memory_usage": stats.get("memory_usage"),
+        "process_cpu_usage": stats.get("process_cpu_usage"),
+        "process_memory_usage": stats.get("process_memory_usage"),
         "performance_score": row["performance_score"],
         "location": row["location"],
         "version": row["version"],

@@ -100,7 +100,8 @@ class AlertObserver:
             ),
             unassigned_streams=self.unassigned,
             external_db_up=self.source_up,
-            memory_ratio=psutil.virtual_memory().percent / 100,
+            # This process's memory, as the Prometheus rule reads it; not the whole host's.
+            memory_ratio=psutil.Process().memory_info().rss / psutil.virtual_memory().total,
             error_rate=self.metrics.recent_errors.rate(time.monotonic()),
             state_changes_by_instance=self.flaps.counts(now_s),
         )

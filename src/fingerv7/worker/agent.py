@@ -207,6 +207,8 @@ class OrchestratedAgent:
             error_count=totals.errors,
             cpu_usage=sample.cpu_percent,
             memory_usage=sample.memory_percent,
+            process_cpu_usage=sample.process_cpu_percent,
+            process_memory_usage=sample.process_memory_percent,
             last_activity=last_activity,
             stream_ids=stream_ids,
             generation=generation,

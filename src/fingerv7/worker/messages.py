@@ -41,6 +41,8 @@ class HeartbeatRequest(BaseModel):
     stream_ids: list[int]
     generation: int
     stream_health: list[StreamHealthReport] | None = None  # issue 11; ignored by old orchestrators
+    process_cpu_usage: float | None = None  # this worker process (100 = one core)
+    process_memory_usage: float | None = None  # its resident memory, % of the host's
     worker_health: WorkerHealthReport | None = None
 
 

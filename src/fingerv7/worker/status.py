@@ -129,6 +129,8 @@ class StatusReporter:
             "error_count": totals.errors,
             "cpu_usage": sample.cpu_percent,
             "memory_usage": sample.memory_percent,
+            "process_cpu_usage": sample.process_cpu_percent,
+            "process_memory_usage": sample.process_memory_percent,
             "vpn_status": "not_managed",
             "vpn_ip": None,
             "last_db_write": _iso(self.last_db_write()),

@@ -98,6 +98,11 @@ async def test_a_stream_off_air_shows_in_every_view_and_alerts_once(
     )
     page = await open_dashboard(Address(running.url))
     await expect(page.locator('#health-counts [data-health="running"]')).to_have_text("running 2")
+    # The worker's card shows the process's own CPU and memory, then the host's.
+    (worker,) = get(running, "/instances").json()["instances"]
+    assert 0 < worker["process_memory_usage"] <= worker["memory_usage"]
+    worker_card = page.get_by_role("listitem", name="w1", exact=True)
+    await expect(worker_card.locator(".memory")).to_have_text(re.compile(r"^\d+ % \(host \d+ %\)$"))
     await expect(page.locator("#problems-empty")).to_be_visible()
 
     streams.take_down(DOWN_STREAM)

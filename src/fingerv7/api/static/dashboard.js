@@ -201,6 +201,11 @@ function createCard(instanceId) {
   return card;
 }
 
+function withHost(own, host) {
+  if (own === null || own === undefined) return formatPercent(host);
+  return `${formatPercent(own)} (host ${formatPercent(host)})`;
+}
+
 function formatPercent(value) {
   return value === null || value === undefined ? "–" : `${Number(value).toFixed(0)} %`;
 }
@@ -222,8 +227,9 @@ function updateCard(card, instance) {
   part(".heartbeat").dataset.timestamp = instance.last_heartbeat || "";
   setText(part(".version"), instance.version || "–");
   setText(part(".location"), instance.location || "–");
-  setText(part(".cpu"), formatPercent(instance.cpu_usage));
-  setText(part(".memory"), formatPercent(instance.memory_usage));
+  // The worker's own share first; the whole host's after it (a neighbour may be the busy one).
+  setText(part(".cpu"), withHost(instance.process_cpu_usage, instance.cpu_usage));
+  setText(part(".memory"), withHost(instance.process_memory_usage, instance.memory_usage));
   setText(part(".processed"), instance.processed_total.toLocaleString());
   setText(part(".errors"), instance.errors_total.toLocaleString());
   part(".errors").classList.toggle("warn", instance.errors_total > 0);
