@@ -30,7 +30,7 @@ logger = logging.getLogger("fingerv7.playlog")
 
 BATCH_SIZE = 100
 RETRY_BASE_S = 0.5
-RETRY_MAX_S = 30.0
+RETRY_MAX_S = 5.0  # a database that is back gets its backlog within seconds, not 30 s
 
 
 @dataclass(slots=True)
@@ -111,6 +111,14 @@ class PlayLog:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        left = await asyncio.to_thread(self.buffer.pending_count)
+        if left:
+            logger.warning(
+                "[PLAYLOG] stopping with %d play(s) not yet in music_log; they stay in %s and are "
+                "written at the next start",
+                left,
+                self.buffer.path,
+            )
         await self.writer.aclose()
         await asyncio.to_thread(self.buffer.close)
 
@@ -187,6 +195,20 @@ class PlayLog:
         )
         self.stats.unavailable = True
         await asyncio.sleep(delay_s)
+
+    def backlog(self) -> dict[str, object]:
+        """Plays buffered and not yet in music_log: how many, since when, last good write."""
+        oldest = self.buffer.oldest_buffered_at()
+        now = datetime.now(UTC)
+        return {
+            "plays_buffered": self.buffer.pending_count(),
+            "oldest_age_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
+            "last_write_at": self.stats.last_write_at.isoformat()
+            if self.stats.last_write_at
+            else None,
+            "unavailable": self.stats.unavailable,
+            "last_error": self.stats.last_error if self.stats.unavailable else None,
+        }
 
     def problem(self) -> str | None:
         """The outage, in words, while plays cannot reach music_log (None when they can)."""

@@ -147,8 +147,14 @@ class StatusReporter:
             "stale_answers_ignored": counters.stale_answers,
             "freezes_detected": self.watchdog.freezes_detected if self.watchdog else 0,
             "circuit_breaker_opened": self.breaker.times_opened if self.breaker else 0,
+            "play_log": self.play_log_backlog(),
             "streams": [self._stream_entry(stream_id) for stream_id in stream_ids],
         }
+
+    def play_log_backlog(self) -> dict[str, Any] | None:
+        """The processor's play-log backlog, when it logs plays (fingerprint)."""
+        backlog = getattr(self.supervisor.processor, "play_log_backlog", None)
+        return dict(backlog()) if callable(backlog) else None
 
     def _stream_entry(self, stream_id: int) -> dict[str, Any]:
         running = self.supervisor.get(stream_id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from fingerv7.playlog import Play, PlayBuffer, PlayLog, SqliteMusicLogWriter
 from tests.support.orchestrator import eventually
@@ -61,8 +64,31 @@ async def test_an_outage_is_a_problem_until_music_log_is_back(tmp_path: Path) ->
         await play_log.record(play("Song 1"))
         problem = await eventually(play_log.problem, what="the outage reported")
         assert "music_log unavailable" in problem and "no write yet" in problem
+        backlog = play_log.backlog()
+        assert backlog["plays_buffered"] == 1 and backlog["unavailable"] is True
+        assert backlog["last_write_at"] is None
         music.parent.mkdir()
         await eventually(lambda: logged(music) == ["Song 1"], what="the buffered play written")
         await eventually(lambda: play_log.problem() is None, what="the outage over")
+        backlog = play_log.backlog()
+        assert backlog["plays_buffered"] == 0 and backlog["last_write_at"] is not None
     finally:
         await play_log.aclose()
+
+
+async def test_stopping_during_an_outage_says_how_many_plays_stay_buffered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = SqliteMusicLogWriter(
+        tmp_path / "missing" / "music.db", "music_log", window_s=900, zone=ZoneInfo("UTC")
+    )
+    play_log = PlayLog(
+        PlayBuffer(tmp_path / "buffer.sqlite3"), writer, retry_base_s=0.05, retry_max_s=0.1
+    )
+    play_log.start()
+    await play_log.record(play("Song 1"))
+    await play_log.record(play("Song 2"))
+    await eventually(play_log.problem, what="the outage noticed")
+    with caplog.at_level(logging.WARNING, logger="fingerv7.playlog"):
+        await play_log.aclose()
+    assert any("stopping with 2 play(s)" in r.getMessage() for r in caplog.records)

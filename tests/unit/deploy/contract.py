@@ -55,6 +55,8 @@ WORKER_METRICS = frozenset(
         "fingerv7_worker_errors_total",
         "fingerv7_worker_stream_restarts_total",
         "fingerv7_worker_up",
+        "fingerv7_worker_plays_buffered",
+        "fingerv7_worker_plays_buffered_oldest_seconds",
     }
 )
 # Series a query may name: every metric, and each histogram's _bucket/_sum/_count series.

@@ -250,6 +250,10 @@ class FingerprintProcessor:
             else:
                 self._judge_catalog(recognizer)
 
+    def play_log_backlog(self) -> dict[str, object]:
+        """For the worker's /metrics and Prometheus: the plays not yet in music_log."""
+        return self.play_log.backlog()
+
     @property
     def last_db_write(self) -> datetime | None:
         """When a play last reached music_log (inserted or found already there)."""
