@@ -42,7 +42,7 @@ async def test_newest_plays_first_from_the_external_database(
 async def test_no_music_log_yet_is_said_plainly(tmp_path, start_orchestrator):
     orch = await start_orchestrator(database_url=f"sqlite:///{tmp_path / 'o.db'}")
     body = (await orch.client.get("/identifications/recent")).json()
-    assert body == {"available": False, "identifications": []}
+    assert body == {"available": False, "identifications": [], "time_zone": "America/Sao_Paulo"}
     assert (
         await orch.client.get("/identifications/recent", params={"limit": 0})
     ).status_code == 422
