@@ -56,7 +56,8 @@ class StreamHealthBook:
             silent_s=settings.stream_silent_alert_seconds,
             down_share=settings.streams_down_share_alert,
         )
-        self._memory: dict[int, tuple[datetime, ReportedHealth]] = {}  # stream → (heard, report)
+        # stream → (heard at, instance, its report as received)
+        self._memory: dict[int, tuple[datetime, str, StreamHealthIn]] = {}
         self._written: dict[
             int, tuple[str, str, datetime]
         ] = {}  # stream → (instance, state, since)
@@ -91,18 +92,21 @@ class StreamHealthBook:
     def _remember(
         self, instance_id: str, item: StreamHealthIn, now: datetime
     ) -> StreamHealthRow | None:
-        state = WORKER_STATES[item.state]
-        since = item.since or now
-        detail = item.model_dump(
-            mode="json", exclude={"stream_id", "state", "since"}, exclude_none=True
-        )
-        detail["reported_at"] = now.isoformat()
-        self._memory[item.stream_id] = (now, _reported(instance_id, state, since, detail))
-        episode = (instance_id, state.value, since)
-        if self._written.get(item.stream_id) == episode:
+        """Keep the report as it came (cheap: a heartbeat may carry a thousand); build a row
+        only when it starts a new episode."""
+        self._memory[item.stream_id] = (now, instance_id, item)
+        state = WORKER_STATES[item.state].value
+        written = self._written.get(item.stream_id)
+        if (
+            written is not None
+            and written[:2] == (instance_id, state)
+            and (item.since is None or written[2] == item.since)
+        ):
             return None
-        self._written[item.stream_id] = episode
-        return StreamHealthRow(item.stream_id, instance_id, state.value, since, detail, now)
+        since = item.since or now
+        self._written[item.stream_id] = (instance_id, state, since)
+        detail = _detail(item, now, mode="json")
+        return StreamHealthRow(item.stream_id, instance_id, state, since, detail, now)
 
     def _worker_change(
         self, instance_id: str, worker: WorkerHealthIn | None, now: datetime
@@ -143,8 +147,14 @@ class StreamHealthBook:
     ) -> ReportedHealth | None:
         remembered = self._memory.get(stream_id)
         row = stored.get(stream_id)
-        if row is None or (remembered is not None and remembered[0] >= row.updated_at):
-            return remembered[1] if remembered is not None else None
+        if remembered is not None and (row is None or remembered[0] >= row.updated_at):
+            heard, instance_id, item = remembered
+            written = self._written.get(stream_id)
+            since = item.since or (written[2] if written else heard)
+            state = WORKER_STATES[item.state]
+            return _reported(instance_id, state, since, _detail(item, heard, mode="python"))
+        if row is None:
+            return None
         state = StreamState(row.state)
         return _reported(row.instance_id, state, row.since or row.updated_at, dict(row.detail))
 
@@ -197,6 +207,12 @@ async def watch_stream_alerts(
             continue
         if events:
             send(events)
+
+
+def _detail(item: StreamHealthIn, heard: datetime, *, mode: str) -> dict[str, Any]:
+    detail = item.model_dump(mode=mode, exclude={"stream_id", "state", "since"}, exclude_none=True)
+    detail["reported_at"] = heard.isoformat() if mode == "json" else heard
+    return detail
 
 
 def _reported(

@@ -31,7 +31,7 @@ from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.retry import ExponentialBackoff
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
-from fingerv7.worker.stream_health import stream_reports, worker_report
+from fingerv7.worker.stream_health import HealthDelta, stream_reports, worker_report
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog
 
@@ -69,6 +69,7 @@ class OrchestratedAgent:
         self._registered = asyncio.Event()
         self._register_lock = asyncio.Lock()
         self._retry_max_s = max(RETRY_BASE_S, min(settings.heartbeat_interval, 30.0))
+        self._health_delta = HealthDelta()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -171,11 +172,13 @@ class OrchestratedAgent:
         try:
             answer = await self.client.heartbeat(request)
         except InstanceUnknown as exc:
+            self._health_delta.undelivered()
             if epoch == self.reconciler.epoch:
                 self.counters.unknown_instance_resets += 1
                 await self._forget(reason=f"orchestrator does not know us ({exc})")
             return
         except (OrchestratorUnavailable, OrchestratorRejected) as exc:
+            self._health_delta.undelivered()
             self.counters.heartbeat_failures += 1
             self._note_unreachable(exc)
             return
@@ -212,8 +215,10 @@ class OrchestratedAgent:
             last_activity=last_activity,
             stream_ids=stream_ids,
             generation=generation,
-            stream_health=stream_reports(
-                r for r in self.reconciler.supervisor.running_streams() if r.stream.id in wanted
+            stream_health=self._health_delta.select(
+                stream_reports(
+                    r for r in self.reconciler.supervisor.running_streams() if r.stream.id in wanted
+                )
             ),
             worker_health=worker_report(self.reconciler.supervisor.processor),
         )

@@ -82,3 +82,52 @@ def processor_problems(processor: StreamProcessor) -> list[str]:
 
 def worker_report(processor: StreamProcessor) -> WorkerHealthReport:
     return WorkerHealthReport(processor=processor.name, problems=processor_problems(processor))
+
+
+FULL_REPORT_EVERY = 10  # beats; a new orchestrator process catches up within that many
+
+
+class HealthDelta:
+    """Sends a stream's health only when it changed since the last delivered heartbeat, and
+    everything every `FULL_REPORT_EVERY` beats: a thousand unchanged streams cost nothing.
+
+    The orchestrator keeps the last report per stream (and each state change in its table),
+    so an omitted stream means "as before". A failed heartbeat forgets what was sent.
+    """
+
+    def __init__(self, full_every: int = FULL_REPORT_EVERY) -> None:
+        self._full_every = full_every
+        self._sent: dict[int, tuple[object, ...]] = {}
+        self._beats = 0
+
+    def select(self, reports: list[StreamHealthReport]) -> list[StreamHealthReport]:
+        full = self._beats % self._full_every == 0
+        self._beats += 1
+        chosen = []
+        for report in reports:
+            key = _change_key(report)
+            if full or self._sent.get(report.stream_id) != key:
+                chosen.append(report)
+                self._sent[report.stream_id] = key
+        running = {r.stream_id for r in reports}
+        for stream_id in [s for s in self._sent if s not in running]:
+            del self._sent[stream_id]
+        return chosen
+
+    def undelivered(self) -> None:
+        """The heartbeat did not arrive: send everything next time."""
+        self._sent.clear()
+        self._beats = 0
+
+
+def _change_key(report: StreamHealthReport) -> tuple[object, ...]:
+    # Not last_audio_at: it moves every second on a healthy stream (sent with full reports).
+    return (
+        report.state,
+        report.since,
+        report.last_error,
+        report.codec,
+        report.bitrate_kbps,
+        report.last_identified_at,
+        report.last_song,
+    )

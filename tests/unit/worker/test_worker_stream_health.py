@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from fingerv7.worker.processor import AssignedStream, StreamStats
-from fingerv7.worker.stream_health import redact, stream_reports
+from fingerv7.worker.stream_health import (
+    HealthDelta,
+    StreamHealthReport,
+    redact,
+    stream_reports,
+)
 from fingerv7.worker.supervisor import RunningStream
 
 
@@ -42,3 +48,22 @@ async def test_reports_carry_state_detail_and_redacted_error() -> None:
     assert report.since == stats.status_since
     assert report.last_error == "HTTPStatusError: 503 for http://***@host/x"
     assert (report.codec, report.bitrate_kbps) == ("mp3", 128)
+
+
+def test_only_changed_streams_are_sent_and_everything_every_tenth_beat() -> None:
+    delta = HealthDelta(full_every=10)
+    since = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    steady = [
+        StreamHealthReport(stream_id=i, state="running", since=since, last_audio_at=since)
+        for i in range(100)
+    ]
+    assert len(delta.select(steady)) == 100  # the first beat: everything
+    later = [r.model_copy(update={"last_audio_at": datetime.now(UTC)}) for r in steady]
+    assert delta.select(later) == []  # audio flowing is no change
+    down = [*later[:99], later[99].model_copy(update={"state": "reconnecting"})]
+    assert [r.stream_id for r in delta.select(down)] == [99]
+    delta.undelivered()  # that heartbeat never arrived: send everything again
+    assert len(delta.select(down)) == 100
+    for _ in range(9):
+        assert delta.select(down) == []
+    assert len(delta.select(down)) == 100  # every tenth beat is complete
