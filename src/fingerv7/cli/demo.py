@@ -126,7 +126,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 def demo(
     workers: Annotated[int, typer.Option(min=1, max=20, help="How many workers to start.")] = 3,
     streams: Annotated[
-        int, typer.Option(min=1, max=500, help="How many local test streams to serve.")
+        int, typer.Option(min=1, max=500, help="How many local stations to serve.")
     ] = 12,
     max_streams: Annotated[int, typer.Option(min=1, max=1000, help="Capacity per worker.")] = 10,
     port: Annotated[int, typer.Option(help="Orchestrator port.")] = 8000,
@@ -134,7 +134,8 @@ def demo(
         Path, typer.Option("--dir", help="Where the demo keeps its database and logs.")
     ] = Path("fingerv7-demo"),
 ) -> None:
-    """Run an orchestrator, local test streams and workers on this machine until Ctrl-C."""
+    """Run an orchestrator, local stations playing a small catalog, and fingerprint workers that
+    log each identified play to an embedded music_log, on this machine until Ctrl-C."""
     directory.mkdir(parents=True, exist_ok=True)
     database_path = (directory / "fingerv7.db").resolve()
     database_url = f"sqlite:///{database_path}"
