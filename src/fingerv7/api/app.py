@@ -39,6 +39,9 @@ def create_app(
         finally:
             restore_signals()
             await runtime.stop()
+            music_log = getattr(app.state, "music_log_engine", None)
+            if music_log is not None:
+                await music_log.dispose()
 
     app = FastAPI(
         title="FingerV7 Orchestrator",

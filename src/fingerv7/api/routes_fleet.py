@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7 import __version__
 from fingerv7.api.auth import Role, authorize
@@ -35,7 +36,7 @@ from fingerv7.api.views import (
     stream_totals,
 )
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
-from fingerv7.storage.database import ping
+from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.recent_plays import recent_plays
 
 log = logging.getLogger("fingerv7.orchestrator")
@@ -81,7 +82,7 @@ async def recent_identifications(
     """The newest plays in `music_log` (MUSIC_LOG_TABLE), where the workers log them."""
     runtime = runtime_of(request)
     authorize(runtime.settings, request, Role.READER)
-    engine = runtime.source_engine or runtime.engine
+    engine = music_log_engine(request.app, runtime)
     table_name = runtime.settings.music_log_table
     try:
         plays = await recent_plays(engine, table_name, limit)
@@ -94,6 +95,19 @@ async def recent_identifications(
         "identifications": plays or [],
         "time_zone": runtime.settings.tz,
     }
+
+
+def music_log_engine(app: Any, runtime: OrchestratorRuntime) -> AsyncEngine:
+    """MUSIC_LOG_DATABASE_URL's engine (made once, disposed by the app), else the streams
+    database's, where the workers' POSTGRES_* usually point."""
+    url = runtime.settings.music_log_database_url
+    if url is None:
+        return runtime.source_engine or runtime.engine
+    engine: AsyncEngine | None = getattr(app.state, "music_log_engine", None)
+    if engine is None:
+        engine = create_engine(url.get_secret_value(), pool_size=1)
+        app.state.music_log_engine = engine
+    return engine
 
 
 @router.post("/rebalance", response_model=ActionResponse, tags=["operators"])

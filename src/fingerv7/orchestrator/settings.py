@@ -37,6 +37,8 @@ class OrchestratorSettings(BaseSettings):
     db_table_name: str = "streams"
     # Where the workers log plays, read for the dashboard's recent identifications.
     music_log_table: str = "music_log"
+    # Where the workers' music_log lives when it is not the streams database (their POSTGRES_*).
+    music_log_database_url: SecretStr | None = None
 
     redis_url: SecretStr | None = None
 
@@ -85,6 +87,7 @@ class OrchestratorSettings(BaseSettings):
     @field_validator(
         "postgres_host",
         "redis_url",
+        "music_log_database_url",
         "orchestrator_api_key",
         "orchestrator_admin_key",
         "alert_slack_webhook_url",

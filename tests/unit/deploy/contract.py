@@ -73,6 +73,7 @@ ORCHESTRATOR_VARIABLES = frozenset(
     {
         "DATABASE_URL",
         "MUSIC_LOG_TABLE",
+        "MUSIC_LOG_DATABASE_URL",
         "POSTGRES_HOST",
         "POSTGRES_PORT",
         "POSTGRES_DB",
