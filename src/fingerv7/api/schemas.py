@@ -72,6 +72,7 @@ class WorkerHealthIn(RequestModel):
     """The worker's processor and what stops it doing its job (an empty catalog, say)."""
 
     processor: Annotated[str, Field(max_length=32)] | None = None
+    since: datetime | None = None  # when these problems began: a new `since` is a new episode
     problems: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=20)] = Field(
         default_factory=list
     )

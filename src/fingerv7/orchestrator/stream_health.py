@@ -61,7 +61,7 @@ class StreamHealthBook:
         self._written: dict[
             int, tuple[str, str, datetime]
         ] = {}  # stream → (instance, state, since)
-        self._problems_written: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+        self._problems_written: dict[str, tuple[str | None, tuple[str, ...], datetime | None]] = {}
         self.evaluator: AlertEvaluator[StreamHealthSnapshot] = AlertEvaluator(
             stream_rules(self.thresholds), cooldown_s=settings.alert_cooldown_seconds
         )
@@ -113,7 +113,7 @@ class StreamHealthBook:
     ) -> InstanceHealthRow | None:
         if worker is None:
             return None
-        key = (worker.processor, tuple(worker.problems))
+        key = (worker.processor, tuple(worker.problems), worker.since)
         if self._problems_written.get(instance_id) == key:
             return None
         self._problems_written[instance_id] = key

@@ -31,7 +31,7 @@ from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.retry import ExponentialBackoff
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
-from fingerv7.worker.stream_health import HealthDelta, stream_reports, worker_report
+from fingerv7.worker.stream_health import HealthDelta, ProblemTracker, stream_reports
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog
 
@@ -70,6 +70,7 @@ class OrchestratedAgent:
         self._register_lock = asyncio.Lock()
         self._retry_max_s = max(RETRY_BASE_S, min(settings.heartbeat_interval, 30.0))
         self._health_delta = HealthDelta()
+        self._problems = ProblemTracker()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -220,7 +221,7 @@ class OrchestratedAgent:
                     r for r in self.reconciler.supervisor.running_streams() if r.stream.id in wanted
                 )
             ),
-            worker_health=worker_report(self.reconciler.supervisor.processor),
+            worker_health=self._problems.report(self.reconciler.supervisor.processor),
         )
 
     def _register_request(self) -> RegisterRequest:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -46,6 +46,7 @@ class StreamHealthReport(BaseModel):
 class WorkerHealthReport(BaseModel):
     processor: str
     problems: list[str] = Field(default_factory=list)
+    since: datetime | None = None  # when these problems (or their absence) began
 
 
 def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]:
@@ -80,8 +81,19 @@ def processor_problems(processor: StreamProcessor) -> list[str]:
     return [redact(p)[:MAX_ERROR_CHARS] for p in problems()] if callable(problems) else []
 
 
-def worker_report(processor: StreamProcessor) -> WorkerHealthReport:
-    return WorkerHealthReport(processor=processor.name, problems=processor_problems(processor))
+class ProblemTracker:
+    """The processor's problems, stamped with when they began (so the orchestrator can tell a
+    new episode from the same one, whichever of its processes heard the previous report)."""
+
+    def __init__(self) -> None:
+        self._last: list[str] | None = None
+        self._since: datetime | None = None
+
+    def report(self, processor: StreamProcessor) -> WorkerHealthReport:
+        problems = processor_problems(processor)
+        if problems != self._last:
+            self._last, self._since = problems, datetime.now(UTC)
+        return WorkerHealthReport(processor=processor.name, problems=problems, since=self._since)
 
 
 FULL_REPORT_EVERY = 10  # beats; a new orchestrator process catches up within that many

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
+from fingerv7.api.schemas import WorkerHealthIn
 from fingerv7.orchestrator.stream_health import StreamHealthBook
 from fingerv7.storage.stream_health_store import StreamHealthStore
 from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet
@@ -120,6 +121,24 @@ async def test_worker_problems_degrade_health_and_bad_reports_are_refused(
     assert status["instance_problems"] == {
         "w1": {"processor": "fingerprint", "problems": ["catalog is empty"]}
     }
+
+    # Two orchestrator processes: A hears "empty", B hears "fixed", A hears "empty" again. The
+    # new `since` makes A write it although A's last write had the same problem list.
+    a, b = (
+        StreamHealthBook(StreamHealthStore(orch.runtime.engine), orch.runtime.settings)
+        for _ in range(2)
+    )
+    now = datetime.now(UTC)
+
+    def heard(problems: list[str], since_s: int) -> WorkerHealthIn:
+        since = now + timedelta(seconds=since_s)
+        return WorkerHealthIn(processor="fingerprint", problems=problems, since=since)
+
+    await a.record("w1", None, heard(["catalog is empty"], 1), now)
+    await b.record("w1", None, heard([], 2), now)
+    assert await a.problems() == {}
+    await a.record("w1", None, heard(["catalog is empty"], 3), now)
+    assert list(await a.problems()) == ["w1"]
 
     worker.extra = {"stream_health": [{"stream_id": 1, "state": "exploded"}]}
     response = await orch.client.post(

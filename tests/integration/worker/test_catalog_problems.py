@@ -11,7 +11,7 @@ import pytest
 from fingerv7.worker.processors import build_processor
 from fingerv7.worker.processors.fingerprint import FingerprintProcessor
 from fingerv7.worker.settings import WorkerSettings
-from fingerv7.worker.stream_health import worker_report
+from fingerv7.worker.stream_health import ProblemTracker
 from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,9 @@ async def test_the_problem_is_logged_and_reported_before_any_stream(
         assert words in problem
         assert "secret-pw" not in problem  # the URL is described without its password
         assert any(words in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
-        report = worker_report(processor)
+        tracker = ProblemTracker()
+        report = tracker.report(processor)
         assert report.processor == "fingerprint" and report.problems == [problem]
+        assert tracker.report(processor).since == report.since  # the same episode
     finally:
         await processor.aclose()
