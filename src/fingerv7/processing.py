@@ -16,13 +16,13 @@ may already have given the stream to another worker, and the agent is about to s
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from fingerv7.core.credentials import RedactsLastError
+from fingerv7.reconnect_log import ReconnectLog
 from fingerv7.retry import ExponentialBackoff
 
 
@@ -38,8 +38,13 @@ class AssignedStream:
 
 @dataclass(slots=True)
 class StreamStats(RedactsLastError):
-    """Counters one stream task keeps; the agent sums them into heartbeats and `/metrics`."""
+    """Counters one stream task keeps; the agent sums them into heartbeats and `/metrics`.
 
+    Setting `status` to a new value stamps `status_since`, so "reconnecting since T" needs no
+    bookkeeping in the processors (they set `status` freely, even once per chunk read).
+    """
+
+    status_since: datetime | None = None  # set whenever `status` changes (declared first)
     status: str = "starting"  # starting | running | reconnecting | failed
     processed: int = 0  # units of work done (probe: successful reads; fingerprint: windows matched)
     errors: int = 0
@@ -48,8 +53,17 @@ class StreamStats(RedactsLastError):
     restarts: int = 0
     last_activity: datetime | None = None
     last_error: str | None = None
+    codec: str | None = None  # e.g. "mp3", as the capture found it
+    bitrate_kbps: int | None = None  # as the server announced it (icy-br), if it did
+    last_identified_at: datetime | None = None
+    last_song: str | None = None  # "Artist - Title" of the last identification
     # Set by the agent: answers whether this worker may still act for the stream (see module doc).
     ownership_check: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status" and getattr(self, "status", None) != value:
+            object.__setattr__(self, "status_since", datetime.now(UTC))
+        super().__setattr__(name, value)  # RedactsLastError keeps last_error free of secrets
 
     def may_process(self) -> bool:
         """True while results for this stream may be committed; drop work when False."""
@@ -80,14 +94,17 @@ async def pause_before_reconnecting(
     stats: StreamStats,
     backoff: ExponentialBackoff,
     problem: str,
+    reconnects: ReconnectLog,
     *,
-    label: object,
-    logger: logging.Logger,
+    delivered_audio: bool,
 ) -> None:
-    """After a stream dropped: count it on `stats`, log it, and sleep the backoff's next delay."""
+    """After a stream dropped: count it on `stats`, log it (once per outage, then a reminder),
+    and sleep the backoff's next delay. `delivered_audio`: the connection worked for a while."""
+    if delivered_audio:
+        backoff.reset()  # that connection delivered audio: start the backoff afresh
     stats.errors += 1
     stats.last_error = problem
     stats.status = "reconnecting"
     delay_s = backoff.next_delay_s()
-    logger.info("[STREAM] %s: %s; reconnecting in %.1f s", label, problem, delay_s)
+    reconnects.failed(problem, delay_s, delivered_audio=delivered_audio)
     await asyncio.sleep(delay_s)

@@ -71,12 +71,22 @@ def test_demo_runs_a_fleet_and_stops_everything_on_ctrl_c(tmp_path: Path) -> Non
             )
 
         wait_until(fleet_running, 90, "3 active workers running all 6 demo streams")
+
+        def plays_logged() -> list[dict[str, object]]:
+            body = httpx.get(f"{url}/identifications/recent", timeout=2).json()
+            return body["identifications"] if body["available"] else []
+
+        # The stations play the demo catalog's songs: plays reach the embedded music_log.
+        plays = wait_until(plays_logged, 60, "identified plays in the embedded music_log")
+        assert all(str(p["song_title"]).startswith("Song ") for p in plays)
+        assert {p["identified_by"] for p in plays} <= {f"demo-worker-{n}" for n in (1, 2, 3)}
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = demo.communicate(timeout=60)
     text = output.decode()
     assert demo.returncode == 0, text
     assert f"{url}/dashboard" in text and "demo stopped" in text
+    assert f"{url}/identifications/recent" in text  # where to watch the plays
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=1)
     logs = sorted(p.name for p in (tmp_path / "demo").iterdir())

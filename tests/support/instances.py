@@ -23,6 +23,7 @@ class ScriptedInstance:
     running: set[int] = field(default_factory=set)
     generation: int = 0
     desired: set[int] = field(default_factory=set)
+    extra: dict[str, Any] = field(default_factory=dict)  # more heartbeat fields (stream health)
 
     async def register(self) -> dict[str, Any]:
         response = await self.client.post(
@@ -49,7 +50,8 @@ class ScriptedInstance:
                 "stream_ids": sorted(self.running),
                 "generation": self.generation,
                 "processed_count": 1,
-            },
+            }
+            | self.extra,
         )
         response.raise_for_status()
         body: dict[str, Any] = response.json()

@@ -13,7 +13,7 @@ from types import FrameType
 from fastapi import FastAPI
 
 from fingerv7 import __version__
-from fingerv7.api import routes_dashboard, routes_fleet, routes_instances
+from fingerv7.api import routes_dashboard, routes_fleet, routes_instances, routes_streams
 from fingerv7.api.errors import BodySizeLimit, install_error_handlers
 from fingerv7.api.openapi import build_openapi
 from fingerv7.api.request_metrics import RequestMetrics
@@ -44,6 +44,9 @@ def create_app(
         finally:
             restore_signals()
             await runtime.stop()
+            music_log = getattr(app.state, "music_log_engine", None)
+            if music_log is not None:
+                await music_log.dispose()
 
     app = FastAPI(
         title="FingerV7 Orchestrator",
@@ -56,6 +59,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes_instances.router)
     app.include_router(routes_fleet.router)
+    app.include_router(routes_streams.router)
     app.include_router(routes_dashboard.router)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestMetrics)  # outermost: counts the 413s and 500s too

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from fingerv7.api.schemas import StreamOut
 
@@ -163,3 +163,17 @@ class MetricsResponse(View):
     stream_metrics: StreamMetrics
     instance_metrics: InstanceMetrics
     rebalancing_metrics: RebalancingMetrics
+
+
+class StreamHealthView(View):
+    state: str = Field(description="running, connecting, reconnecting or unassigned")
+    since: datetime | None = None
+
+
+class StreamDetail(View):
+    """`GET /streams/{id}`: who holds the stream and its health."""
+
+    id: int
+    name: str
+    instance_id: str | None
+    health: StreamHealthView

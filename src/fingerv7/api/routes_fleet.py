@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7 import __version__
 from fingerv7.api.deps import FleetReader, Operator
@@ -25,18 +26,25 @@ from fingerv7.api.responses import (
     StreamsStatusResponse,
 )
 from fingerv7.api.routes_instances import runtime_of
+from fingerv7.api.routes_streams import (
+    health_section,
+    monitor_section,
+    refresh_stream_gauges,
+    status_section,
+)
 from fingerv7.api.schemas import ActionResponse
 from fingerv7.api.views import (
     distribution,
     fleet_summary,
     instance_view,
     recent_changes,
+    running_stream_ids,
     state_counts,
     stream_totals,
 )
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
-from fingerv7.storage.database import ping
+from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.recent_plays import recent_plays
 
 log = logging.getLogger("fingerv7.orchestrator")
@@ -62,14 +70,15 @@ async def streams_status(request: Request, caller: FleetReader) -> dict[str, Any
     runtime = runtime_of(request)
     rows = await runtime.store.instances()
     ownership = await runtime.store.ownership()
-    running = {s for r in rows for s in r["reported_stream_ids"]}
+    running = running_stream_ids(rows)
     changes = await runtime.store.recent_changes(limit=200)
     return {
         "streams": stream_totals(ownership, running),
         "unassigned_stream_ids": [s for s, target, _ in ownership if target is None],
         "distribution": distribution(ownership, rows),
         "recent_changes": recent_changes(changes),
-    }
+        "time_zone": runtime.settings.tz,  # the dashboard shows every time in this zone
+    } | await status_section(runtime, rows, ownership)  # issue 11: stream health
 
 
 @router.get("/identifications/recent", response_model=IdentificationsResponse, tags=["fleet"])
@@ -78,14 +87,32 @@ async def recent_identifications(
 ) -> dict[str, Any]:
     """The newest plays in `music_log` (MUSIC_LOG_TABLE), where the workers log them."""
     runtime = runtime_of(request)
-    engine = runtime.source_engine or runtime.engine
+    engine = music_log_engine(request.app, runtime)
     table_name = runtime.settings.music_log_table
     try:
         plays = await recent_plays(engine, table_name, limit)
     except DBAPIError:
         log.warning("[ERROR] [DATABASE] cannot read %s for recent identifications", table_name)
-        return {"available": False, "identifications": []}
-    return {"available": plays is not None, "identifications": plays or []}
+        return {"available": False, "identifications": [], "time_zone": runtime.settings.tz}
+    # music_log's date and time are wall-clock time in the workers' TZ (the same TZ here).
+    return {
+        "available": plays is not None,
+        "identifications": plays or [],
+        "time_zone": runtime.settings.tz,
+    }
+
+
+def music_log_engine(app: Any, runtime: OrchestratorRuntime) -> AsyncEngine:
+    """MUSIC_LOG_DATABASE_URL's engine (made once, disposed by the app), else the streams
+    database's, where the workers' POSTGRES_* usually point."""
+    url = runtime.settings.music_log_database_url
+    if url is None:
+        return runtime.source_engine or runtime.engine
+    engine: AsyncEngine | None = getattr(app.state, "music_log_engine", None)
+    if engine is None:
+        engine = create_engine(url.get_secret_value(), pool_size=1)
+        app.state.music_log_engine = engine
+    return engine
 
 
 @router.post("/rebalance", response_model=ActionResponse, tags=["operators"])
@@ -98,13 +125,16 @@ async def rebalance(request: Request, caller: Operator) -> ActionResponse:
     return ActionResponse(status="accepted", detail="rebalance requested; see /streams/status")
 
 
-async def _timed(check: Any) -> dict[str, Any]:
+async def _timed(check: Any, observe: Any = None) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(check(), timeout=HEALTH_PING_TIMEOUT_S)
     except Exception as error:
         return {"status": "unhealthy", "error": type(error).__name__}
-    return {"status": "healthy", "response_time": f"{(time.perf_counter() - started) * 1000:.0f}ms"}
+    elapsed_s = time.perf_counter() - started
+    if observe is not None:
+        observe(elapsed_s)  # fingerv7_database_latency_seconds
+    return {"status": "healthy", "response_time": f"{elapsed_s * 1000:.0f}ms"}
 
 
 async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
@@ -113,9 +143,14 @@ async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
     cached_at, cached = runtime.health_cache
     if cached is not None and time.monotonic() - cached_at < HEALTH_CACHE_S:
         return copy.deepcopy(cached)
+    latency = runtime.metrics.database_latency
     services: dict[str, Any] = {
-        "postgresql_internal": await _timed(lambda: ping(runtime.engine)),
-        "postgresql_external": await _timed(runtime.source.ping),
+        "postgresql_internal": await _timed(
+            lambda: ping(runtime.engine), latency.labels("internal").observe
+        ),
+        "postgresql_external": await _timed(
+            runtime.source.ping, latency.labels("external").observe
+        ),
     }
     services["postgresql_internal"]["backend"] = runtime.engine.dialect.name
     if runtime.redis is not None:
@@ -159,7 +194,7 @@ async def health(request: Request) -> JSONResponse:
         services["postgresql_external"]["status"] = "unhealthy"
     rows = await runtime.store.instances()
     ownership = await runtime.store.ownership()
-    running = {s for r in rows for s in r["reported_stream_ids"]}
+    running = running_stream_ids(rows)
     totals = stream_totals(ownership, running)
     counts = state_counts(rows)
     body["instances"] = counts
@@ -167,6 +202,9 @@ async def health(request: Request) -> JSONResponse:
     degraded = [name for name, s in services.items() if s["status"] != "healthy"]
     if totals["unassigned"]:
         degraded.append("unassigned_streams")
+    body["streams"]["health"], streams_degraded = await health_section(runtime, rows, ownership)
+    body["monitor"], monitor_degraded = monitor_section(runtime)
+    degraded += streams_degraded + monitor_degraded
     if degraded:
         body["status"] = "degraded"
         body["degraded"] = degraded
@@ -260,7 +298,7 @@ async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     rows = await runtime.store.instances()
     counts = await runtime.store.assignment_counts()
     ownership = await runtime.store.ownership()
-    running = {s for r in rows for s in r["reported_stream_ids"]}
+    running = running_stream_ids(rows)
     for state, count in state_counts(rows).items():
         if state != "total":
             m.instances.labels(state).set(count)
@@ -269,6 +307,7 @@ async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     m.imbalance.set(summary["system_imbalance"])
     for status, count in stream_totals(ownership, running).items():
         m.streams.labels(status).set(count)
+    await refresh_stream_gauges(runtime, rows, ownership)
     fleet = await runtime.store.fleet_row()
     m.external_database_up.set(1 if fleet["source_status"] == "healthy" else 0)
     m.memory_ratio.set(psutil.Process().memory_info().rss / psutil.virtual_memory().total)

@@ -110,6 +110,10 @@ async def heartbeat(body: HeartbeatRequest, request: Request, caller: InstanceCa
         urgent=not steady,  # a release, a recovery, a first beat: act on it now
     )
     runtime.metrics.totals.heartbeats += 1
+    # Stream health: kept in memory, written only when a stream's episode changes.
+    await runtime.stream_health.record(
+        body.instance_id, body.stream_health, body.worker_health, datetime.now(UTC)
+    )
     if stopping:
         log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)
     elif running - wanted:

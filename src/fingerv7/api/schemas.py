@@ -81,7 +81,44 @@ class RegisterResponse(BaseModel):
     generation: int
 
 
-class HeartbeatRequest(RequestModel):
+class StreamHealthIn(RequestModel):
+    """One stream as its worker sees it (issue 11); optional, so older workers keep working."""
+
+    stream_id: Annotated[int, Field(ge=0)]
+    state: Literal["starting", "connecting", "running", "reconnecting", "failed"]
+    since: datetime | None = None
+    last_error: Annotated[str, Field(max_length=500)] | None = None
+    codec: Annotated[str, Field(max_length=32)] | None = None
+    bitrate_kbps: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    last_audio_at: datetime | None = None
+    last_identified_at: datetime | None = None
+    last_song: Annotated[str, Field(max_length=300)] | None = None
+    identifications: Annotated[int, Field(ge=0)] = 0
+
+
+class WorkerHealthIn(RequestModel):
+    """The worker's processor and what stops it doing its job (an empty catalog, say)."""
+
+    processor: Annotated[str, Field(max_length=32)] | None = None
+    since: datetime | None = None  # when these problems began: a new `since` is a new episode
+    problems: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=20)] = Field(
+        default_factory=list
+    )
+
+
+class StreamHealthFields(RequestModel):
+    """The heartbeat's stream-health part, kept apart from the protocol's original fields."""
+
+    stream_health: (
+        Annotated[list[StreamHealthIn], Field(max_length=MAX_REPORTED_STREAMS)] | None
+    ) = None
+    worker_health: WorkerHealthIn | None = None
+    # The worker process's own share (cpu_usage / memory_usage are the whole host's).
+    process_cpu_usage: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    process_memory_usage: Annotated[float, Field(ge=0, le=100)] | None = None
+
+
+class HeartbeatRequest(StreamHealthFields):
     instance_id: InstanceIdField
     timestamp: datetime | None = None
     status: Literal["active", "ready", "stopping"] = "active"
@@ -116,6 +153,8 @@ class HeartbeatRequest(RequestModel):
                 "error_count",
                 "cpu_usage",
                 "memory_usage",
+                "process_cpu_usage",
+                "process_memory_usage",
                 "last_activity",
             },
         )

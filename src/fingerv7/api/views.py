@@ -8,6 +8,7 @@ from typing import Any
 
 from fingerv7.core.planning import compute_imbalance
 from fingerv7.core.planning.model import InstanceState
+from fingerv7.core.stream_health import REPORTING_STATES
 
 
 def instance_view(row: dict[str, Any], current_streams: int) -> dict[str, Any]:
@@ -22,17 +23,31 @@ def instance_view(row: dict[str, Any], current_streams: int) -> dict[str, Any]:
         "last_heartbeat": row["last_seen_at"],
         "max_streams": max_streams,
         "current_streams": current_streams,
-        "running_streams": len(row.get("reported_stream_ids") or []),
+        "running_streams": len(_running(row)),
         "load_percentage": round(100.0 * current_streams / max_streams, 1) if max_streams else 0.0,
         "processed_total": int(stats.get("processed_count") or 0),
         "errors_total": int(stats.get("error_count") or 0),
         "cpu_usage": stats.get("cpu_usage"),
         "memory_usage": stats.get("memory_usage"),
+        "process_cpu_usage": stats.get("process_cpu_usage"),
+        "process_memory_usage": stats.get("process_memory_usage"),
         "performance_score": row["performance_score"],
         "location": row["location"],
         "version": row["version"],
         "capabilities": row["capabilities"],
     }
+
+
+def _running(row: dict[str, Any]) -> list[int]:
+    """What an instance runs as far as we can tell: nothing once it is silent (WARNING) or
+    INACTIVE, whatever it reported last (issue 11)."""
+    if InstanceState(row["state"]) not in REPORTING_STATES:
+        return []
+    return list(row.get("reported_stream_ids") or [])
+
+
+def running_stream_ids(rows: list[dict[str, Any]]) -> set[int]:
+    return {s for r in rows for s in _running(r)}
 
 
 def _accepts(row: dict[str, Any]) -> bool:

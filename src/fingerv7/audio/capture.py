@@ -28,6 +28,7 @@ from fingerv7.audio.decoding import (
 )
 from fingerv7.audio.window import RollingWindow
 from fingerv7.processing import StreamStats, describe_error, pause_before_reconnecting
+from fingerv7.reconnect_log import ReconnectLog
 from fingerv7.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.audio.capture")
@@ -143,6 +144,7 @@ class StreamCapture:
     async def run_forever(self, stats: StreamStats) -> None:
         """Capture until cancelled; every drop is counted and followed by a backoff."""
         backoff = ExponentialBackoff(self.timeouts.reconnect_base_s, self.timeouts.reconnect_max_s)
+        reconnects = ReconnectLog(logger, self._label)
         while True:
             audio_before = self.window.generation
             try:
@@ -150,10 +152,11 @@ class StreamCapture:
                 problem = "stream ended"
             except (httpx.HTTPError, OSError, StreamDecodeError) as error:
                 problem = describe_error(error)
-            if self.window.generation == audio_before + 1 and self.window.samples_since_clear:
-                backoff.reset()  # this connection delivered audio: start the backoff afresh
+            delivered = bool(
+                self.window.generation == audio_before + 1 and self.window.samples_since_clear
+            )
             await pause_before_reconnecting(
-                stats, backoff, problem, label=self._label, logger=logger
+                stats, backoff, problem, reconnects, delivered_audio=delivered
             )
 
     async def capture_once(self, stats: StreamStats) -> None:
@@ -162,6 +165,7 @@ class StreamCapture:
         async with self._http.stream("GET", self.url, timeout=timeout) as response:
             response.raise_for_status()
             self.connections += 1
+            _note_format(stats, response.headers)  # codec and bitrate, for stream health
             self.window.clear()
             progress = self.progress()
             progress.audio_arrived()  # wake a waiter: the window was cleared
@@ -212,3 +216,9 @@ class StreamCapture:
                 stats.status = "running"
             while feed.buffered_bytes > MAX_UNDECODED_BYTES and not decoding.done():
                 await asyncio.sleep(_BACKPRESSURE_PAUSE_S)
+
+
+def _note_format(stats: StreamStats, headers: httpx.Headers) -> None:
+    stats.codec = format_from_content_type(headers.get("content-type"))
+    bitrate = headers.get("icy-br", "").split(",", 1)[0].strip()
+    stats.bitrate_kbps = int(bitrate) if bitrate.isdigit() else None

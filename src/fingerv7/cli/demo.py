@@ -1,8 +1,10 @@
-"""`fingerv7 demo`: a whole fleet on one machine with one command.
+"""`fingerv7 demo`: a whole fleet on one machine with one command, identifying songs.
 
-It serves a few local test radio streams, fills the embedded database with them, starts an
-orchestrator and N workers as real processes, prints where to look, and on Ctrl-C (or SIGTERM)
-stops everything it started, workers first so they hand their streams back cleanly.
+It builds a small catalog of generated songs, serves local radio stations that play them, fills
+the embedded database with those stations, starts an orchestrator and N fingerprint workers as
+real processes, and prints where to look. The workers log every play to `music_log` in the same
+embedded database, so the dashboard's "Recent identifications" fills within seconds. On Ctrl-C
+(or SIGTERM) it stops everything it started, workers first so they hand their streams back.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import httpx
 import typer
 from sqlalchemy import MetaData
 
+from fingerv7.catalog import create_catalog_engine
 from fingerv7.storage.database import create_engine
 from fingerv7.storage.migrate import upgrade_to_head
 from fingerv7.storage.stream_import import import_streams
 from fingerv7.storage.stream_table import define_embedded_streams_table
-from fingerv7.worker.sample_streams import LocalStreamServer
+from fingerv7.testing.radio import RadioSong
+from fingerv7.testing.stations import DemoStations, add_to_catalog, demo_songs
 
 STOP_TIMEOUT_S = 15.0
 DEMO_TIMINGS = {
@@ -35,6 +39,10 @@ DEMO_TIMINGS = {
     "REBALANCE_COOLDOWN": "10",
     "STREAM_SYNC_INTERVAL": "5",
 }
+DEMO_SONGS = range(1, 7)
+DEMO_SONG_S = 20.0
+# Identify every few seconds so plays show within seconds of a song starting.
+DEMO_IDENTIFICATION = {"IDENTIFICATION_DURATION": "6", "IDENTIFICATION_INTERVAL": "3"}
 
 
 def _free_port() -> int:
@@ -43,7 +51,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _seed(database_url: str, server: LocalStreamServer, count: int) -> None:
+def _build_catalog(catalog_url: str, songs: list[RadioSong]) -> int:
+    """The demo's songs in a SQLite catalog (reused when it exists); returns the track count."""
+    engine = create_catalog_engine(catalog_url)
+    try:
+        return len(add_to_catalog(engine, songs).list_tracks())
+    finally:
+        engine.dispose()
+
+
+def _seed(database_url: str, server: DemoStations, count: int) -> None:
     upgrade_to_head(database_url)
     rows = [
         {
@@ -109,7 +126,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 def demo(
     workers: Annotated[int, typer.Option(min=1, max=20, help="How many workers to start.")] = 3,
     streams: Annotated[
-        int, typer.Option(min=1, max=500, help="How many local test streams to serve.")
+        int, typer.Option(min=1, max=500, help="How many local stations to serve.")
     ] = 12,
     max_streams: Annotated[int, typer.Option(min=1, max=1000, help="Capacity per worker.")] = 10,
     port: Annotated[int, typer.Option(help="Orchestrator port.")] = 8000,
@@ -117,11 +134,20 @@ def demo(
         Path, typer.Option("--dir", help="Where the demo keeps its database and logs.")
     ] = Path("fingerv7-demo"),
 ) -> None:
-    """Run an orchestrator, local test streams and workers on this machine until Ctrl-C."""
+    """Run an orchestrator, local stations playing a small catalog, and fingerprint workers that
+    log each identified play to an embedded music_log, on this machine until Ctrl-C."""
     directory.mkdir(parents=True, exist_ok=True)
-    database_url = f"sqlite:///{(directory / 'fingerv7.db').resolve()}"
+    database_path = (directory / "fingerv7.db").resolve()
+    database_url = f"sqlite:///{database_path}"
+    catalog_url = f"sqlite:///{(directory / 'catalog.db').resolve()}"
     url = f"http://127.0.0.1:{port}"
-    stream_server = LocalStreamServer().start()
+    typer.echo("building the demo catalog and its stations ...")
+    songs = demo_songs(DEMO_SONGS, DEMO_SONG_S)
+    tracks = _build_catalog(catalog_url, songs)
+    if tracks == 0:  # cannot happen unless the catalog file is broken: say so, do not run blind
+        typer.echo(f"demo failed: the catalog {catalog_url} is empty", err=True)
+        raise typer.Exit(1)
+    stream_server = DemoStations(songs).start()
     processes: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -142,15 +168,23 @@ def demo(
         for number in range(1, workers + 1):
             worker_port = _free_port()
             worker_ports.append(worker_port)
-            env = common | {
-                "INSTANCE_ID": f"demo-worker-{number}",
-                "ORCHESTRATOR_URL": url,
-                "MAX_STREAMS": str(max_streams),
-                "WORKER_HTTP_PORT": str(worker_port),
-                "PROCESSOR": "probe",
-            }
+            env = (
+                common
+                | {
+                    "INSTANCE_ID": f"demo-worker-{number}",
+                    "ORCHESTRATOR_URL": url,
+                    "MAX_STREAMS": str(max_streams),
+                    "WORKER_HTTP_PORT": str(worker_port),
+                    "PROCESSOR": "fingerprint",
+                    "CATALOG_DATABASE_URL": catalog_url,
+                    "MUSIC_LOG_PATH": str(database_path),
+                    "DB_TABLE_NAME": "music_log",
+                    "PLAYLOG_BUFFER_PATH": str((directory / f"playlog-{number}.sqlite3").resolve()),
+                }
+                | DEMO_IDENTIFICATION
+            )
             processes.insert(0, _spawn(["worker"], env, directory / f"worker-{number}.log"))
-        _announce(url, worker_ports, directory, streams)
+        _announce(url, worker_ports, directory, streams, tracks)
         while not stopping:
             exited = [p for p in processes if p.poll() is not None]
             if exited:
@@ -169,9 +203,14 @@ def demo(
     typer.echo("demo stopped")
 
 
-def _announce(url: str, worker_ports: list[int], directory: Path, streams: int) -> None:
+def _announce(
+    url: str, worker_ports: list[int], directory: Path, streams: int, tracks: int
+) -> None:
     lines = [
-        f"FingerV7 demo: {streams} local test streams, {len(worker_ports)} workers",
+        f"FingerV7 demo: {streams} local stations playing {tracks} catalog songs, "
+        f"{len(worker_ports)} fingerprint workers",
+        f"  plays            {url}/dashboard (Recent identifications), "
+        f"{url}/identifications/recent; music_log is in {directory}/fingerv7.db",
         f"  dashboard        {url}/dashboard",
         f"  API docs         {url}/docs",
         f"  instances        {url}/instances",

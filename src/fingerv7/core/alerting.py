@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 FLEET_WIDE = ""  # the subject of rules about the whole fleet rather than one instance
 
@@ -40,7 +41,7 @@ class FleetSnapshot:
     `memory_ratio` is the orchestrator's resident memory over its limit (0..1) and `error_rate` the
     share of failed requests over the orchestrator's recent window (0..1); `None` means unknown (no
     limit known, no request in the window) and never fires. `state_changes_by_instance` counts each
-    instance's state changes within the flapping window (see :class:`StateChangeWindow`).
+    instance's entries into INACTIVE (ACTIVE <-> INACTIVE cycles) within the flapping window.
     """
 
     active_instances: int
@@ -57,7 +58,7 @@ class AlertThresholds:
 
     memory_ratio: float = 0.90
     error_rate: float = 0.05
-    flapping_state_changes: int = 4  # more changes than this within the window is flapping
+    flapping_state_changes: int = 4  # more INACTIVE episodes than this in the window: flapping
     flapping_window_s: float = 1800
     external_db_lost_for_s: float = 60
     no_active_instance_for_s: float = 600
@@ -67,18 +68,18 @@ class AlertThresholds:
     flapping_for_s: float = 0
 
 
-Check = Callable[[FleetSnapshot], Mapping[str, str]]
+S = TypeVar("S")  # what the rules look at: a FleetSnapshot, or another snapshot type
 
 
 @dataclass(frozen=True, slots=True)
-class AlertRule:
+class AlertRule(Generic[S]):
     """A named condition. `check` returns the subjects it holds for, each with a description."""
 
     name: str
     severity: AlertSeverity
     summary: str
     for_s: float
-    check: Check
+    check: Callable[[S], Mapping[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,9 @@ class AlertEvent:
         return f"{self.rule}/{self.subject}" if self.subject else self.rule
 
 
-def default_rules(thresholds: AlertThresholds | None = None) -> tuple[AlertRule, ...]:
+def default_rules(
+    thresholds: AlertThresholds | None = None,
+) -> tuple[AlertRule[FleetSnapshot], ...]:
     """The manual's critical alerts that the orchestrator can see from inside.
 
     "Orchestrator down" cannot be noticed by the orchestrator itself: it exists only as a
@@ -140,7 +143,8 @@ def default_rules(thresholds: AlertThresholds | None = None) -> tuple[AlertRule,
         window_min = limits.flapping_window_s / 60
         return {
             instance_id: (
-                f"Instance {instance_id} changed state {changes} times in {window_min:g} minutes."
+                f"Instance {instance_id} went down (INACTIVE) {changes} times in "
+                f"{window_min:g} minutes."
             )
             for instance_id, changes in sorted(snapshot.state_changes_by_instance.items())
             if changes > limits.flapping_state_changes
@@ -190,8 +194,8 @@ def default_rules(thresholds: AlertThresholds | None = None) -> tuple[AlertRule,
 
 
 @dataclass(slots=True)
-class _AlertState:
-    rule: AlertRule
+class _AlertState(Generic[S]):
+    rule: AlertRule[S]
     description: str = ""
     pending_since_s: float | None = None  # condition holding since (None: not holding)
     firing: bool = False  # held for at least `for_s`
@@ -199,14 +203,14 @@ class _AlertState:
     last_announced_s: float | None = None  # across episodes, for the cooldown
 
 
-class AlertEvaluator:
+class AlertEvaluator(Generic[S]):
     """Turns a stream of snapshots into FIRING/RESOLVED events, de-duplicated and rate-limited.
 
     Not thread-safe: one monitor loop owns it. `now_s` should be wall-clock seconds (the events'
     times are shown to people); a clock that steps back is treated as standing still.
     """
 
-    def __init__(self, rules: Iterable[AlertRule], *, cooldown_s: float = 900) -> None:
+    def __init__(self, rules: Iterable[AlertRule[S]], *, cooldown_s: float = 900) -> None:
         self._rules = tuple(rules)
         names = [rule.name for rule in self._rules]
         if len(set(names)) != len(names):
@@ -214,14 +218,14 @@ class AlertEvaluator:
         if cooldown_s < 0:
             raise ValueError(f"cooldown_s must be >= 0, got {cooldown_s}")
         self._cooldown_s = cooldown_s
-        self._states: dict[tuple[str, str], _AlertState] = {}
+        self._states: dict[tuple[str, str], _AlertState[S]] = {}
         self._last_now_s = float("-inf")
 
     @property
-    def rules(self) -> tuple[AlertRule, ...]:
+    def rules(self) -> tuple[AlertRule[S], ...]:
         return self._rules
 
-    def evaluate(self, snapshot: FleetSnapshot, now_s: float) -> list[AlertEvent]:
+    def evaluate(self, snapshot: S, now_s: float) -> list[AlertEvent]:
         """Apply every rule to `snapshot` and return the notifications due at `now_s`."""
         now_s = max(now_s, self._last_now_s)
         self._last_now_s = now_s
@@ -250,7 +254,9 @@ class AlertEvaluator:
             if state.firing
         ]
 
-    def _advance_holding(self, state: _AlertState, subject: str, now_s: float) -> AlertEvent | None:
+    def _advance_holding(
+        self, state: _AlertState[S], subject: str, now_s: float
+    ) -> AlertEvent | None:
         if state.pending_since_s is None:
             state.pending_since_s = now_s
         if not state.firing and now_s - state.pending_since_s >= state.rule.for_s:
@@ -273,12 +279,14 @@ class AlertEvaluator:
             del self._states[key]  # nothing left to remember: keeps memory bounded
         return event
 
-    def _cooled_down(self, state: _AlertState, now_s: float) -> bool:
+    def _cooled_down(self, state: _AlertState[S], now_s: float) -> bool:
         last = state.last_announced_s
         return last is None or now_s - last >= self._cooldown_s
 
     @staticmethod
-    def _event(state: _AlertState, subject: str, status: AlertStatus, now_s: float) -> AlertEvent:
+    def _event(
+        state: _AlertState[S], subject: str, status: AlertStatus, now_s: float
+    ) -> AlertEvent:
         rule = state.rule
         since = state.pending_since_s if state.pending_since_s is not None else now_s
         return AlertEvent(

@@ -18,6 +18,7 @@ from fingerv7.core.planning.model import (
     AssignmentPlan,
     BalancePolicy,
     Change,
+    ChangeReason,
     InstanceId,
     InstanceSpec,
     InstanceState,
@@ -79,6 +80,20 @@ def pending_handoffs(view: FleetView) -> Mapping[StreamId, Holding]:
     return {s: h for s, h in view.holdings.items() if h.holder != h.target}
 
 
+def _released_is_not_failover(changes: list[Change], view: FleetView) -> list[Change]:
+    """A deregistered instance (a clean SIGTERM hand-back, or an operator's DELETE) did not
+    fail: its streams move with reason `released`, not `failover`."""
+    left = {r.spec.id for r in view.instances if r.facts.deregistered}
+    if not left:
+        return changes
+    return [
+        c._replace(reason=ChangeReason.RELEASED)
+        if c.reason is ChangeReason.FAILOVER and c.from_instance in left
+        else c
+        for c in changes
+    ]
+
+
 def reconcile_fleet(
     view: FleetView,
     states: Mapping[InstanceId, InstanceState],
@@ -118,7 +133,7 @@ def reconcile_fleet(
             force_rebalance=view.rebalance_requested,
         )
         decision.plan = plan
-        decision.changes = plan.changes
+        decision.changes = _released_is_not_failover(plan.changes, view)
         for change in plan.changes:
             holding = view.holdings.get(change.stream_id) or Holding(change.stream_id, None, None)
             holder_live = holding.holder in live

@@ -127,6 +127,7 @@ class FleetController:
                 await self._lead_and_tick()
                 failures = 0
                 self.rounds += 1
+                self.last_tick_error = None  # /health shows a monitor failing *now*
             except StaleLeadershipError as error:
                 self._step_down()
                 log.warning("[BALANCE] stale leader: %s; dropping caches", error)

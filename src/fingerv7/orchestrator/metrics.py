@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -15,6 +16,34 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from fingerv7.core.planning.model import InstanceState
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Requests that wait on purpose (the assignment long-poll): not part of the response time.
+ERROR_RATE_WINDOW_S = 300.0  # the OrchestratorErrorRateHigh alert's window, as in alerts.yml
+
+
+class RecentErrorRate:
+    """Share of 5xx answers over the last `window_s` seconds, in one-second buckets."""
+
+    def __init__(self, window_s: float = ERROR_RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._buckets: deque[list[int]] = deque()  # [second, requests, errors]
+
+    def observe(self, failed: bool, now_s: float) -> None:
+        second = int(now_s)
+        if not self._buckets or self._buckets[-1][0] != second:
+            self._buckets.append([second, 0, 0])
+        self._buckets[-1][1] += 1
+        self._buckets[-1][2] += int(failed)
+        self._forget(now_s)
+
+    def rate(self, now_s: float) -> float | None:
+        """Errors / requests in the window; None when there was no request."""
+        self._forget(now_s)
+        requests = sum(b[1] for b in self._buckets)
+        return sum(b[2] for b in self._buckets) / requests if requests else None
+
+    def _forget(self, now_s: float) -> None:
+        while self._buckets and self._buckets[0][0] <= now_s - self.window_s:
+            self._buckets.popleft()
 
 
 @dataclass
@@ -34,6 +63,7 @@ class OrchestratorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.totals = RequestTotals()
+        self.recent_errors = RecentErrorRate()
         r = self.registry
         self.instances = Gauge("fingerv7_instances", "Instances by state", ["state"], registry=r)
         self.capacity = Gauge(
@@ -86,6 +116,30 @@ class OrchestratorMetrics:
             registry=r,
         )
 
+        self.stream_health = Gauge(
+            "fingerv7_stream_health", "Streams by health state", ["state"], registry=r
+        )
+        self.streams_down_too_long = Gauge(
+            "fingerv7_streams_down_too_long",
+            "Streams not running for longer than STREAM_DOWN_ALERT_SECONDS",
+            registry=r,
+        )
+        self.streams_silent_too_long = Gauge(
+            "fingerv7_streams_silent_too_long",
+            "Running streams without an identification for longer than STREAM_SILENT_ALERT_SECONDS",
+            registry=r,
+        )
+        self.monitor_failing = Gauge(
+            "fingerv7_monitor_failing",
+            "1 while the monitor's ticks fail (see /health monitor.last_tick_error)",
+            registry=r,
+        )
+        self.instances_with_problems = Gauge(
+            "fingerv7_instances_with_problems",
+            "Workers reporting a problem that stops them identifying (catalog empty, unreachable)",
+            registry=r,
+        )
+
     def forget_instance(self, instance_id: str) -> None:
         """Drop the per-instance series of an instance that no longer exists."""
         for state in InstanceState:
@@ -102,4 +156,5 @@ class OrchestratorMetrics:
             self.totals.response_time_s += seconds
         if status >= 500:
             self.totals.errors += 1
+        self.recent_errors.observe(status >= 500, time.monotonic())
         self.http_requests.labels(method, route, str(status)).inc()

@@ -24,6 +24,7 @@ from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.orchestrator.stream_health import StreamHealthBook, watch_stream_alerts
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import create_engine, ping
@@ -33,6 +34,7 @@ from fingerv7.storage.leader_lease import LeaderLease
 from fingerv7.storage.listener import NotificationListener, cancel
 from fingerv7.storage.migrate import upgrade_to_head
 from fingerv7.storage.report_store import ReportStore
+from fingerv7.storage.stream_health_store import StreamHealthStore
 from fingerv7.storage.stream_source import SqlStreamSource, build_source_engine
 from fingerv7.storage.tick_store import ASSIGNMENTS_CHANNEL, REPORTS_CHANNEL, TickStore
 
@@ -55,6 +57,7 @@ class OrchestratorRuntime:
     cache: AssignmentCache
     intake: HeartbeatIntake
     metrics: OrchestratorMetrics
+    stream_health: StreamHealthBook
     listener: NotificationListener | None = None
     redis: redis_asyncio.Redis | None = None
     alerts: AlertObserver | None = None
@@ -75,6 +78,9 @@ class OrchestratorRuntime:
 
     async def stop(self) -> None:
         self.begin_shutdown()
+        for task in self._tasks:
+            if task.get_name() == "stream-alerts":  # a plain loop, nothing to finish
+                task.cancel()
         await self.intake.close()  # a last `stopping` beat must reach the database
         controller, *others = self._tasks
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -181,6 +187,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         cache=cache,
         intake=intake,
         metrics=metrics,
+        stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
         listener=listener,
         redis=redis_client,
         alerts=alerts,
@@ -190,8 +197,26 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     runtime._tasks.append(asyncio.create_task(cache.run(), name="assignment-cache"))
     if listener is not None:
         runtime._tasks.append(asyncio.create_task(listener.run(), name="notification-listener"))
+    runtime._tasks.append(_stream_alerts_task(runtime))
     log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
     return runtime
+
+
+def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
+    async def facts() -> tuple[list[dict[str, Any]], list[tuple[int, str | None, str | None]]]:
+        return await runtime.store.instances(), await runtime.store.ownership()
+
+    alerts = runtime.alerts
+    return asyncio.create_task(
+        watch_stream_alerts(
+            runtime.stream_health,
+            facts,
+            lambda: runtime.controller.is_leader,
+            alerts.send if alerts is not None else lambda events: None,
+            every_s=min(runtime.settings.heartbeat_interval, 5.0),
+        ),
+        name="stream-alerts",
+    )
 
 
 async def _connect_redis(settings: OrchestratorSettings) -> redis_asyncio.Redis | None:

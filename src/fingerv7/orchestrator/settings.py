@@ -7,6 +7,7 @@ seconds and accepts small values, so tests can run the whole lifecycle in a few 
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -43,6 +44,8 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     )
     # Where the workers log plays, read for the dashboard's recent identifications.
     music_log_table: str = "music_log"
+    # Where the workers' music_log lives when it is not the streams database (their POSTGRES_*).
+    music_log_database_url: SecretStr | None = None
 
     redis_url: SecretStr | None = None
 
@@ -74,7 +77,14 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     alert_discord_webhook_url: SecretStr | None = None
     alert_webhook_url: SecretStr | None = None
     alert_cooldown_seconds: Annotated[float, Field(ge=0)] = 900
+    # Stream health (issue 11): a stream down or silent this long alerts and degrades /health.
+    stream_down_alert_seconds: Annotated[float, Field(ge=0)] = 300
+    stream_silent_alert_seconds: Annotated[float, Field(ge=0)] = 1800
+    streams_down_share_alert: Annotated[float, Field(ge=0, le=1)] = 0.2
 
+    # The one time zone of every time the dashboard shows (music_log's date and time are the
+    # workers' TZ wall-clock; keep both the same).
+    tz: str = "America/Sao_Paulo"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["plain", "json"] = "plain"
     log_file: str | None = None
@@ -96,6 +106,17 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     max_streams_per_instance: Annotated[int, Field(ge=1, le=1000)] = 1000
     # New instance ids accepted per minute (burst of the same size); 0 = no limit.
     registration_rate: Annotated[float, Field(ge=0)] = 0
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"TZ={value!r} is not a time zone name (e.g. America/Sao_Paulo)"
+            ) from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

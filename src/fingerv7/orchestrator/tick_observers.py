@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ import psutil
 
 from fingerv7.core.alerting import (
     AlertEvaluator,
+    AlertEvent,
     FleetSnapshot,
     StateChangeWindow,
     default_rules,
@@ -104,21 +106,28 @@ class AlertObserver:
             self.source_up = facts.source_up
         if facts.write is not None:
             for instance_id in facts.write.state_changed:
-                self.flaps.record(instance_id, now_s)
-        totals = self.metrics.totals
+                # Flapping is ACTIVE <-> INACTIVE cycles: count entries into INACTIVE only (one
+                # crash and restart passes through five states, but is one cycle).
+                if facts.decision.states.get(instance_id) is InstanceState.INACTIVE:
+                    self.flaps.record(instance_id, now_s)
         snapshot = FleetSnapshot(
             active_instances=sum(
                 1 for s in facts.decision.states.values() if s is InstanceState.ACTIVE
             ),
             unassigned_streams=self.unassigned,
             external_db_up=self.source_up,
-            memory_ratio=psutil.virtual_memory().percent / 100,
-            error_rate=totals.errors / totals.requests if totals.requests else None,
+            # This process's memory, as the Prometheus rule reads it; not the whole host's.
+            memory_ratio=psutil.Process().memory_info().rss / psutil.virtual_memory().total,
+            error_rate=self.metrics.recent_errors.rate(time.monotonic()),
             state_changes_by_instance=self.flaps.counts(now_s),
         )
         events = self.evaluator.evaluate(snapshot, now_s)
         for event in events:
             log.warning("[ALERT] %s (%s): %s", event.rule, event.subject, event.status.value)
+        self.send(events)
+
+    def send(self, events: list[AlertEvent]) -> None:
+        """Post `events` to the webhooks in the background (also used by the stream alerts)."""
         if events and self.notifier is not None:
             task = asyncio.create_task(self.notifier.notify(events))
             self._sending.add(task)

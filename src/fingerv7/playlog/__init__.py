@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from fingerv7.playlog.buffer import BufferedPlay, PlayBuffer
 from fingerv7.playlog.dedupe import PlayTracker, Sighting, is_same_play, play_lock_key
-from fingerv7.playlog.flusher import PlayLog, PlayLogStats
+from fingerv7.playlog.flusher import PlayLog, PlayLogStats, PlayWriter
 from fingerv7.playlog.play import Play, stream_metadata_fields
+from fingerv7.playlog.sqlite_writer import SqliteMusicLogWriter
 from fingerv7.playlog.table import TableShape, TableShapeError, fit_text
 from fingerv7.playlog.writer import (
     MusicLogWriter,
@@ -30,7 +31,9 @@ __all__ = [
     "PlayLogUnavailable",
     "PlayRejected",
     "PlayTracker",
+    "PlayWriter",
     "Sighting",
+    "SqliteMusicLogWriter",
     "TableShape",
     "TableShapeError",
     "WriteOutcome",

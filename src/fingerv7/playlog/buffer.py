@@ -8,6 +8,7 @@ then it moves to `rejected_plays`, kept for an operator). One file per worker in
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ class BufferedPlay:
     play: Play
 
 
+logger = logging.getLogger("fingerv7.playlog")
+
+
 class PlayBuffer:
     """Pending plays in append order, in a SQLite file; safe to call from several threads."""
 
@@ -62,12 +66,28 @@ class PlayBuffer:
             return cursor.lastrowid
 
     def oldest(self, limit: int) -> list[BufferedPlay]:
-        """Up to `limit` pending plays, oldest first."""
+        """Up to `limit` pending plays, oldest first. A row that cannot be read back (a bad
+        buffered row) is moved to `rejected_plays` so it never blocks the plays behind it."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, play FROM pending_plays ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
-        return [BufferedPlay(int(seq), Play.from_json(text)) for seq, text in rows]
+        plays = []
+        for seq, text in rows:
+            try:
+                plays.append(BufferedPlay(int(seq), Play.from_json(text)))
+            except (ValueError, TypeError, KeyError) as error:
+                self.reject(int(seq), f"unreadable buffered play: {type(error).__name__}: {error}")
+                logger.error("[PLAYLOG] buffered play %s is unreadable (%s); set aside", seq, error)
+        return plays
+
+    def oldest_buffered_at(self) -> datetime | None:
+        """When the oldest pending play was buffered (the backlog's age)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT buffered_at FROM pending_plays ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
 
     def remove(self, seq: int) -> None:
         """Forget a play PostgreSQL now has."""

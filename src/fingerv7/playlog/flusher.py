@@ -15,11 +15,11 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from fingerv7.playlog.buffer import PlayBuffer
 from fingerv7.playlog.play import Play
 from fingerv7.playlog.writer import (
-    MusicLogWriter,
     PlayLogUnavailable,
     PlayRejected,
     WriteOutcome,
@@ -30,7 +30,7 @@ logger = logging.getLogger("fingerv7.playlog")
 
 BATCH_SIZE = 100
 RETRY_BASE_S = 0.5
-RETRY_MAX_S = 30.0
+RETRY_MAX_S = 5.0  # a database that is back gets its backlog within seconds, not 30 s
 
 
 @dataclass(slots=True)
@@ -47,13 +47,21 @@ class PlayLogStats:
     unavailable: bool = False
 
 
+class PlayWriter(Protocol):
+    """Where plays end up: PostgreSQL (MusicLogWriter) or a SQLite file (SqliteMusicLogWriter)."""
+
+    async def write(self, play: Play) -> WriteOutcome: ...
+
+    async def aclose(self) -> None: ...
+
+
 class PlayLog:
     """Durable, ordered, deduplicated logging of plays to music_log."""
 
     def __init__(
         self,
         buffer: PlayBuffer,
-        writer: MusicLogWriter,
+        writer: PlayWriter,
         *,
         retry_base_s: float = RETRY_BASE_S,
         retry_max_s: float = RETRY_MAX_S,
@@ -103,6 +111,14 @@ class PlayLog:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        left = await asyncio.to_thread(self.buffer.pending_count)
+        if left:
+            logger.warning(
+                "[PLAYLOG] stopping with %d play(s) not yet in music_log; they stay in %s and are "
+                "written at the next start",
+                left,
+                self.buffer.path,
+            )
         await self.writer.aclose()
         await asyncio.to_thread(self.buffer.close)
 
@@ -113,6 +129,10 @@ class PlayLog:
                 await self._write_pending()
             except PlayLogUnavailable as error:
                 await self._wait_after_failure(str(error))
+                continue
+            except Exception as error:  # a full disk, a bug: never die, say it, retry
+                logger.exception("[PLAYLOG] writing buffered plays failed; retrying")
+                await self._wait_after_failure(f"{type(error).__name__}: {error}")
                 continue
             self._recovered()
             if self._wake.is_set():
@@ -161,7 +181,10 @@ class PlayLog:
         self.stats.write_failures += 1
         self.stats.last_error = problem
         delay_s = self._backoff.next_delay_s()
-        pending = await asyncio.to_thread(self.buffer.pending_count)
+        try:
+            pending = await asyncio.to_thread(self.buffer.pending_count)
+        except Exception:  # the buffer itself may be what fails (a full disk)
+            pending = -1
         log = logger.debug if self.stats.unavailable else logger.warning
         log(
             "[PLAYLOG] music_log unavailable (%s); %d play(s) kept in %s; retrying in %.1f s",
@@ -172,6 +195,31 @@ class PlayLog:
         )
         self.stats.unavailable = True
         await asyncio.sleep(delay_s)
+
+    def backlog(self) -> dict[str, object]:
+        """Plays buffered and not yet in music_log: how many, since when, last good write."""
+        oldest = self.buffer.oldest_buffered_at()
+        now = datetime.now(UTC)
+        return {
+            "plays_buffered": self.buffer.pending_count(),
+            "oldest_age_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
+            "last_write_at": self.stats.last_write_at.isoformat()
+            if self.stats.last_write_at
+            else None,
+            "unavailable": self.stats.unavailable,
+            "last_error": self.stats.last_error if self.stats.unavailable else None,
+        }
+
+    def problem(self) -> str | None:
+        """The outage, in words, while plays cannot reach music_log (None when they can)."""
+        if not self.stats.unavailable:
+            return None
+        last = self.stats.last_write_at
+        since = f"last write {last.isoformat(timespec='seconds')}" if last else "no write yet"
+        return (
+            f"music_log unavailable ({self.stats.last_error}); plays kept in the local buffer, "
+            f"{since}"
+        )
 
     def _recovered(self) -> None:
         if self.stats.unavailable:

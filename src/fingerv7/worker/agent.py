@@ -31,6 +31,7 @@ from fingerv7.worker.messages import HeartbeatRequest, RegisterRequest, utc_now
 from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
+from fingerv7.worker.stream_health import HealthDelta, ProblemTracker, stream_reports
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog
 
@@ -68,6 +69,8 @@ class OrchestratedAgent:
         self._registered = asyncio.Event()
         self._register_lock = asyncio.Lock()
         self._retry_max_s = max(RETRY_BASE_S, min(settings.heartbeat_interval, 30.0))
+        self._health_delta = HealthDelta()
+        self._problems = ProblemTracker()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -170,11 +173,13 @@ class OrchestratedAgent:
         try:
             answer = await self.client.heartbeat(request)
         except InstanceUnknown as exc:
+            self._health_delta.undelivered()
             if epoch == self.reconciler.epoch:
                 self.counters.unknown_instance_resets += 1
                 await self._forget(reason=f"orchestrator does not know us ({exc})")
             return
         except (OrchestratorUnavailable, OrchestratorRejected) as exc:
+            self._health_delta.undelivered()
             self.counters.heartbeat_failures += 1
             self._note_unreachable(exc)
             return
@@ -188,6 +193,7 @@ class OrchestratedAgent:
     ) -> HeartbeatRequest:
         totals = self.reconciler.supervisor.totals()
         sample = self.sampler.sample()
+        wanted = set(stream_ids)
         last_activity = max(
             (
                 r.stats.last_activity
@@ -205,9 +211,17 @@ class OrchestratedAgent:
             error_count=totals.errors,
             cpu_usage=sample.cpu_percent,
             memory_usage=sample.memory_percent,
+            process_cpu_usage=sample.process_cpu_percent,
+            process_memory_usage=sample.process_memory_percent,
             last_activity=last_activity,
             stream_ids=stream_ids,
             generation=generation,
+            stream_health=self._health_delta.select(
+                stream_reports(
+                    r for r in self.reconciler.supervisor.running_streams() if r.stream.id in wanted
+                )
+            ),
+            worker_health=self._problems.report(self.reconciler.supervisor.processor),
         )
 
     def _register_request(self) -> RegisterRequest:

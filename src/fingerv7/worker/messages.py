@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fingerv7.processing import AssignedStream
+from fingerv7.worker.stream_health import StreamHealthReport, WorkerHealthReport
 
 REQUIRED_CAPABILITY = "audio_fingerprinting"
 
@@ -39,6 +40,10 @@ class HeartbeatRequest(BaseModel):
     last_activity: datetime | None
     stream_ids: list[int]
     generation: int
+    stream_health: list[StreamHealthReport] | None = None  # issue 11; ignored by old orchestrators
+    process_cpu_usage: float | None = None  # this worker process (100 = one core)
+    process_memory_usage: float | None = None  # its resident memory, % of the host's
+    worker_health: WorkerHealthReport | None = None
 
 
 class _Answer(BaseModel):

@@ -45,6 +45,18 @@ class WorkerCollector(Collector):
         yield counter("fingerv7_worker_stream_restarts", "Stream task restarts", totals.restarts)
         yield counter("fingerv7_worker_bytes_read", "Audio bytes read", totals.bytes_read)
         yield counter("fingerv7_worker_identifications", "Songs identified", totals.identifications)
+        backlog = reporter.play_log_backlog()
+        if backlog is not None:
+            yield gauge(
+                "fingerv7_worker_plays_buffered",
+                "Plays identified but not yet in music_log",
+                float(backlog["plays_buffered"]),
+            )
+            yield gauge(
+                "fingerv7_worker_plays_buffered_oldest_seconds",
+                "Age of the oldest play not yet in music_log",
+                float(backlog["oldest_age_seconds"]),
+            )
         yield counter(
             "fingerv7_worker_heartbeat_failures",
             "Heartbeats that did not reach the orchestrator",

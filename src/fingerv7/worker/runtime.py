@@ -26,6 +26,7 @@ from fingerv7.worker.reconciler import Reconciler
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.static_mode import PostgresStreamSource, StaticAgent
 from fingerv7.worker.status import AgentCounters, StatusReporter
+from fingerv7.worker.stream_health import processor_problems
 from fingerv7.worker.supervisor import StreamSupervisor
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog, freeze_limit_s
@@ -104,6 +105,7 @@ class WorkerRuntime:
             sampler=self.sampler,
             watchdog=self.watchdog if orchestrated else None,
             breaker=self.client.breaker if self.client else None,
+            problems=lambda: processor_problems(self.processor),
         )
 
     async def _on_freeze(self, gap_from_mono: float, gap_to_mono: float) -> None:

@@ -55,6 +55,7 @@ class LocalStreamServer(BackgroundHttpServer):
         self._lock = threading.Lock()
         self._open: Counter[int] = Counter()
         self._opened_total: Counter[int] = Counter()
+        self._down: set[int] = set()
         super().__init__(host, port)
 
     def url(self, stream_number: int) -> str:
@@ -69,6 +70,19 @@ class LocalStreamServer(BackgroundHttpServer):
         """Stream number → connections ever opened."""
         with self._lock:
             return dict(self._opened_total)
+
+    def take_down(self, stream_number: int) -> None:
+        """The stream goes off air: listeners are cut and new ones get 503 until brought back."""
+        with self._lock:
+            self._down.add(stream_number)
+
+    def bring_back(self, stream_number: int) -> None:
+        with self._lock:
+            self._down.discard(stream_number)
+
+    def _is_down(self, number: int) -> bool:
+        with self._lock:
+            return number in self._down
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -87,6 +101,9 @@ class LocalStreamServer(BackgroundHttpServer):
         return StreamHandler
 
     def _serve_stream(self, handler: BaseHTTPRequestHandler, number: int) -> None:
+        if self._is_down(number):
+            handler.send_error(503, "stream off air")
+            return
         handler.send_response(200)
         handler.send_header("Content-Type", "audio/wav")
         handler.send_header("Cache-Control", "no-cache")
@@ -99,7 +116,7 @@ class LocalStreamServer(BackgroundHttpServer):
         try:
             handler.wfile.write(wav_header())
             next_send = time.monotonic()
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and not self._is_down(number):
                 handler.wfile.write(chunk)
                 handler.wfile.flush()
                 next_send += CHUNK_S

@@ -82,6 +82,8 @@ class WorkerSettings(FingerV7Settings):
     match_min_aligned_hashes: int | None = Field(default=None, ge=1)
     match_min_confidence: float | None = Field(default=None, ge=0, le=1)
     playlog_buffer_path: Path | None = None
+    # A SQLite file for music_log instead of PostgreSQL: one machine only (`fingerv7 demo`).
+    music_log_path: Path | None = None
     tz: str = "America/Sao_Paulo"
 
     # Static mode (USE_ORCHESTRATOR=false).

@@ -60,7 +60,9 @@ class StatusReporter:
         sampler: SystemSampler,
         watchdog: FreezeWatchdog | None = None,
         breaker: CircuitBreaker | None = None,
+        problems: Callable[[], list[str]] = list,
     ) -> None:
+        self.problems = problems
         self.instance_id = instance_id
         self.mode = mode
         self.processor_name = processor_name
@@ -87,6 +89,9 @@ class StatusReporter:
             status = "degraded"  # streams keep running; the orchestrator is not answering
         else:
             status = "healthy"
+        problems = self.problems()
+        if problems and status == "healthy":
+            status = "degraded"  # running, but cannot do its job (an empty catalog, say)
         stream_ids, generation = self.reconciler.report()
         document: dict[str, Any] = {
             "status": status,
@@ -96,6 +101,8 @@ class StatusReporter:
             "uptime_seconds": round(self.uptime_s(), 3),
             "streams_running": len(stream_ids),
             "generation": generation,
+            "processor": self.processor_name,
+            "problems": problems,
             "orchestrator": {
                 "registered": counters.registered,
                 "reachable": counters.orchestrator_reachable,
@@ -123,6 +130,8 @@ class StatusReporter:
             "error_count": totals.errors,
             "cpu_usage": sample.cpu_percent,
             "memory_usage": sample.memory_percent,
+            "process_cpu_usage": sample.process_cpu_percent,
+            "process_memory_usage": sample.process_memory_percent,
             "vpn_status": "not_managed",
             "vpn_ip": None,
             "last_db_write": _iso(self.last_db_write()),
@@ -139,8 +148,14 @@ class StatusReporter:
             "stale_answers_ignored": counters.stale_answers,
             "freezes_detected": self.watchdog.freezes_detected if self.watchdog else 0,
             "circuit_breaker_opened": self.breaker.times_opened if self.breaker else 0,
+            "play_log": self.play_log_backlog(),
             "streams": [self._stream_entry(stream_id) for stream_id in stream_ids],
         }
+
+    def play_log_backlog(self) -> dict[str, Any] | None:
+        """The processor's play-log backlog, when it logs plays (fingerprint)."""
+        backlog = getattr(self.supervisor.processor, "play_log_backlog", None)
+        return dict(backlog()) if callable(backlog) else None
 
     def _stream_entry(self, stream_id: int) -> dict[str, Any]:
         running = self.supervisor.get(stream_id)

@@ -146,6 +146,7 @@ class StreamSupervisor:
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
+            crash: Exception | None = None
             try:
                 await self.processor.run(stream, stats)
                 problem = "processor returned"
@@ -153,6 +154,7 @@ class StreamSupervisor:
                 raise
             except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"
+                crash = exc
             if loop.time() - started >= HEALTHY_RUN_S:
                 backoff.reset()
             stats.restarts += 1
@@ -167,5 +169,6 @@ class StreamSupervisor:
                 problem,
                 stats.restarts,
                 delay_s,
+                exc_info=crash,  # the traceback says where: a crash is a bug to fix
             )
             await asyncio.sleep(delay_s)

@@ -34,6 +34,11 @@ ORCHESTRATOR_METRICS = frozenset(
         "fingerv7_discrepancies_total",
         "fingerv7_http_requests_total",
         "fingerv7_process_resident_memory_ratio",
+        "fingerv7_stream_health",
+        "fingerv7_streams_down_too_long",
+        "fingerv7_streams_silent_too_long",
+        "fingerv7_instances_with_problems",
+        "fingerv7_monitor_failing",
     }
 )
 HISTOGRAMS = frozenset(
@@ -50,6 +55,8 @@ WORKER_METRICS = frozenset(
         "fingerv7_worker_errors_total",
         "fingerv7_worker_stream_restarts_total",
         "fingerv7_worker_up",
+        "fingerv7_worker_plays_buffered",
+        "fingerv7_worker_plays_buffered_oldest_seconds",
     }
 )
 # Series a query may name: every metric, and each histogram's _bucket/_sum/_count series.
@@ -66,6 +73,7 @@ ORCHESTRATOR_VARIABLES = frozenset(
     {
         "DATABASE_URL",
         "MUSIC_LOG_TABLE",
+        "MUSIC_LOG_DATABASE_URL",
         "POSTGRES_HOST",
         "POSTGRES_PORT",
         "POSTGRES_DB",
@@ -103,6 +111,9 @@ ORCHESTRATOR_VARIABLES = frozenset(
         "ALERT_DISCORD_WEBHOOK_URL",
         "ALERT_WEBHOOK_URL",
         "ALERT_COOLDOWN_SECONDS",
+        "STREAM_DOWN_ALERT_SECONDS",
+        "STREAM_SILENT_ALERT_SECONDS",
+        "STREAMS_DOWN_SHARE_ALERT",
     }
 )
 

@@ -29,6 +29,9 @@ def test_writes_one_file_per_instance(tmp_path: Path) -> None:
     assert third["TOTAL_SERVERS"] == "8"
     assert third["POSTGRES_PASSWORD"] == "<postgres-password>"
     assert third["WIREGUARD_PRIVATE_KEY"] == "<wireguard-private-key>"
+    assert third["PROCESSOR"] == "fingerprint"  # the documented deployment identifies songs
+    ports = [_read(tmp_path / f"fingerv7-{n:03d}.env")["WORKER_HTTP_PORT"] for n in range(1, 9)]
+    assert ports == [str(8081 + n) for n in range(8)]  # one metrics port per instance
     assert stat.S_IMODE((tmp_path / "fingerv7-003.env").stat().st_mode) == 0o600
     assert "Replace every <placeholder>" in result.output
 
@@ -54,7 +57,7 @@ def test_base_file_fills_values_and_keeps_instances_distinct(tmp_path: Path) -> 
     base = tmp_path / "worker.env"
     base.write_text(
         "# filled in\nexport POSTGRES_PASSWORD='pw-from-base'\nINSTANCE_ID=ignored\n"
-        "EXTRA_SETTING=kept\n",
+        "EXTRA_SETTING=kept\nWORKER_HTTP_PORT=9100\n",
         encoding="utf-8",
     )
     out = tmp_path / "out"
@@ -66,6 +69,8 @@ def test_base_file_fills_values_and_keeps_instances_distinct(tmp_path: Path) -> 
     assert first["POSTGRES_PASSWORD"] == "pw-from-base"
     assert first["EXTRA_SETTING"] == "kept"
     assert first["INSTANCE_ID"] == "fingerv7-001"
+    assert first["WORKER_HTTP_PORT"] == "9100"
+    assert _read(out / "fingerv7-002.env")["WORKER_HTTP_PORT"] == "9101"
     assert "Replace every" not in result.output
 
 

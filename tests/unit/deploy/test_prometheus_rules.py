@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fingerv7.core.alerting import default_rules
+from fingerv7.core.stream_health import StreamAlertThresholds, stream_rules
 
 from .contract import DEPLOY, KNOWN_SERIES, PROMETHEUS_SERIES, load_yaml
 from .promql import series_names
@@ -35,6 +36,7 @@ def test_the_manuals_alerts_with_their_durations() -> None:
 
 def test_built_in_notifications_share_the_prometheus_alert_names() -> None:
     assert {rule.name for rule in default_rules()} <= set(ALERTS)
+    assert {rule.name for rule in stream_rules(StreamAlertThresholds())} <= set(ALERTS)
 
 
 def test_every_alert_has_a_severity_and_a_text() -> None:

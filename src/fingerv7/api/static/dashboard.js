@@ -105,7 +105,30 @@ document.addEventListener("visibilitychange", () => {
 
 // ---- Rendering -------------------------------------------------------------------------------
 
+// One time zone, labelled, everywhere: the orchestrator's TZ (music_log's date/time are in it).
+function setTimeZone(zone) {
+  if (!zone || zone === view.timeZone) return;
+  view.timeZone = zone;
+  view.timeFormat = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: zone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+  });
+  view.changesSignature = "";
+  for (const id of ["changes-when", "identifications-when"]) $(id).textContent = `When (${zone})`;
+}
+
+function formatMoment(ms) {
+  return view.timeFormat ? view.timeFormat.format(new Date(ms)) : new Date(ms).toISOString();
+}
+
 function render(fleet, streams) {
+  setTimeZone(streams.time_zone);
   view.instances = fleet.instances;
   view.distribution = streams.distribution;
   view.unassignedIds = streams.unassigned_stream_ids;
@@ -114,6 +137,7 @@ function render(fleet, streams) {
   renderCards(fleet.instances);
   renderDistribution();
   renderChanges(streams.recent_changes);
+  renderStreamHealth(streams);
   applyFilter();
   tickClock();
 }
@@ -177,6 +201,11 @@ function createCard(instanceId) {
   return card;
 }
 
+function withHost(own, host) {
+  if (own === null || own === undefined) return formatPercent(host);
+  return `${formatPercent(own)} (host ${formatPercent(host)})`;
+}
+
 function formatPercent(value) {
   return value === null || value === undefined ? "–" : `${Number(value).toFixed(0)} %`;
 }
@@ -198,8 +227,9 @@ function updateCard(card, instance) {
   part(".heartbeat").dataset.timestamp = instance.last_heartbeat || "";
   setText(part(".version"), instance.version || "–");
   setText(part(".location"), instance.location || "–");
-  setText(part(".cpu"), formatPercent(instance.cpu_usage));
-  setText(part(".memory"), formatPercent(instance.memory_usage));
+  // The worker's own share first; the whole host's after it (a neighbour may be the busy one).
+  setText(part(".cpu"), withHost(instance.process_cpu_usage, instance.cpu_usage));
+  setText(part(".memory"), withHost(instance.process_memory_usage, instance.memory_usage));
   setText(part(".processed"), instance.processed_total.toLocaleString());
   setText(part(".errors"), instance.errors_total.toLocaleString());
   part(".errors").classList.toggle("warn", instance.errors_total > 0);
@@ -276,7 +306,7 @@ function renderChanges(changes) {
       const row = document.createElement("tr");
       const when = parseTimestamp(change.timestamp);
       const cells = [
-        when === null ? "–" : new Date(when).toLocaleTimeString(),
+        when === null ? "–" : formatMoment(when),
         change.details,
         change.reason,
         abbreviateIds(change.stream_ids),
@@ -292,7 +322,59 @@ function renderChanges(changes) {
   );
 }
 
+// Problem streams first: what is down, for how long, and who holds it (issue 11).
+function renderStreamHealth(streams) {
+  const counts = streams.health ?? {};
+  $("health-counts").replaceChildren(
+    ...Object.entries(counts).map(([state, count]) => {
+      const item = document.createElement("li");
+      item.dataset.health = state;
+      item.textContent = `${state} ${count}`;
+      return item;
+    }),
+  );
+  const problems = Object.entries(streams.instance_problems ?? {});
+  $("worker-problems").replaceChildren(
+    ...problems.map(([instanceId, info]) => {
+      const item = document.createElement("li");
+      item.textContent = `${instanceId} (${info.processor ?? "?"}): ${info.problems.join("; ")}`;
+      return item;
+    }),
+  );
+  const rows = streams.problem_streams ?? [];
+  $("problems-empty").hidden = rows.length > 0;
+  $("problem-table").hidden = rows.length === 0;
+  const signature = JSON.stringify(rows.map((p) => [p.id, p.state, p.since, p.instance_id, p.reason]));
+  if (signature === view.problemsSignature) return;
+  view.problemsSignature = signature;
+  $("problem-streams").replaceChildren(
+    ...rows.map((problem) => {
+      const row = document.createElement("tr");
+      row.dataset.streamId = String(problem.id);
+      const cells = [
+        `${problem.name} (#${problem.id})`,
+        problem.state,
+        "",
+        problem.instance_id ?? "none",
+        problem.reason ?? "–",
+      ];
+      for (const text of cells) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      row.children[1].className = "health-state";
+      row.children[2].className = "down-for";
+      if (problem.since) row.children[2].dataset.since = problem.since;
+      else row.children[2].textContent = "unknown";
+      return row;
+    }),
+  );
+  tickClock();
+}
+
 function renderIdentifications(plays) {
+  setTimeZone(plays.time_zone);
   const rows = plays.identifications;
   $("identifications-empty").hidden = rows.length > 0;
   $("identifications-empty").textContent = plays.available
@@ -305,7 +387,7 @@ function renderIdentifications(plays) {
   $("identifications").replaceChildren(
     ...rows.map((play) => {
       const row = document.createElement("tr");
-      const when = [play.date, play.time].filter(Boolean).join(" ");
+      const when = [play.date, play.time?.slice(0, 8)].filter(Boolean).join(" ");
       for (const text of [when, play.name, `${play.artist ?? "?"} - ${play.song_title ?? "?"}`, play.identified_by]) {
         const cell = document.createElement("td");
         cell.textContent = text ?? "–";
@@ -325,11 +407,22 @@ function formatAge(ms) {
   return `${Math.round(seconds / 3600)} h ago`;
 }
 
+function formatDuration(ms) {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
 function tickClock() {
   const now = serverNowMs();
   for (const element of document.querySelectorAll(".heartbeat[data-timestamp]")) {
     const at = parseTimestamp(element.dataset.timestamp);
     setText(element, at === null ? "never" : formatAge(now - at));
+  }
+  for (const element of document.querySelectorAll(".down-for[data-since]")) {
+    const at = parseTimestamp(element.dataset.since);
+    setText(element, at === null ? "unknown" : formatDuration(now - at));
   }
   const since = view.lastSuccessMs;
   setText($("connection-age"), since === null ? "" : `updated ${formatAge(Date.now() - since)}`);

@@ -44,6 +44,7 @@ class ChangeReason(StrEnum):
 
     NEW = "new"  # stream was unassigned (new in the source, or capacity freed up)
     FAILOVER = "failover"  # its instance is INACTIVE / REMOVED / unknown
+    RELEASED = "released"  # its instance stopped cleanly (SIGTERM) or was deregistered
     DRAIN = "drain"  # its instance is draining
     OVER_CAPACITY = "over_capacity"  # its instance now has fewer slots than streams
     REBALANCE = "load_balancing"  # voluntary move between two live instances

@@ -40,8 +40,11 @@ from fingerv7.playlog import (
     PlayBuffer,
     PlayLog,
     PlayTracker,
+    PlayWriter,
+    SqliteMusicLogWriter,
     stream_metadata_fields,
 )
+from fingerv7.storage.database_url import describe_url
 from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.settings import WorkerSettings
 
@@ -88,6 +91,8 @@ class FingerprintProcessor:
         self.capture_timeouts = capture_timeouts or CaptureTimeouts()
         self._recognizer_loader = recognizer_loader
         self._recognizer: Recognizer | None = None
+        self._catalog_problem: str | None = None  # shown in /health and the heartbeat
+        self.catalog_description = "the catalog"
         self._load_lock = asyncio.Lock()
         self._catalog_refresh_s = catalog_refresh_s
         self._refresh_task: asyncio.Task[None] | None = None
@@ -106,6 +111,9 @@ class FingerprintProcessor:
             pass  # built outside the event loop: the first run() starts the play log
         else:
             self.play_log.start()  # plays left by an earlier run are written at once
+            # Load the catalog now, not with the first stream: an empty or unreachable catalog
+            # must be said at start, even by a worker that has no stream yet.
+            self._preload = asyncio.create_task(self._preload_catalog(), name="catalog-load")
 
     async def run(self, stream: AssignedStream, stats: StreamStats) -> None:
         self.play_log.start()
@@ -159,6 +167,8 @@ class FingerprintProcessor:
             if recognition is None:
                 continue
             stats.identifications += 1
+            stats.last_identified_at = heard_at
+            stats.last_song = f"{recognition.artist} - {recognition.title}"
             if tracker.observe(recognition.track_key, heard_at).is_new_play:
                 await self.play_log.record(self._play(stream, recognition, heard_at))
                 logger.info(
@@ -186,11 +196,43 @@ class FingerprintProcessor:
             **stream_metadata_fields(dict(stream.metadata)),
         )
 
+    def problems(self) -> list[str]:
+        """What stops this worker identifying songs (reported in /health and the heartbeat)."""
+        problems = [self._catalog_problem, self.play_log.problem()]
+        return [p for p in problems if p]
+
+    async def _preload_catalog(self) -> None:
+        with contextlib.suppress(Exception):  # already logged and recorded as a problem
+            await self._loaded_recognizer()
+
+    def _judge_catalog(self, recognizer: Recognizer) -> None:
+        count = _track_count(recognizer)
+        if count == 0:
+            problem = (
+                f"{self.catalog_description} is empty: nothing can be identified and no play is "
+                "logged (add songs with `fingerv7 catalog add`)"
+            )
+            if problem != self._catalog_problem:
+                logger.error("[CATALOG] %s", problem)
+            self._catalog_problem = problem
+        else:
+            self._catalog_problem = None
+
     async def _loaded_recognizer(self) -> Recognizer:
         """The recognizer, loaded once (on a thread: the catalog index may be large)."""
         async with self._load_lock:
             if self._recognizer is None:
-                self._recognizer = await asyncio.to_thread(self._recognizer_loader)
+                try:
+                    self._recognizer = await asyncio.to_thread(self._recognizer_loader)
+                except Exception as error:
+                    first_line = str(error).splitlines()[0] if str(error) else ""
+                    self._catalog_problem = (
+                        f"{self.catalog_description} is unreachable ({type(error).__name__}: "
+                        f"{first_line}): nothing is identified"
+                    )
+                    logger.exception("[CATALOG] %s", self._catalog_problem)
+                    raise
+                self._judge_catalog(self._recognizer)
                 if self._catalog_refresh_s:
                     self._refresh_task = asyncio.create_task(
                         self._refresh_forever(self._recognizer, self._catalog_refresh_s),
@@ -205,6 +247,12 @@ class FingerprintProcessor:
                 await asyncio.to_thread(recognizer.refresh)
             except Exception as error:  # the catalog database may be down: keep the old index
                 logger.warning("[CATALOG] refresh failed (%s); keeping the loaded catalog", error)
+            else:
+                self._judge_catalog(recognizer)
+
+    def play_log_backlog(self) -> dict[str, object]:
+        """For the worker's /metrics and Prometheus: the plays not yet in music_log."""
+        return self.play_log.backlog()
 
     @property
     def last_db_write(self) -> datetime | None:
@@ -212,6 +260,11 @@ class FingerprintProcessor:
         return self.play_log.stats.last_write_at
 
     async def aclose(self) -> None:
+        preload = getattr(self, "_preload", None)
+        if preload is not None:
+            preload.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await preload
         if self._refresh_task is not None:
             self._refresh_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -221,6 +274,12 @@ class FingerprintProcessor:
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         if self._recognizer is not None:
             await asyncio.to_thread(self._recognizer.close)
+
+
+def _track_count(recognizer: Recognizer) -> int | None:
+    identifier = getattr(recognizer, "identifier", None)
+    count = getattr(identifier, "track_count", None)
+    return count if isinstance(count, int) else None
 
 
 def match_config_from(settings: WorkerSettings) -> MatchConfig:
@@ -238,12 +297,21 @@ def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
     fingerprint_config = FingerprintConfig()
     match_config = match_config_from(settings)
     catalog_url = settings.catalog_database_url or DEFAULT_DATABASE_URL
-    writer = MusicLogWriter(
-        settings.postgres_conninfo(),
-        settings.db_table_name,
-        window_s=settings.duplicate_prevention_window_seconds,
-        zone=settings.zone,
-    )
+    writer: PlayWriter
+    if settings.music_log_path is not None:  # embedded: one machine (the demo)
+        writer = SqliteMusicLogWriter(
+            settings.music_log_path,
+            settings.db_table_name,
+            window_s=settings.duplicate_prevention_window_seconds,
+            zone=settings.zone,
+        )
+    else:
+        writer = MusicLogWriter(
+            settings.postgres_conninfo(),
+            settings.db_table_name,
+            window_s=settings.duplicate_prevention_window_seconds,
+            zone=settings.zone,
+        )
     play_log = PlayLog(PlayBuffer(settings.effective_playlog_buffer_path), writer)
     plan = IdentificationPlan(
         window_s=settings.identification_duration,
@@ -251,7 +319,7 @@ def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
         duplicate_window_s=settings.duplicate_prevention_window_seconds,
         sample_rate_hz=fingerprint_config.sample_rate_hz,
     )
-    return FingerprintProcessor(
+    processor = FingerprintProcessor(
         recognizer_loader=lambda: CatalogRecognizer.open(
             catalog_url, fingerprint_config, match_config
         ),
@@ -260,3 +328,5 @@ def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
         plan=plan,
         catalog_refresh_s=settings.catalog_refresh_seconds,
     )
+    processor.catalog_description = f"the catalog ({describe_url(catalog_url)})"
+    return processor

@@ -20,6 +20,7 @@ from fingerv7.processing import (
     describe_error,
     pause_before_reconnecting,
 )
+from fingerv7.reconnect_log import ReconnectLog
 from fingerv7.retry import ExponentialBackoff
 
 logger = logging.getLogger("fingerv7.worker.processors.probe")
@@ -54,13 +55,21 @@ class ProbeProcessor:
 
     async def run(self, stream: AssignedStream, stats: StreamStats) -> None:
         backoff = ExponentialBackoff(self._reconnect_base_s, self._reconnect_max_s)
+        reconnects = ReconnectLog(logger, f"{stream.id} ({stream.name})")
         while True:
+            bytes_before = stats.bytes_read
             try:
                 await self._read_until_dropped(stream, stats, backoff)
                 problem = "stream ended"
             except httpx.HTTPError as exc:
                 problem = describe_error(exc)
-            await pause_before_reconnecting(stats, backoff, problem, label=stream.id, logger=logger)
+            await pause_before_reconnecting(
+                stats,
+                backoff,
+                problem,
+                reconnects,
+                delivered_audio=stats.bytes_read > bytes_before,
+            )
 
     async def _read_until_dropped(
         self, stream: AssignedStream, stats: StreamStats, backoff: ExponentialBackoff

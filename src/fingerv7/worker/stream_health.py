@@ -1,0 +1,145 @@
+"""What a worker says about each of its streams in the heartbeat (issue 11).
+
+Built from the supervisor's live :class:`~fingerv7.worker.processor.StreamStats`; errors are
+redacted first (a stream URL may carry a password or a token), and cut to a bounded length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from fingerv7.worker.processor import StreamProcessor
+from fingerv7.worker.supervisor import RunningStream
+
+MAX_ERROR_CHARS = 300
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&;](?:[a-z_]*(?:pass(?:word)?|token|key|secret|auth|sig(?:nature)?)[a-z_]*))=[^&\s'\"]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`http://user:pw@host/x?token=abc` → `http://***@host/x?token=***`."""
+    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    return _SECRET_PARAM.sub(r"\g<name>=***", text)
+
+
+class StreamHealthReport(BaseModel):
+    stream_id: int
+    state: Literal["starting", "connecting", "running", "reconnecting", "failed"]
+    since: datetime | None
+    last_error: str | None = None
+    codec: str | None = None
+    bitrate_kbps: int | None = None
+    last_audio_at: datetime | None = None
+    last_identified_at: datetime | None = None
+    last_song: str | None = None
+    identifications: int = 0
+
+
+class WorkerHealthReport(BaseModel):
+    processor: str
+    problems: list[str] = Field(default_factory=list)
+    since: datetime | None = None  # when these problems (or their absence) began
+
+
+def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]:
+    reports = []
+    for running in streams:
+        stats = running.stats
+        state = stats.status if stats.status in _STATES else "connecting"
+        error = redact(stats.last_error)[:MAX_ERROR_CHARS] if stats.last_error else None
+        reports.append(
+            StreamHealthReport(
+                stream_id=running.stream.id,
+                state=state,  # type: ignore[arg-type]
+                since=stats.status_since,
+                last_error=error,
+                codec=stats.codec,
+                bitrate_kbps=stats.bitrate_kbps,
+                last_audio_at=stats.last_activity,
+                last_identified_at=stats.last_identified_at,
+                last_song=stats.last_song[:300] if stats.last_song else None,
+                identifications=stats.identifications,
+            )
+        )
+    return reports
+
+
+_STATES = frozenset({"starting", "connecting", "running", "reconnecting", "failed"})
+
+
+def processor_problems(processor: StreamProcessor) -> list[str]:
+    """What stops the processor doing its job, if it can tell (optional `problems()` method)."""
+    problems = getattr(processor, "problems", None)
+    return [redact(p)[:MAX_ERROR_CHARS] for p in problems()] if callable(problems) else []
+
+
+class ProblemTracker:
+    """The processor's problems, stamped with when they began (so the orchestrator can tell a
+    new episode from the same one, whichever of its processes heard the previous report)."""
+
+    def __init__(self) -> None:
+        self._last: list[str] | None = None
+        self._since: datetime | None = None
+
+    def report(self, processor: StreamProcessor) -> WorkerHealthReport:
+        problems = processor_problems(processor)
+        if problems != self._last:
+            self._last, self._since = problems, datetime.now(UTC)
+        return WorkerHealthReport(processor=processor.name, problems=problems, since=self._since)
+
+
+FULL_REPORT_EVERY = 10  # beats; a new orchestrator process catches up within that many
+
+
+class HealthDelta:
+    """Sends a stream's health only when it changed since the last delivered heartbeat, and
+    everything every `FULL_REPORT_EVERY` beats: a thousand unchanged streams cost nothing.
+
+    The orchestrator keeps the last report per stream (and each state change in its table),
+    so an omitted stream means "as before". A failed heartbeat forgets what was sent.
+    """
+
+    def __init__(self, full_every: int = FULL_REPORT_EVERY) -> None:
+        self._full_every = full_every
+        self._sent: dict[int, tuple[object, ...]] = {}
+        self._beats = 0
+
+    def select(self, reports: list[StreamHealthReport]) -> list[StreamHealthReport]:
+        full = self._beats % self._full_every == 0
+        self._beats += 1
+        chosen = []
+        for report in reports:
+            key = _change_key(report)
+            if full or self._sent.get(report.stream_id) != key:
+                chosen.append(report)
+                self._sent[report.stream_id] = key
+        running = {r.stream_id for r in reports}
+        for stream_id in [s for s in self._sent if s not in running]:
+            del self._sent[stream_id]
+        return chosen
+
+    def undelivered(self) -> None:
+        """The heartbeat did not arrive: send everything next time."""
+        self._sent.clear()
+        self._beats = 0
+
+
+def _change_key(report: StreamHealthReport) -> tuple[object, ...]:
+    # Not last_audio_at: it moves every second on a healthy stream (sent with full reports).
+    return (
+        report.state,
+        report.since,
+        report.last_error,
+        report.codec,
+        report.bitrate_kbps,
+        report.last_identified_at,
+        report.last_song,
+    )
