@@ -60,6 +60,10 @@ class MatchConfig:
     (or both) gives tolerance to stations that play tracks a few percent fast or slow.
     """
 
+    # The decision: the best alignment must be unlikely by chance (`min_score`, -log10 of the
+    # expected chance alignments this good, see significance.py) and reach a small floor of
+    # aligned hashes (the null model assumes independent hits, which a handful never are).
+    min_score: float = 0.0
     min_aligned_hashes: int = 36
     # Hashes this common (drum hits, repeated notes) carry little identity and would dominate
     # voting time; skipped at query time. About 20x the average at 1,000 hours of catalog.

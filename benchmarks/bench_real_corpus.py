@@ -1,0 +1,177 @@
+"""Recognition on real recordings: the Debian music corpus through `catalog add` and `identify`.
+
+Set-up (once): benchmarks/corpus/setup.sh, then benchmarks/corpus/make_queries.py --out DIR.
+Then
+
+    .venv/bin/python benchmarks/bench_real_corpus.py --corpus DIR \
+        --database-url postgresql://postgres@127.0.0.1:5432/fv7_bench_real
+
+creates the database afresh, runs `fingerv7 catalog add DIR/catalog` as a child process (ingest
+speed per CPU-second and peak memory come from that process), measures the catalog's size, then
+identifies every snippet with `CatalogIdentifier.identify_file` (what `fingerv7 identify` runs)
+and prints top-1 per condition, wrong answers and false identifications of the negatives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fingerv7.catalog import CatalogIdentifier, CatalogStore, create_catalog_engine  # noqa: E402
+from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig  # noqa: E402
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the benchmark database (PostgreSQL), or delete the SQLite file."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        return
+    base, name = url.rsplit("/", 1)
+    admin = create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def ingest(url: str, folder: Path) -> dict[str, float]:
+    """`fingerv7 catalog add` in a child process: wall time, CPU time, peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "fingerv7"), "catalog", "add", str(folder)],
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wall_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall_s, "cpu_s": cpu_s, "peak_rss_mb": after.ru_maxrss / 1024}
+
+
+def catalog_bytes(url: str) -> int:
+    engine = create_catalog_engine(url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # Every catalog table with its indexes and TOAST, whichever schema revision it is.
+            size = connection.execute(
+                text(
+                    "SELECT sum(pg_total_relation_size(oid)) FROM pg_class"
+                    " WHERE relkind = 'r' AND relname LIKE 'catalog\\_%'"
+                )
+            ).scalar_one()
+        else:
+            size = Path(url.removeprefix("sqlite:///")).stat().st_size
+    engine.dispose()
+    return int(size)
+
+
+def identify_all(
+    url: str, corpus: Path, manifest: list[dict[str, Any]], match_config: MatchConfig
+) -> dict[str, Any]:
+    """Every snippet through the identify code path; per-snippet outcome and latency."""
+    engine = create_catalog_engine(url)
+    started = time.perf_counter()
+    identifier = CatalogIdentifier(CatalogStore(engine), FingerprintConfig(), match_config)
+    load_s = time.perf_counter() - started
+    outcomes = []
+    for entry in manifest:
+        started = time.perf_counter()
+        found = identifier.identify_file(corpus / "queries" / entry["file"])
+        elapsed = time.perf_counter() - started
+        answer = None if found is None else str(Path(found.track.source_path).resolve())
+        outcomes.append(
+            {
+                **entry,
+                "answer": answer,
+                "aligned": None if found is None else found.match.aligned_hashes,
+                "score": None if found is None else getattr(found.match, "score", None),
+                "latency_s": elapsed,
+            }
+        )
+    engine.dispose()
+    return {"index_load_s": load_s, "outcomes": outcomes}
+
+
+def summarise(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    conditions: dict[str, dict[str, float]] = {}
+    for condition in dict.fromkeys(entry["condition"] for entry in outcomes):
+        positives = [e for e in outcomes if e["condition"] == condition and e["expected"]]
+        if not positives:
+            continue
+        correct = sum(e["answer"] == e["expected"] for e in positives)
+        wrong = sum(e["answer"] not in (None, e["expected"]) for e in positives)
+        conditions[condition] = {
+            "snippets": len(positives),
+            "top1": correct / len(positives),
+            "wrong": wrong,
+        }
+    negatives = [e for e in outcomes if e["expected"] is None]
+    latencies_ms = np.array([e["latency_s"] for e in outcomes]) * 1000
+    return {
+        "conditions": conditions,
+        "negatives": len(negatives),
+        "false_identifications": sum(e["answer"] is not None for e in negatives),
+        "wrong_answers": sum(row["wrong"] for row in conditions.values()),
+        "identify_ms_p50_p95": [float(v) for v in np.percentile(latencies_ms, [50, 95])],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--skip-ingest", action="store_true", help="reuse the catalog as it is")
+    parser.add_argument("--every", type=int, default=1, help="use every n-th snippet only")
+    parser.add_argument(
+        "--match-config", type=json.loads, default={}, help='MatchConfig overrides as JSON'
+    )
+    parser.add_argument("--output", type=Path, default=None, help="write outcomes as JSON")
+    args = parser.parse_args()
+    manifest = json.loads((args.corpus / "manifest.json").read_text())[:: args.every]
+    for entry in manifest:
+        entry["expected"] = entry["expected"] and str(Path(entry["expected"]).resolve())
+    report: dict[str, Any] = {}
+    if not args.skip_ingest:
+        recreate_database(args.database_url)
+        report["ingest"] = ingest(args.database_url, args.corpus / "catalog")
+    store = CatalogStore(create_catalog_engine(args.database_url))
+    tracks = store.list_tracks()
+    store.engine.dispose()
+    audio_h = sum(track.duration_s for track in tracks) / 3600
+    report["catalog"] = {
+        "tracks": len(tracks),
+        "hours": audio_h,
+        "hashes_per_second": sum(t.hash_count for t in tracks) / (audio_h * 3600),
+        "mb_per_hour": catalog_bytes(args.database_url) / 1e6 / audio_h,
+    }
+    if "ingest" in report:
+        report["ingest"]["x_realtime_per_cpu_s"] = audio_h * 3600 / report["ingest"]["cpu_s"]
+    identified = identify_all(
+        args.database_url, args.corpus, manifest, MatchConfig(**args.match_config)
+    )
+    report["index_load_s"] = identified["index_load_s"]
+    report["summary"] = summarise(identified["outcomes"])
+    print(json.dumps({key: value for key, value in report.items()}, indent=1))
+    if args.output:
+        args.output.write_text(json.dumps({**report, "outcomes": identified["outcomes"]}))
+
+
+if __name__ == "__main__":
+    main()
