@@ -29,8 +29,18 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fingerv7.catalog import CatalogIdentifier, CatalogStore, create_catalog_engine  # noqa: E402
-from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig  # noqa: E402
+from fingerv7.catalog import (
+    CatalogIdentifier,
+    CatalogStore,
+    create_catalog_engine,
+    decode_audio,
+)
+from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
+
+# Held-out recordings that contain catalogued audio verbatim (found by this benchmark: clean
+# snippets line up 30-65 hashes at offsets that advance with the snippet). Naming the catalogued
+# recording is right, so their snippets are reported apart, not as false identifications.
+SHARED_AUDIO = {"/usr/share/games/colobot/music/Infinite.ogg": "contains music008.ogg"}
 
 
 def recreate_database(url: str) -> None:
@@ -53,10 +63,11 @@ def ingest(url: str, folder: Path) -> dict[str, float]:
     """`fingerv7 catalog add` in a child process: wall time, CPU time, peak RSS."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    # Exit code 1 = some file failed; those tracks are simply not catalogued (see main()).
     subprocess.run(
         [str(Path(sys.executable).parent / "fingerv7"), "catalog", "add", str(folder)],
         env={**os.environ, "DATABASE_URL": url},
-        check=True,
+        check=False,
         stdout=subprocess.DEVNULL,
     )
     wall_s = time.perf_counter() - started
@@ -102,11 +113,31 @@ def identify_all(
                 "answer": answer,
                 "aligned": None if found is None else found.match.aligned_hashes,
                 "score": None if found is None else getattr(found.match, "score", None),
+                "distinct": None
+                if found is None
+                else getattr(found.match, "distinct_hashes", None),
                 "latency_s": elapsed,
             }
         )
     engine.dispose()
     return {"index_load_s": load_s, "outcomes": outcomes}
+
+
+def drop_silent_snippets(manifest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Positives cut from digital silence (some game tracks end in 20 s of it) cannot be
+    identified by anyone: left out and counted. Each source is decoded once."""
+    rate = FingerprintConfig().sample_rate_hz
+    kept, sources = [], {}
+    for entry in manifest:
+        if entry["expected"] is None:
+            kept.append(entry)
+            continue
+        if entry["source"] not in sources:
+            sources[entry["source"]] = decode_audio(Path(entry["source"]), rate).samples
+        first = int(entry["start_s"] * rate)
+        if np.abs(sources[entry["source"]][first : first + 10 * rate]).max(initial=0.0) > 1e-4:
+            kept.append(entry)
+    return kept
 
 
 def summarise(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -122,12 +153,15 @@ def summarise(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
             "top1": correct / len(positives),
             "wrong": wrong,
         }
-    negatives = [e for e in outcomes if e["expected"] is None]
+    negatives = [e for e in outcomes if e["expected"] is None and e["source"] not in SHARED_AUDIO]
+    shared = [e for e in outcomes if e["expected"] is None and e["source"] in SHARED_AUDIO]
     latencies_ms = np.array([e["latency_s"] for e in outcomes]) * 1000
     return {
         "conditions": conditions,
         "negatives": len(negatives),
         "false_identifications": sum(e["answer"] is not None for e in negatives),
+        "shared_audio_snippets": len(shared),
+        "shared_audio_identified": sum(e["answer"] is not None for e in shared),
         "wrong_answers": sum(row["wrong"] for row in conditions.values()),
         "identify_ms_p50_p95": [float(v) for v in np.percentile(latencies_ms, [50, 95])],
     }
@@ -140,7 +174,7 @@ def main() -> None:
     parser.add_argument("--skip-ingest", action="store_true", help="reuse the catalog as it is")
     parser.add_argument("--every", type=int, default=1, help="use every n-th snippet only")
     parser.add_argument(
-        "--match-config", type=json.loads, default={}, help='MatchConfig overrides as JSON'
+        "--match-config", type=json.loads, default={}, help="MatchConfig overrides as JSON"
     )
     parser.add_argument("--output", type=Path, default=None, help="write outcomes as JSON")
     args = parser.parse_args()
@@ -155,6 +189,14 @@ def main() -> None:
     tracks = store.list_tracks()
     store.engine.dispose()
     audio_h = sum(track.duration_s for track in tracks) / 3600
+    # A recording `catalog add` could not read is not in the catalog: its snippets are negatives.
+    catalogued = {str(Path(track.source_path).resolve()) for track in tracks}
+    for entry in manifest:
+        if entry["expected"] and entry["expected"] not in catalogued:
+            entry["expected"] = None
+    snippets = len(manifest)
+    manifest = drop_silent_snippets(manifest)
+    report["silent_snippets_left_out"] = snippets - len(manifest)
     report["catalog"] = {
         "tracks": len(tracks),
         "hours": audio_h,

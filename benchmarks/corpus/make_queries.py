@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.audio_factory import encode_audio, mix_at_snr  # noqa: E402
+from tests.audio_factory import encode_audio, mix_at_snr
 
 RATE = 22050
 SNIPPET_S = 10.0
@@ -146,9 +146,10 @@ def presenter(seed: int, size: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     voice = str(rng.choice(["en", "en-us", "en+m3", "en+f2", "en-gb-x-rp", "pt-br"]))
     line = str(rng.choice(PRESENTER_LINES))
+    words_per_minute = str(int(rng.integers(150, 190)))
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
         subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", str(int(rng.integers(150, 190))), "-w", wav.name, line],
+            ["espeak-ng", "-v", voice, "-s", words_per_minute, "-w", wav.name, line],
             check=True, capture_output=True,
         )  # fmt: skip
         speech = _read(Path(wav.name), 0.0, 60.0)

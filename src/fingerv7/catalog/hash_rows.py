@@ -39,7 +39,12 @@ def decode_fingerprint(blob: bytes) -> tuple[IntArray, IntArray]:
     """Inverse of :func:`encode_fingerprint`: (hashes, anchor frames) as int64 arrays."""
     if not blob or blob[0] != FORMAT_VERSION:
         raise FingerprintBlobError("unknown fingerprint blob format")
-    payload = zlib.decompress(blob[1:])
+    try:
+        payload = zlib.decompress(blob[1:])
+    except zlib.error as error:
+        raise FingerprintBlobError(f"corrupt fingerprint blob: {error}") from error
+    if len(payload) % 8:
+        raise FingerprintBlobError("corrupt fingerprint blob: truncated entries")
     count = len(payload) // 8
     hashes = np.frombuffer(payload, dtype="<u4", count=count).astype(np.int64)
     deltas = np.frombuffer(payload, dtype="<i4", count=count, offset=4 * count)

@@ -35,7 +35,8 @@ class Match:
     the hashes a perfect copy would line up that did (clean MP3 clips score about 0.5, clips in
     loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got; `score` is
     how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
-    this good; see :mod:`fingerv7.core.fingerprint.significance`).
+    this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
+    `distinct_hashes`, the number of different hash values among the aligned ones.
     """
 
     track_id: int
@@ -46,6 +47,7 @@ class Match:
     confidence: float
     runner_up_aligned: int
     score: float = 0.0
+    distinct_hashes: int = 0
 
 
 class LandmarkMatcher:
@@ -106,9 +108,19 @@ class LandmarkMatcher:
         # finer than the bin edge.
         winners = (keys == unique_keys[best]) | (keys == unique_keys[best] + 1)
         offset_frames = float(np.median(offsets[winners]))
+        # A loop or sample shared by two recordings lines up the same few hash values again and
+        # again; a true match lines up many different ones. Only distinct values count as
+        # evidence in the score.
+        distinct = int(np.unique(hashes[hits.query_positions[winners]]).size)
         hits_per_hypothesis = np.bincount(hypothesis, minlength=hashes_per_hypothesis.size)
         return self._decide(
-            unique_keys, scores, best, offset_frames, hashes_per_hypothesis, hits_per_hypothesis
+            unique_keys,
+            scores,
+            best,
+            offset_frames,
+            distinct,
+            hashes_per_hypothesis,
+            hits_per_hypothesis,
         )
 
     def _decide(
@@ -117,6 +129,7 @@ class LandmarkMatcher:
         scores: IntArray,
         best: int,
         offset_frames: float,
+        distinct: int,
         hashes_per_hypothesis: IntArray,
         hits_per_hypothesis: IntArray,
     ) -> Match | None:
@@ -131,7 +144,7 @@ class LandmarkMatcher:
         query_count = max(1, int(hashes_per_hypothesis[hypothesis]))
         confidence = min(1.0, aligned / (query_count * self._reference_share))
         score = chance_alignment_score(
-            aligned,
+            distinct,
             int(hits_per_hypothesis[hypothesis]),
             self.index.frame_count,
             self.match_config.offset_bin_frames,
@@ -152,6 +165,7 @@ class LandmarkMatcher:
             confidence=confidence,
             runner_up_aligned=runner_up,
             score=score,
+            distinct_hashes=distinct,
         )
 
     def _query_hashes(
