@@ -94,12 +94,16 @@ def catalog_bytes(url: str) -> int:
 
 
 def identify_all(
-    url: str, corpus: Path, manifest: list[dict[str, Any]], match_config: MatchConfig
+    url: str,
+    corpus: Path,
+    manifest: list[dict[str, Any]],
+    match_config: MatchConfig,
+    fingerprint_config: FingerprintConfig,
 ) -> dict[str, Any]:
     """Every snippet through the identify code path; per-snippet outcome and latency."""
     engine = create_catalog_engine(url)
     started = time.perf_counter()
-    identifier = CatalogIdentifier(CatalogStore(engine), FingerprintConfig(), match_config)
+    identifier = CatalogIdentifier(CatalogStore(engine), fingerprint_config, match_config)
     load_s = time.perf_counter() - started
     outcomes = []
     for entry in manifest:
@@ -176,6 +180,12 @@ def main() -> None:
     parser.add_argument(
         "--match-config", type=json.loads, default={}, help="MatchConfig overrides as JSON"
     )
+    parser.add_argument(
+        "--query-config",
+        type=json.loads,
+        default={},
+        help="FingerprintConfig overrides as JSON (query side only, e.g. peaks_per_second)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="write outcomes as JSON")
     args = parser.parse_args()
     manifest = json.loads((args.corpus / "manifest.json").read_text())[:: args.every]
@@ -206,7 +216,11 @@ def main() -> None:
     if "ingest" in report:
         report["ingest"]["x_realtime_per_cpu_s"] = audio_h * 3600 / report["ingest"]["cpu_s"]
     identified = identify_all(
-        args.database_url, args.corpus, manifest, MatchConfig(**args.match_config)
+        args.database_url,
+        args.corpus,
+        manifest,
+        MatchConfig(**args.match_config),
+        FingerprintConfig(**args.query_config),
     )
     report["index_load_s"] = identified["index_load_s"]
     report["summary"] = summarise(identified["outcomes"])
