@@ -111,15 +111,16 @@ def identify_all(
         found = identifier.identify_file(corpus / "queries" / entry["file"])
         elapsed = time.perf_counter() - started
         answer = None if found is None else str(Path(found.track.source_path).resolve())
+        match = None if found is None else found.match
+        # getattr: the same script measures the starting commit, whose Match had fewer fields.
         outcomes.append(
             {
                 **entry,
                 "answer": answer,
-                "aligned": None if found is None else found.match.aligned_hashes,
-                "score": None if found is None else getattr(found.match, "score", None),
-                "distinct": None
-                if found is None
-                else getattr(found.match, "distinct_hashes", None),
+                "aligned": getattr(match, "aligned_hashes", None),
+                "score": getattr(match, "score", None),
+                "distinct": getattr(match, "distinct_hashes", None),
+                "runner_up": getattr(match, "runner_up_aligned", None),
                 "latency_s": elapsed,
             }
         )
