@@ -2,9 +2,9 @@
 
 The tables live in their own `MetaData` and their own Alembic chain (catalog/migrations, version
 table `catalog_alembic_version`), so the catalog can share the orchestrator's database or not.
-A track's hashes are one compressed blob (catalog/hash_rows.py): the index is held in memory, so
-the database never looks a hash up, and a blob costs about 3 bytes per hash where a row per hash
-cost about 60.
+A track's hashes are one compressed blob (catalog/fingerprint_blobs.py): the index is held in
+memory, so the database never looks a hash up, and a blob costs about 3 bytes per hash where a row
+per hash cost about 60.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from sqlalchemy import Engine, Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from fingerv7.catalog.hash_rows import decode_fingerprint, encode_fingerprint
+from fingerv7.catalog.fingerprint_blobs import decode_fingerprint, encode_fingerprint
 from fingerv7.catalog.schema import catalog_fingerprints, catalog_tracks, create_catalog_schema
 from fingerv7.core.fingerprint import Fingerprint, HashIndex
 

@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fingerv7.catalog.hash_rows import FingerprintBlobError, decode_fingerprint, encode_fingerprint
+from fingerv7.catalog.fingerprint_blobs import (
+    FingerprintBlobError,
+    decode_fingerprint,
+    encode_fingerprint,
+)
 from fingerv7.core.fingerprint import HASH_BITS
 
 

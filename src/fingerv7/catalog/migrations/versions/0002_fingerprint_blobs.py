@@ -11,7 +11,7 @@ import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
-from fingerv7.catalog.hash_rows import decode_fingerprint, encode_fingerprint
+from fingerv7.catalog.fingerprint_blobs import decode_fingerprint, encode_fingerprint
 
 revision = "c0002"
 down_revision = "c0001"
