@@ -23,7 +23,9 @@ UNREADABLE_EXIT_CODE = 2
 def identify_command(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Audio clips (any format FFmpeg reads).", show_default=False),
+        typer.Argument(
+            help="Audio clips (any format FFmpeg reads).", metavar="FILE", show_default=False
+        ),
     ],
     database_url: Annotated[
         str | None,
