@@ -28,7 +28,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests import audio_factory as af  # noqa: I001  (needs the path set above)
-from fingerv7.catalog import CatalogStore, DatabaseHashLookup, TrackInfo, create_catalog_engine
+from fingerv7.catalog import CatalogStore, TrackInfo, create_catalog_engine
 from fingerv7.core.fingerprint import (
     Fingerprint,
     FingerprintConfig,
@@ -202,8 +202,8 @@ def _store_catalog(url: str, works: list[TrackWork]) -> dict[str, float]:
         if engine.dialect.name == "postgresql":
             size = connection.execute(
                 text(
-                    "SELECT pg_total_relation_size('catalog_hashes')"
-                    " + pg_total_relation_size('catalog_tracks')"
+                    "SELECT sum(pg_total_relation_size(oid)) FROM pg_class"
+                    " WHERE relkind = 'r' AND relname LIKE 'catalog\\_%'"
                 )
             ).scalar_one()
         else:
@@ -292,20 +292,6 @@ def _false_positives(matcher: LandmarkMatcher, negatives: list[Fingerprint]) -> 
     return sum(matcher.identify(negative) is not None for negative in negatives)
 
 
-def _database_query_latency(
-    url: str, fingerprints: list[Fingerprint], config: FingerprintConfig
-) -> tuple[float, float]:
-    engine = create_catalog_engine(url)
-    matcher = LandmarkMatcher(DatabaseHashLookup(engine), config, MatchConfig())
-    latencies = []
-    for query in fingerprints:
-        started = time.perf_counter()
-        matcher.identify(query)
-        latencies.append(time.perf_counter() - started)
-    engine.dispose()
-    return _percentiles_ms(latencies)
-
-
 def main() -> None:
     args = _parse_arguments()
     config = FingerprintConfig()
@@ -361,8 +347,6 @@ def main() -> None:
     storage = _store_catalog(url, works)
     storage["database_bytes_per_hour"] = storage["database_bytes"] / (audio_s / 3600)
     report["database"] = {"url": url.split("@")[-1], **storage}
-    sample = [fingerprints[q.number] for q in queries[: args.database_queries]]
-    report["database_query_ms_p50_p95"] = _database_query_latency(url, sample, config)
     if args.compare_tracks:
         report["speed_approaches"] = _compare_speed_approaches(works, queries, fingerprints, args)
     if args.filler_hours:
@@ -425,8 +409,6 @@ def _print_report(report: dict[str, Any]) -> None:
         f"database ({database['url']}): {database['database_bytes_per_hour'] / 1e6:.2f} MB "
         f"per hour; index load {database['load_index_s']:.2f} s"
     )
-    p50, p95 = report["database_query_ms_p50_p95"]
-    print(f"per-query database lookup instead of memory: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
     print(f"false positives: {report['false_positives']} / {report['negatives']}")
     header = "| condition | top-1 | p50 ms | p95 ms |"
     print("\n" + header + "\n" + "|---" * (header.count("|") - 1) + "|")
@@ -484,7 +466,6 @@ def _parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--filler-negatives", type=int, default=300)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
-    parser.add_argument("--database-queries", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", default=None, help="write the JSON report here")

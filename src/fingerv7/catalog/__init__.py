@@ -13,7 +13,7 @@ from fingerv7.catalog.engine import (
 from fingerv7.catalog.identification import CatalogIdentifier, Identification
 from fingerv7.catalog.ingest import AddResult, AddStatus, CatalogIngestor, audio_files
 from fingerv7.catalog.schema import catalog_metadata, create_catalog_schema
-from fingerv7.catalog.store import CatalogStore, DatabaseHashLookup, TrackInfo, TrackRecord
+from fingerv7.catalog.store import CatalogStore, TrackInfo, TrackRecord
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -23,7 +23,6 @@ __all__ = [
     "CatalogIdentifier",
     "CatalogIngestor",
     "CatalogStore",
-    "DatabaseHashLookup",
     "DecodedAudio",
     "Identification",
     "TrackInfo",

@@ -5,6 +5,8 @@ PyAV's wheels ship FFmpeg's libraries, so any format FFmpeg reads works without 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -32,27 +34,51 @@ class DecodedAudio:
 
 
 def decode_audio(source: str | Path | BinaryIO, sample_rate_hz: int) -> DecodedAudio:
-    """Decode the first audio stream of `source`, downmixed and resampled by FFmpeg."""
+    """Decode the first audio stream of `source` whole, downmixed and resampled by FFmpeg."""
+    with open_audio(source, sample_rate_hz) as reader:
+        chunks = list(reader.chunks())
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    return DecodedAudio(samples=samples, sample_rate_hz=sample_rate_hz, tags=reader.tags)
+
+
+class AudioReader:
+    """An open audio file: its tags now, its PCM chunk by chunk (memory bounded by a frame)."""
+
+    def __init__(self, container: av.container.InputContainer, source: object, rate: int) -> None:
+        if not container.streams.audio:
+            raise AudioDecodeError(f"{source}: no audio stream")
+        self._container = container
+        self._source = source
+        self._stream = container.streams.audio[0]
+        self.sample_rate_hz = rate
+        self.tags = {**_lowercase(container.metadata), **_lowercase(self._stream.metadata)}
+
+    def chunks(self) -> Iterator[npt.NDArray[np.float32]]:
+        """Mono float32 PCM in decoder-sized pieces. A decoding error after some audio ends the
+        stream (a truncated file keeps what was readable); before any, it raises."""
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate_hz)
+        produced = False
+        try:
+            for frame in self._container.decode(self._stream):
+                for resampled in resampler.resample(frame):
+                    produced = True
+                    yield _plane(resampled)
+            for resampled in resampler.resample(None):
+                yield _plane(resampled)
+        except av.error.FFmpegError as error:
+            if not produced:
+                raise AudioDecodeError(f"cannot decode {self._source}: {error}") from error
+
+
+@contextmanager
+def open_audio(source: str | Path | BinaryIO, sample_rate_hz: int) -> Iterator[AudioReader]:
+    """Open `source` for chunked decoding at `sample_rate_hz` (mono)."""
     try:
         container = av.open(str(source) if isinstance(source, Path) else source, mode="r")
     except (av.error.FFmpegError, OSError) as error:
         raise AudioDecodeError(f"cannot open {source}: {error}") from error
     with container:
-        if not container.streams.audio:
-            raise AudioDecodeError(f"{source}: no audio stream")
-        stream = container.streams.audio[0]
-        tags = {**_lowercase(container.metadata), **_lowercase(stream.metadata)}
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
-        chunks: list[npt.NDArray[np.float32]] = []
-        try:
-            for frame in container.decode(stream):
-                chunks.extend(_plane(resampled) for resampled in resampler.resample(frame))
-            chunks.extend(_plane(resampled) for resampled in resampler.resample(None))
-        except av.error.FFmpegError as error:
-            if not chunks:
-                raise AudioDecodeError(f"cannot decode {source}: {error}") from error
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    return DecodedAudio(samples=samples, sample_rate_hz=sample_rate_hz, tags=tags)
+        yield AudioReader(container, source, sample_rate_hz)
 
 
 def _plane(frame: av.AudioFrame) -> npt.NDArray[np.float32]:

@@ -1,8 +1,8 @@
 """Identification against the catalog: the entry point for `fingerv7 identify` and for a
 stream processor (keep a rolling window of mono PCM, call :meth:`identify_samples`).
 
-The hash index is loaded into memory once (:meth:`refresh` reloads it after catalog changes);
-per-query database lookups are available for comparison but are an order of magnitude slower.
+The hash index is loaded into memory once (:meth:`refresh` reloads it after catalog changes): the
+database stores each track's hashes as one blob and is never asked for a single hash.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy.typing as npt
 
 from fingerv7.catalog.decoding import decode_audio
-from fingerv7.catalog.store import CatalogStore, DatabaseHashLookup, TrackRecord
+from fingerv7.catalog.store import CatalogStore, TrackRecord
 from fingerv7.core.fingerprint import (
     FingerprintConfig,
-    HashLookup,
+    HashIndex,
     LandmarkMatcher,
     Match,
     MatchConfig,
@@ -40,26 +40,19 @@ class CatalogIdentifier:
         store: CatalogStore,
         fingerprint_config: FingerprintConfig,
         match_config: MatchConfig,
-        *,
-        in_memory: bool = True,
     ) -> None:
         self.store = store
         self.fingerprint_config = fingerprint_config
         self.match_config = match_config
-        self.in_memory = in_memory
         self._tracks: dict[int, TrackRecord] = {}
-        self._matcher = LandmarkMatcher(
-            DatabaseHashLookup(store.engine), fingerprint_config, match_config
-        )
+        self._matcher = LandmarkMatcher(HashIndex.empty(), fingerprint_config, match_config)
         self.refresh()
 
     def refresh(self) -> None:
-        """Reload tracks (and, in memory mode, the hash index) from the database."""
+        """Reload tracks and the hash index from the database."""
         self._tracks = {track.id: track for track in self.store.list_tracks()}
-        lookup: HashLookup = (
-            self.store.load_index() if self.in_memory else DatabaseHashLookup(self.store.engine)
-        )
-        self._matcher = LandmarkMatcher(lookup, self.fingerprint_config, self.match_config)
+        index = self.store.load_index()
+        self._matcher = LandmarkMatcher(index, self.fingerprint_config, self.match_config)
 
     @property
     def track_count(self) -> int:

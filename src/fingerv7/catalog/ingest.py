@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from fingerv7.catalog.decoding import AudioDecodeError, decode_audio
+from fingerv7.catalog.decoding import AudioDecodeError, open_audio
 from fingerv7.catalog.store import CatalogStore, TrackRecord
 from fingerv7.catalog.tags import track_info_from_tags
-from fingerv7.core.fingerprint import FingerprintConfig, fingerprint_reference
+from fingerv7.core.fingerprint import FingerprintConfig, StreamingFingerprinter
 
 AUDIO_SUFFIXES = frozenset(
     {".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".m4a", ".aac", ".mp4", ".wma", ".aiff"}
@@ -70,17 +70,22 @@ class CatalogIngestor:
         existing = self.store.find_by_content(digest)
         if existing is not None:
             return AddResult(path, AddStatus.UNCHANGED, track=existing)
+        # Decoded and fingerprinted chunk by chunk: memory does not grow with the track's length.
+        streamer = StreamingFingerprinter(self.config.for_references())
         try:
-            audio = decode_audio(path, self.config.sample_rate_hz)
+            with open_audio(path, self.config.sample_rate_hz) as reader:
+                tags = reader.tags
+                for chunk in reader.chunks():
+                    streamer.feed(chunk)
         except AudioDecodeError as error:
             return AddResult(path, AddStatus.FAILED, error=str(error))
-        if audio.duration_s < _MIN_DURATION_S:
+        if streamer.duration_s < _MIN_DURATION_S:
             return AddResult(path, AddStatus.FAILED, error="shorter than one second")
         record, added = self.store.add_track(
-            track_info_from_tags(audio.tags, path),
-            duration_s=audio.duration_s,
+            track_info_from_tags(tags, path),
+            duration_s=streamer.duration_s,
             source_path=str(path.resolve()),
             content_sha256=digest,
-            fingerprint=fingerprint_reference(audio.samples, self.config),
+            fingerprint=streamer.finish(),
         )
         return AddResult(path, AddStatus.ADDED if added else AddStatus.UNCHANGED, track=record)

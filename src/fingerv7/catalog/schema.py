@@ -1,9 +1,10 @@
-"""Catalog tables: one row per track, one row per landmark hash (looked up by hash).
+"""Catalog tables: one row per track, and one row per track holding all its landmark hashes.
 
-The tables live in their own `MetaData` so the storage migrations can fold them in unchanged.
-Hashes are plain `integer` columns with a B-tree on `hash`, identical on PostgreSQL and SQLite.
-There is deliberately no index on `catalog_hashes.track_id`: it would grow storage per hour of
-audio by about a third for the sake of `catalog remove`, a rare administrative action.
+The tables live in their own `MetaData` and their own Alembic chain (catalog/migrations, version
+table `catalog_alembic_version`), so the catalog can share the orchestrator's database or not.
+A track's hashes are one compressed blob (catalog/fingerprint_blobs.py): the index is held in
+memory, so the database never looks a hash up, and a blob costs about 3 bytes per hash where a row
+per hash cost about 60.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
-    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -24,6 +25,8 @@ from sqlalchemy import (
 )
 
 catalog_metadata = MetaData()
+# The catalog's Alembic revisions are recorded here, apart from the orchestrator's.
+CATALOG_VERSION_TABLE = "catalog_alembic_version"
 
 catalog_tracks = Table(
     "catalog_tracks",
@@ -41,21 +44,22 @@ catalog_tracks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-catalog_hashes = Table(
-    "catalog_hashes",
+catalog_fingerprints = Table(
+    "catalog_fingerprints",
     catalog_metadata,
-    Column("hash", Integer, nullable=False),
     Column(
         "track_id",
         Integer,
         ForeignKey("catalog_tracks.id", ondelete="CASCADE"),
-        nullable=False,
+        primary_key=True,
+        autoincrement=False,
     ),
-    Column("frame", Integer, nullable=False),
-    Index("ix_catalog_hashes_hash", "hash"),
+    Column("entries", LargeBinary, nullable=False),
 )
 
 
 def create_catalog_schema(engine: Engine) -> None:
-    """Create the catalog tables where missing (idempotent)."""
-    catalog_metadata.create_all(engine)
+    """Create or migrate the catalog tables to the newest revision (idempotent)."""
+    from fingerv7.catalog.migrate import upgrade_catalog
+
+    upgrade_catalog(engine)

@@ -13,9 +13,9 @@ import numpy.typing as npt
 from sqlalchemy import Engine, Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from fingerv7.catalog.hash_rows import insert_hash_rows, read_all_hash_rows, select_hash_rows
-from fingerv7.catalog.schema import catalog_hashes, catalog_tracks, create_catalog_schema
-from fingerv7.core.fingerprint import Fingerprint, HashIndex, HashPostings
+from fingerv7.catalog.fingerprint_blobs import decode_fingerprint, encode_fingerprint
+from fingerv7.catalog.schema import catalog_fingerprints, catalog_tracks, create_catalog_schema
+from fingerv7.core.fingerprint import Fingerprint, HashIndex
 
 IntArray = npt.NDArray[np.int64]
 
@@ -98,8 +98,14 @@ class CatalogStore:
                         insert(catalog_tracks).returning(catalog_tracks.c.id), values
                     ).scalar_one()
                 )
-                insert_hash_rows(
-                    connection, track_id, fingerprint.hashes, fingerprint.anchor_frames
+                connection.execute(
+                    insert(catalog_fingerprints),
+                    {
+                        "track_id": track_id,
+                        "entries": encode_fingerprint(
+                            fingerprint.hashes, fingerprint.anchor_frames
+                        ),
+                    },
                 )
         except IntegrityError:
             existing = self.find_by_content(content_sha256)
@@ -119,7 +125,9 @@ class CatalogStore:
     def remove_track(self, track_id: int) -> bool:
         """Delete a track and its hashes; False if there was no such track."""
         with self.engine.begin() as connection:
-            connection.execute(delete(catalog_hashes).where(catalog_hashes.c.track_id == track_id))
+            connection.execute(
+                delete(catalog_fingerprints).where(catalog_fingerprints.c.track_id == track_id)
+            )
             result = connection.execute(
                 delete(catalog_tracks).where(catalog_tracks.c.id == track_id)
             )
@@ -127,29 +135,19 @@ class CatalogStore:
 
     def load_index(self) -> HashIndex:
         """The whole catalog as an in-memory index (what identification uses by default)."""
+        hashes: list[IntArray] = []
+        frames: list[IntArray] = []
+        track_ids: list[IntArray] = []
+        query = select(catalog_fingerprints.c.track_id, catalog_fingerprints.c.entries)
         with self.engine.connect() as connection:
-            hashes, track_ids, frames = read_all_hash_rows(connection)
-        return HashIndex(hashes, track_ids, frames)
-
-
-class DatabaseHashLookup:
-    """Answers each query's lookups with a SELECT instead of an in-memory index.
-
-    Kept to measure the alternative (docs/fingerprint.md): fine for `fingerv7 identify` on a
-    huge catalog, too slow for a worker identifying many streams every few seconds.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def lookup(
-        self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
-    ) -> HashPostings:
-        wanted = np.asarray(query_hashes, dtype=np.int64)
-        with self.engine.connect() as connection:
-            hashes, track_ids, frames = select_hash_rows(connection, wanted)
-        rows = HashIndex(hashes, track_ids, frames)
-        return rows.lookup(wanted, max_postings_per_hash)
+            for track_id, blob in connection.execution_options(yield_per=256).execute(query):
+                track_hashes, track_frames = decode_fingerprint(bytes(blob))
+                hashes.append(track_hashes)
+                frames.append(track_frames)
+                track_ids.append(np.full(track_hashes.size, int(track_id), dtype=np.int64))
+        if not hashes:
+            return HashIndex.empty()
+        return HashIndex(np.concatenate(hashes), np.concatenate(track_ids), np.concatenate(frames))
 
 
 def _record(row: Row[tuple[object, ...]]) -> TrackRecord:

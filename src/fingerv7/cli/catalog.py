@@ -1,4 +1,4 @@
-"""`fingerv7 catalog add|list|remove` and `fingerv7 identify`: the catalog from the command line.
+"""`fingerv7 catalog add|list|remove` (and, from cli/identify.py, `fingerv7 identify`).
 
 The database comes from `--database-url` or `DATABASE_URL` (a SQLAlchemy URL; `postgresql://`
 is accepted and given the psycopg driver), else `sqlite:///fingerv7.db` in the current folder.
@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from fingerv7.catalog import AddStatus, CatalogStore
+    from fingerv7.catalog import AddStatus, CatalogStore, TrackRecord
 
 # The catalog pulls in NumPy, SciPy and PyAV: imported inside the commands, so that
 # `fingerv7 --help` and the other commands start fast.
@@ -41,12 +41,14 @@ def register(app: typer.Typer) -> None:
     catalog_app.command("list")(list_command)
     catalog_app.command("remove")(remove_command)
     app.add_typer(catalog_app, name="catalog")
+    from fingerv7.cli.identify import identify_command
+
     app.command("identify")(identify_command)
 
 
 @contextmanager
-def _open_store(database_url: str | None) -> Iterator[CatalogStore]:
-    """The catalog (schema created if missing); connections are closed when the command ends."""
+def open_store(database_url: str | None) -> Iterator[CatalogStore]:
+    """The catalog (schema migrated to the newest revision); connections closed at the end."""
     from fingerv7.catalog import CatalogStore, create_catalog_engine, database_url_from_environment
 
     url = database_url or database_url_from_environment(os.environ)
@@ -68,7 +70,7 @@ def add_command(
 
     console = Console(stderr=True)
     files = list(audio_files(paths))
-    with _open_store(database_url) as store:
+    with open_store(database_url) as store:
         counts = _add_files(store, files, console)
     typer.echo(
         f"added {counts[AddStatus.ADDED]}, unchanged {counts[AddStatus.UNCHANGED]}, "
@@ -106,10 +108,17 @@ def _add_files(store: CatalogStore, files: list[Path], console: Console) -> dict
     return counts
 
 
-def list_command(database_url: DatabaseUrlOption = None) -> None:
+def list_command(
+    database_url: DatabaseUrlOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
     """List catalogued tracks."""
-    with _open_store(database_url) as store:
+    with open_store(database_url) as store:
         tracks = store.list_tracks()
+    if as_json:
+        for track in tracks:
+            typer.echo(json.dumps(_track_json(track)))
+        return
     table = Table("id", "artist", "title", "isrc", "label", "genre", "duration", "hashes")
     for track in tracks:
         info = track.info
@@ -127,56 +136,29 @@ def list_command(database_url: DatabaseUrlOption = None) -> None:
     typer.echo(f"{len(tracks)} track(s)")
 
 
+def _track_json(track: TrackRecord) -> dict[str, object]:
+    info = track.info
+    return {
+        "track_id": track.id,
+        "title": info.title,
+        "artist": info.artist,
+        "isrc": info.isrc,
+        "label": info.label,
+        "genre": info.genre,
+        "duration_s": round(track.duration_s, 2),
+        "source_path": track.source_path,
+        "hash_count": track.hash_count,
+    }
+
+
 def remove_command(
     track_id: Annotated[int, typer.Argument(help="Track id, as shown by `catalog list`.")],
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Remove a track and its fingerprints."""
-    with _open_store(database_url) as store:
+    with open_store(database_url) as store:
         removed = store.remove_track(track_id)
     if not removed:
         typer.echo(f"no track with id {track_id}", err=True)
         raise typer.Exit(code=1)
     typer.echo(f"removed track {track_id}")
-
-
-def identify_command(
-    file: Annotated[Path, typer.Argument(help="An audio clip (any format FFmpeg reads).")],
-    database_url: DatabaseUrlOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Name the catalog track a clip comes from; exit code 1 when nothing matches."""
-    from fingerv7.catalog import AudioDecodeError, CatalogIdentifier
-    from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
-
-    with _open_store(database_url) as store:
-        identifier = CatalogIdentifier(store, FingerprintConfig(), MatchConfig())
-        try:
-            result = identifier.identify_file(file)
-        except AudioDecodeError as error:
-            typer.echo(str(error), err=True)
-            raise typer.Exit(code=2) from error
-    if result is None:
-        typer.echo(json.dumps({"match": None}) if as_json else "no match")
-        raise typer.Exit(code=1)
-    match, info = result.match, result.track.info
-    if as_json:
-        payload = {
-            "match": {
-                "track_id": result.track.id,
-                "artist": info.artist,
-                "title": info.title,
-                "isrc": info.isrc,
-                "offset_s": round(match.offset_s, 2),
-                "speed": round(match.speed, 4),
-                "aligned_hashes": match.aligned_hashes,
-                "confidence": round(match.confidence, 3),
-            }
-        }
-        typer.echo(json.dumps(payload))
-        return
-    typer.echo(
-        f"#{result.track.id} {info.artist} - {info.title} at {match.offset_s:.1f} s "
-        f"(speed {match.speed:.3f}, {match.aligned_hashes} aligned hashes, "
-        f"confidence {match.confidence:.2f})"
-    )

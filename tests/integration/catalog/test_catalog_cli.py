@@ -36,6 +36,12 @@ def test_catalog_cli_round_trip(catalog_url: str, song_library: Path, tmp_path: 
     assert code == 0, output
     assert "Alpha Band" in output and "Gamma Quartet" in output and "BRABC2400001" in output
     assert "3 track(s)" in output
+    code, output = _run(url, "catalog", "list", "--json")
+    assert code == 0, output
+    listed = {row["title"]: row for row in map(json.loads, output.splitlines())}
+    assert set(listed) == {"First Light", "Second Wind", "Third Rail"}
+    assert listed["First Light"]["source_path"] == str((song_library / ALPHA).resolve())
+    assert listed["Third Rail"]["isrc"] == "BRABC2400001"
 
     clip = tmp_path / "clip.mp3"
     write_clip(clip, ALPHA, start_s=4.0)
@@ -43,6 +49,7 @@ def test_catalog_cli_round_trip(catalog_url: str, song_library: Path, tmp_path: 
     assert code == 0, output
     match = json.loads(output)["match"]
     assert (match["artist"], match["title"]) == ("Alpha Band", "First Light")
+    assert match["source_path"] == str((song_library / ALPHA).resolve())
     assert match["offset_s"] == pytest.approx(4.0, abs=0.15)
 
     code, output = _run(url, "catalog", "remove", str(match["track_id"]))
@@ -50,22 +57,44 @@ def test_catalog_cli_round_trip(catalog_url: str, song_library: Path, tmp_path: 
     code, output = _run(url, "catalog", "remove", str(match["track_id"]))
     assert code == 1
     code, output = _run(url, "identify", str(clip))
-    assert code == 1
-    assert "no match" in output
+    assert code == 0
+    assert f"{clip}: no match" in output
 
 
-def test_identify_unknown_song_and_bad_file(
+def test_identify_many_files_in_one_call(
     catalog_url: str, song_library: Path, tmp_path: Path
 ) -> None:
-    assert _run(catalog_url, "catalog", "add", str(song_library / BETA))[0] == 0
+    """One JSON line per file, in order; an unreadable file is reported and gives exit code 2
+    without stopping the others; no match is not an error."""
+    assert _run(catalog_url, "catalog", "add", str(song_library))[0] == 0
+    beta_clip, alpha_clip = tmp_path / "beta.mp3", tmp_path / "alpha.mp3"
+    write_clip(beta_clip, BETA, start_s=9.0)
+    write_clip(alpha_clip, ALPHA, start_s=2.0)
     stranger = tmp_path / "stranger.mp3"
     encode_audio(stranger, synthesize_song(4242, 10.0), SONG_SAMPLE_RATE_HZ)
-    code, output = _run(catalog_url, "identify", "--json", str(stranger))
-    assert (code, json.loads(output)) == (1, {"match": None})
-
     not_audio = tmp_path / "not-audio.mp3"
     not_audio.write_text("hello")
-    assert _run(catalog_url, "identify", str(not_audio))[0] == 2
+
+    files = [beta_clip, stranger, alpha_clip]
+    code, output = _run(catalog_url, "identify", "--json", *map(str, files))
+    assert code == 0, output
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [line["file"] for line in lines] == list(map(str, files))
+    assert lines[0]["match"]["title"] == "Second Wind"
+    assert lines[0]["match"]["offset_s"] == pytest.approx(9.0, abs=0.15)
+    assert lines[1] == {"file": str(stranger), "match": None}
+    assert lines[2]["match"]["title"] == "First Light"
+    assert set(lines[2]["match"]) == {
+        "track_id", "title", "artist", "isrc", "source_path", "offset_s", "speed",
+        "aligned_hashes", "confidence", "score",
+    }  # fmt: skip
+
+    code, output = _run(catalog_url, "identify", "--json", str(not_audio), str(alpha_clip))
+    assert code == 2
+    first, second = (json.loads(line) for line in output.splitlines())
+    assert first["file"] == str(not_audio) and first["match"] is None and first["error"]
+    assert second["match"]["title"] == "First Light"
+
     code, output = _run(catalog_url, "catalog", "add", str(not_audio))
     assert code == 1
     assert "failed 1" in output

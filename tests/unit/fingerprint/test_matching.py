@@ -159,3 +159,77 @@ def test_offset_voting_finds_the_planted_offset(seed: int, offset_frames: int, d
     assert match is not None
     assert match.track_id == 7
     assert abs(match.offset_s / CONFIG.seconds_per_frame - offset_frames) <= 1
+
+
+def _sparse_track(seed: int, seconds: float) -> np.ndarray:
+    """Two decaying tones every 0.7 s and silence between: a jingle-like track with few peaks."""
+    rng = np.random.default_rng(seed)
+    rate = SONG_SAMPLE_RATE_HZ
+    t = np.arange(int(0.6 * rate)) / rate
+    track = np.zeros(int(seconds * rate), dtype=np.float32)
+    for start_s in np.arange(0.3, seconds - 0.7, 0.7):
+        first = int(start_s * rate)
+        for semitone in rng.integers(0, 36, 2):
+            tone = 0.3 * np.sin(2 * np.pi * 220 * 2 ** (semitone / 12) * t) * np.exp(-5 * t)
+            track[first : first + t.size] += tone.astype(np.float32)
+    return track
+
+
+def test_short_sparse_track_matches_with_few_aligned_hashes(songs: dict[int, np.ndarray]) -> None:
+    """The calibrated decision: 9 or so aligned hashes of a sparse track are far beyond chance
+    in a small catalog, where the old fixed rule (36 aligned hashes) answered "no match"."""
+    sparse = _sparse_track(5, 10.0)
+    catalog = {**songs, 99: sparse}
+    parts = [
+        (fingerprint_reference(resample(song, SONG_SAMPLE_RATE_HZ, RATE), CONFIG), track_id)
+        for track_id, song in catalog.items()
+    ]
+    index = HashIndex(
+        np.concatenate([fp.hashes for fp, _ in parts]),
+        np.concatenate([np.full(len(fp), track_id) for fp, track_id in parts]),
+        np.concatenate([fp.anchor_frames for fp, _ in parts]),
+    )
+    clip = _query(sparse[SONG_SAMPLE_RATE_HZ : 9 * SONG_SAMPLE_RATE_HZ])
+    match = LandmarkMatcher(index, CONFIG, MatchConfig()).identify(fingerprint(clip, CONFIG))
+    assert match is not None and match.track_id == 99
+    assert match.offset_s == pytest.approx(1.0, abs=0.1)
+    assert match.aligned_hashes < 36
+    assert match.score >= MatchConfig().min_score
+
+
+def test_unknown_songs_stay_out(matcher: LandmarkMatcher) -> None:
+    """Negatives from the same generator as the catalog (same timbres, keys on one grid) are
+    the harsh case; none may pass the calibrated decision."""
+    for seed in range(910, 922):
+        unknown = _query(synthesize_song(seed, 10.0))
+        assert matcher.identify(fingerprint(unknown, CONFIG)) is None
+
+
+def test_a_shared_loop_is_not_evidence() -> None:
+    """Two recordings sharing one repeated loop line up many hits but few distinct hashes: the
+    score counts distinct hash values, so the loop alone does not match."""
+    rng = np.random.default_rng(4)
+    loop_frames = np.array([0.0, 12.0])
+    loop_bins = np.array([40.0, 90.0])
+    starts = np.arange(0, 40 * 31, 31)  # the loop every 31 frames, 40 times
+    loop = Peaks(
+        (starts[:, None] + loop_frames).ravel(),
+        np.tile(loop_bins, starts.size),
+        np.zeros(starts.size * loop_frames.size),
+    )
+    reference = hash_peaks(loop, CONFIG)
+    config = MatchConfig(query_speeds=(1.0,))
+    filler = Peaks(np.sort(rng.uniform(0, 200_000, 60_000)), rng.uniform(10, 230, 60_000),
+                   np.zeros(60_000))  # fmt: skip
+    filler_fp = hash_peaks(filler, CONFIG)
+    index = HashIndex(
+        np.concatenate([reference.hashes, filler_fp.hashes]),
+        np.concatenate([np.full(len(reference), 1), np.full(len(filler_fp), 2)]),
+        np.concatenate([reference.anchor_frames, filler_fp.anchor_frames]),
+    )
+    query = hash_peaks(Peaks(loop.frames[:40], loop.bins[:40], loop.levels_db[:40]), CONFIG)
+    lenient = MatchConfig(query_speeds=(1.0,), min_score=-1e9, min_aligned_hashes=0)
+    best = LandmarkMatcher(index, CONFIG, lenient).identify(query)
+    assert best is not None and best.aligned_hashes >= 36
+    assert best.distinct_hashes <= 12
+    assert LandmarkMatcher(index, CONFIG, config).identify(query) is None

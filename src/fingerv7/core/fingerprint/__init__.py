@@ -25,6 +25,7 @@ from fingerv7.core.fingerprint.matching import LandmarkMatcher, Match
 from fingerv7.core.fingerprint.peaks import Peaks, find_peaks
 from fingerv7.core.fingerprint.spectrogram import spectrogram_db
 from fingerv7.core.fingerprint.speed import change_speed
+from fingerv7.core.fingerprint.streaming import StreamingFingerprinter
 
 
 def fingerprint(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:
@@ -33,8 +34,11 @@ def fingerprint(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprin
 
 
 def fingerprint_reference(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:
-    """Catalog hashes of a whole track: the sparser reference-side density of `config`."""
-    return fingerprint(samples, config.for_references())
+    """Catalog hashes of a whole track: the sparser reference-side density of `config`, computed
+    segment by segment exactly as `catalog add` streams a file (StreamingFingerprinter)."""
+    streamer = StreamingFingerprinter(config.for_references())
+    streamer.feed(samples)
+    return streamer.finish()
 
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "Match",
     "MatchConfig",
     "Peaks",
+    "StreamingFingerprinter",
     "change_speed",
     "find_peaks",
     "fingerprint",

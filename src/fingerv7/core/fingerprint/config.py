@@ -60,7 +60,14 @@ class MatchConfig:
     (or both) gives tolerance to stations that play tracks a few percent fast or slow.
     """
 
-    min_aligned_hashes: int = 36
+    # The decision: the best alignment must be unlikely by chance (`min_score`, -log10 of the
+    # expected chance alignments this good, see significance.py) and reach a small floor of
+    # aligned hashes. Real music is not the independent-hits null model (related recordings
+    # share motifs): on the Debian corpus the worst of 846 negatives scored 15.2, so the bar is
+    # 16 (docs/fingerprint.md). Under the old fixed rule of 36 aligned hashes, a short or sparse
+    # track and most noisy clips were refused.
+    min_score: float = 16.0
+    min_aligned_hashes: int = 8
     # Hashes this common (drum hits, repeated notes) carry little identity and would dominate
     # voting time; skipped at query time. About 20x the average at 1,000 hours of catalog.
     max_postings_per_hash: int | None = 1000

@@ -32,7 +32,15 @@ class HashPostings:
 
 
 class HashLookup(Protocol):
-    """Anything that finds the entries for a batch of query hashes (memory or database)."""
+    """Anything that finds the entries for a batch of query hashes (memory or database).
+
+    `frame_count` is the length of the indexed audio in frames (the sum over tracks of the last
+    anchor frame + 1): the number of places a chance alignment could occur, which the matcher
+    needs to say how unlikely an alignment is.
+    """
+
+    @property
+    def frame_count(self) -> int: ...
 
     def lookup(
         self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
@@ -48,7 +56,7 @@ class HashIndex:
     speed variants are used).
     """
 
-    __slots__ = ("_entries", "_starts", "_variants")
+    __slots__ = ("_entries", "_frame_count", "_starts", "_variants")
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class HashIndex:
         tracks = np.asarray(track_ids, dtype=np.int64)[order]
         frame_array = np.asarray(frames, dtype=np.int64)[order]
         self._entries = (tracks << _FRAME_BITS) | (frame_array & _FRAME_MASK)
+        self._frame_count = track_frame_count(tracks, frame_array)
         variant_array = None if variants is None else np.asarray(variants, dtype=np.uint8)
         self._variants = (
             None if variant_array is None or not variant_array.any() else variant_array[order]
@@ -77,6 +86,10 @@ class HashIndex:
 
     def __len__(self) -> int:
         return int(self._entries.size)
+
+    @property
+    def frame_count(self) -> int:
+        return self._frame_count
 
     @property
     def nbytes(self) -> int:
@@ -145,3 +158,13 @@ class HashIndex:
             variants=variants,
             frames=entries & _FRAME_MASK,
         )
+
+
+def track_frame_count(track_ids: IntArray, frames: IntArray) -> int:
+    """Sum over tracks of (last anchor frame + 1): how many frames of audio the entries cover."""
+    if track_ids.size == 0:
+        return 0
+    tracks, inverse = np.unique(track_ids, return_inverse=True)
+    last = np.zeros(tracks.size, dtype=np.int64)
+    np.maximum.at(last, inverse, frames)
+    return int((last + 1).sum())

@@ -3,7 +3,8 @@
 For every index entry a query hash hits, `offset = reference frame - query frame`; entries of the
 right track pile up at one offset (give or take a frame or two of drift), random hits spread
 thinly over all tracks and offsets. The answer is the (track, speed, offset) with the most
-aligned hits, and "no match" unless that count reaches `min_aligned_hashes`.
+aligned hits, and "no match" unless that alignment is unlikely enough by chance
+(:mod:`fingerv7.core.fingerprint.significance`) and reaches the floor `min_aligned_hashes`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy.typing as npt
 from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
 from fingerv7.core.fingerprint.hashing import Fingerprint, hash_peaks
 from fingerv7.core.fingerprint.index import HashLookup
+from fingerv7.core.fingerprint.significance import chance_alignment_score
 
 IntArray = npt.NDArray[np.int64]
 
@@ -31,7 +33,10 @@ class Match:
     `offset_s` is where in the track the clip starts; `speed` is the playback speed the clip was
     heard at relative to the catalog copy (1.02 = 2% fast); `confidence` (0..1) is the share of
     the hashes a perfect copy would line up that did (clean MP3 clips score about 0.5, clips in
-    loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got.
+    loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got; `score` is
+    how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
+    this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
+    `distinct_hashes`, the number of different hash values among the aligned ones.
     """
 
     track_id: int
@@ -41,6 +46,8 @@ class Match:
     query_hashes: int
     confidence: float
     runner_up_aligned: int
+    score: float = 0.0
+    distinct_hashes: int = 0
 
 
 class LandmarkMatcher:
@@ -101,7 +108,20 @@ class LandmarkMatcher:
         # finer than the bin edge.
         winners = (keys == unique_keys[best]) | (keys == unique_keys[best] + 1)
         offset_frames = float(np.median(offsets[winners]))
-        return self._decide(unique_keys, scores, best, offset_frames, hashes_per_hypothesis)
+        # A loop or sample shared by two recordings lines up the same few hash values again and
+        # again; a true match lines up many different ones. Only distinct values count as
+        # evidence in the score.
+        distinct = int(np.unique(hashes[hits.query_positions[winners]]).size)
+        hits_per_hypothesis = np.bincount(hypothesis, minlength=hashes_per_hypothesis.size)
+        return self._decide(
+            unique_keys,
+            scores,
+            best,
+            offset_frames,
+            distinct,
+            hashes_per_hypothesis,
+            hits_per_hypothesis,
+        )
 
     def _decide(
         self,
@@ -109,7 +129,9 @@ class LandmarkMatcher:
         scores: IntArray,
         best: int,
         offset_frames: float,
+        distinct: int,
         hashes_per_hypothesis: IntArray,
+        hits_per_hypothesis: IntArray,
     ) -> Match | None:
         aligned = int(scores[best])
         key = int(keys[best])
@@ -121,7 +143,14 @@ class LandmarkMatcher:
         runner_up = int(others.max()) if others.size else 0
         query_count = max(1, int(hashes_per_hypothesis[hypothesis]))
         confidence = min(1.0, aligned / (query_count * self._reference_share))
-        if aligned < self.match_config.min_aligned_hashes:
+        score = chance_alignment_score(
+            distinct,
+            int(hits_per_hypothesis[hypothesis]),
+            self.index.frame_count,
+            self.match_config.offset_bin_frames,
+            len(self.match_config.query_speeds) * len(self.match_config.reference_speeds),
+        )
+        if aligned < self.match_config.min_aligned_hashes or score < self.match_config.min_score:
             return None
         if confidence < self.match_config.min_confidence:
             return None
@@ -135,6 +164,8 @@ class LandmarkMatcher:
             query_hashes=query_count,
             confidence=confidence,
             runner_up_aligned=runner_up,
+            score=score,
+            distinct_hashes=distinct,
         )
 
     def _query_hashes(

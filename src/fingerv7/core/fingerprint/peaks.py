@@ -36,6 +36,17 @@ class Peaks:
         nothing = np.zeros(0, dtype=np.float64)
         return cls(frames=nothing, bins=nothing.copy(), levels_db=nothing.copy())
 
+    @classmethod
+    def concatenate(cls, parts: list[Peaks]) -> Peaks:
+        """Peaks of consecutive segments, in order."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([part.frames for part in parts]),
+            np.concatenate([part.bins for part in parts]),
+            np.concatenate([part.levels_db for part in parts]),
+        )
+
     def rescaled(self, time_factor: float, frequency_factor: float) -> Peaks:
         """The same peaks with time and frequency axes stretched (a speed hypothesis)."""
         return Peaks(self.frames * time_factor, self.bins * frequency_factor, self.levels_db)
@@ -43,8 +54,25 @@ class Peaks:
 
 def find_peaks(spectrogram: npt.NDArray[np.float32], config: FingerprintConfig) -> Peaks:
     """Landmark peaks of a dB spectrogram (frames x bins); empty for silence or short input."""
+    return find_segment_peaks(spectrogram, config, first_frame=0, core=(0, spectrogram.shape[0]))
+
+
+def find_segment_peaks(
+    spectrogram: npt.NDArray[np.float32],
+    config: FingerprintConfig,
+    first_frame: int,
+    core: tuple[int, int],
+) -> Peaks:
+    """Peaks of the frames `core` (local indices) of a spectrogram that starts at absolute frame
+    `first_frame`, reported at absolute frames.
+
+    A streaming caller passes `neighbourhood_frames` (+1) of context on each side of the core and
+    cores made of whole one-second density blocks, so each core frame sees the same neighbourhood
+    and competes in the same block as it would in the whole track; only a bin's usual level is
+    taken over the segment rather than the whole track.
+    """
     n_frames = spectrogram.shape[0]
-    if n_frames < 3:
+    if n_frames < 3 or core[1] <= core[0]:
         return Peaks.empty()
     low, high = config.min_frequency_bin, min(config.max_frequency_bin, spectrogram.shape[1] - 2)
     band = spectrogram[:, low : high + 1]
@@ -54,11 +82,14 @@ def find_peaks(spectrogram: npt.NDArray[np.float32], config: FingerprintConfig) 
     strong = (band > typical_level + config.min_peak_db_above_median) & (
         band > config.silence_floor_db
     )
-    frame_idx, bin_idx = np.nonzero(local_max & strong)
+    candidates = local_max & strong
+    candidates[: core[0]] = False
+    candidates[core[1] :] = False
+    frame_idx, bin_idx = np.nonzero(candidates)
     levels = band[frame_idx, bin_idx].astype(np.float64)
-    keep = _densest_allowed(frame_idx, levels, config)
+    keep = _densest_allowed(frame_idx + first_frame, levels, config)
     frame_idx, bin_idx, levels = frame_idx[keep], bin_idx[keep] + low, levels[keep]
-    frames = frame_idx + _parabolic_offset(spectrogram, frame_idx, bin_idx, axis=0)
+    frames = frame_idx + _parabolic_offset(spectrogram, frame_idx, bin_idx, axis=0) + first_frame
     bins = bin_idx + _parabolic_offset(spectrogram, frame_idx, bin_idx, axis=1)
     order = np.lexsort((bins, frames))
     return Peaks(frames=frames[order], bins=bins[order], levels_db=levels[order])

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs the real-music corpus (Debian game soundtracks, one album of songs with vocals) and the
+# tools the query generator uses (sox for the broadcast chain and speed, espeak-ng for a presenter).
+# Benchmark set-up only: tests never install anything. Needs root (or sudo) and apt.
+set -eu
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PACKAGES="drascula-music colobot-common-sounds hyperrogue-music asc-music fretsonfire-songs-muldjord"
+TOOLS="sox libsox-fmt-mp3 espeak-ng"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $PACKAGES $TOOLS
+for package in $PACKAGES; do
+    echo "$package: $(dpkg -L "$package" | grep -ciE '\.(ogg|mp3|flac|wav)$') audio files"
+done

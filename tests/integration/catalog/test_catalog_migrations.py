@@ -1,0 +1,88 @@
+"""The catalog's own Alembic chain: pre-Alembic catalogs are adopted and their rows moved into
+per-track blobs, and the catalog shares a database with the orchestrator without either chain
+seeing the other's revisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from alembic import command
+from sqlalchemy import Engine, Integer, column, insert, inspect, table, text
+
+from fingerv7.catalog import CatalogIdentifier, CatalogStore, create_catalog_engine
+from fingerv7.catalog.migrate import catalog_alembic_config
+from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig, fingerprint_reference
+from fingerv7.storage.migrate import upgrade_to_head
+from tests.audio_factory import SONG_SAMPLE_RATE_HZ, resample, synthesize_song
+
+pytestmark = pytest.mark.integration
+CONFIG = FingerprintConfig()
+
+
+def _old_catalog_with_one_track(engine: Engine) -> np.ndarray:
+    """Tables as `create_all` made them before Alembic (revision c0001, no version table),
+    holding one track's hash rows; returns the track's samples."""
+    with engine.begin() as connection:
+        command.upgrade(catalog_alembic_config(connection), "c0001")
+        connection.execute(text("DROP TABLE catalog_alembic_version"))
+    samples = resample(synthesize_song(77, 20.0), SONG_SAMPLE_RATE_HZ, CONFIG.sample_rate_hz)
+    reference = fingerprint_reference(samples, CONFIG)
+    hashes = table(
+        "catalog_hashes", *(column(name, Integer) for name in ("hash", "track_id", "frame"))
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO catalog_tracks (id, title, artist, duration_s, source_path,"
+                " content_sha256, hash_count) VALUES (5, 'Old', 'Band', 20.0, '/old.mp3',"
+                " :sha, :count)"
+            ),
+            {"sha": "0" * 64, "count": len(reference)},
+        )
+        connection.execute(
+            insert(hashes),
+            [
+                {"hash": int(h), "track_id": 5, "frame": int(f)}
+                for h, f in zip(reference.hashes, reference.anchor_frames, strict=True)
+            ],
+        )
+    return samples
+
+
+def test_pre_alembic_catalog_is_adopted_and_migrated(catalog_engine: Engine) -> None:
+    samples = _old_catalog_with_one_track(catalog_engine)
+    store = CatalogStore(catalog_engine)
+    store.create_schema()
+    tables = set(inspect(catalog_engine).get_table_names())
+    assert "catalog_hashes" not in tables and "catalog_fingerprints" in tables
+    with catalog_engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
+        assert version.scalar_one() == "c0002"
+    reference = fingerprint_reference(samples, CONFIG)
+    index = store.load_index()
+    assert len(index) == len(reference)
+    hits = index.lookup(reference.hashes)
+    assert np.unique(hits.query_positions).size == len(reference)
+    found = CatalogIdentifier(store, CONFIG, MatchConfig()).identify_samples(
+        samples[4 * CONFIG.sample_rate_hz : 14 * CONFIG.sample_rate_hz]
+    )
+    assert found is not None and found.track.id == 5
+    assert found.match.offset_s == pytest.approx(4.0, abs=0.1)
+    store.create_schema()  # idempotent at head
+
+
+def test_catalog_and_orchestrator_chains_share_one_database(pg_url: str) -> None:
+    upgrade_to_head(pg_url)
+    engine = create_catalog_engine(pg_url)
+    try:
+        CatalogStore(engine).create_schema()
+        upgrade_to_head(pg_url)  # the orchestrator's chain ignores the catalog's tables
+        with engine.connect() as connection:
+            orchestrator = connection.execute(text("SELECT version_num FROM alembic_version"))
+            catalog = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
+            assert not orchestrator.scalar_one().startswith("c")
+            assert catalog.scalar_one() == "c0002"
+        tables = set(inspect(engine).get_table_names())
+        assert {"instances", "catalog_tracks", "catalog_fingerprints"} <= tables
+    finally:
+        engine.dispose()
