@@ -32,6 +32,7 @@ from fingerv7.audio import (
     RollingWindow,
     StreamCapture,
 )
+from fingerv7.audio.hls import create_capture
 from fingerv7.catalog import DEFAULT_DATABASE_URL
 from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
 from fingerv7.playlog import (
@@ -111,7 +112,7 @@ class FingerprintProcessor:
         self.play_log.start()
         recognizer = await self._loaded_recognizer()
         window = RollingWindow(self.plan.window_samples)
-        capture = StreamCapture(
+        capture = create_capture(
             stream.url,
             self._http,
             window,
