@@ -23,6 +23,7 @@ import httpx
 
 from fingerv7.audio.capture import MAX_UNDECODED_BYTES, CaptureTimeouts, StreamCapture
 from fingerv7.audio.decoding import ByteFeed, decode_into_window, run_on_own_thread
+from fingerv7.audio.icy import IcyCapture
 from fingerv7.audio.window import RollingWindow
 from fingerv7.core.hls_playlist import (
     MasterPlaylist,
@@ -224,7 +225,13 @@ def create_capture(
     *,
     timeouts: CaptureTimeouts | None = None,
     label: str = "",
+    icy_titles: bool = False,
 ) -> StreamCapture:
-    """The capture for a stream URL: HLS for `.m3u8`, a continuous HTTP stream otherwise."""
-    kind = HlsCapture if is_hls_url(url) else StreamCapture
+    """The capture for a stream URL: HLS for `.m3u8`, a continuous HTTP stream otherwise (one
+    that takes ICY metadata out and keeps its titles, when `icy_titles`)."""
+    kind: type[StreamCapture] = StreamCapture
+    if is_hls_url(url):
+        kind = HlsCapture
+    elif icy_titles:
+        kind = IcyCapture
     return kind(url, http, window, sample_rate_hz, timeouts=timeouts, label=label)

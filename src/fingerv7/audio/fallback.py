@@ -1,0 +1,397 @@
+"""The recognizer chain of one worker: the catalog first, then fallbacks where they can pay off.
+
+Per stream, :class:`StreamIdentification` asks the catalog (free, unlimited) about every window.
+Only on "no match" does it consider the fallbacks named in RECOGNIZERS after `catalog`, in that
+order, and only when a call can pay off:
+
+- the window is music (not silence, not a presenter alone: :mod:`fingerv7.core.music_detection`);
+- this stream's current song has not been named already: after a name, the stream keeps quiet
+  until a window past the song's predicted end (offset and duration known), or for
+  RECOGNIZER_HOLD_SECONDS;
+- the worker's budget for that service allows it (:mod:`fingerv7.core.recognition_budget`:
+  a rate, shared fairly by the streams that want it, with backoff after 429s and errors).
+
+When an external service names a song, the window is learned into the catalog
+(:mod:`fingerv7.catalog.learning`), and so are the following windows of the play while the song
+is known to go on (its end predicted from the service's offset and duration; without those,
+only the named window is learned, since guessing would risk teaching the next song under this
+one's name). ICY titles are a low-trust source: used when named in RECOGNIZERS, never learned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from fingerv7.audio.recognition import CatalogRecognizer, Recognition, Recognizer
+from fingerv7.audio.remote import RateLimited, RecognizerError, RemoteRecognizer
+from fingerv7.catalog.learning import CanonicalSong, LearnedAnswer, LearningCatalog
+from fingerv7.catalog.store import TrackInfo
+from fingerv7.core.music_detection import AudioKind, classify_audio
+from fingerv7.core.recognition_budget import RecognizerBudget
+
+logger = logging.getLogger("fingerv7.audio.fallback")
+
+FloatArray = npt.NDArray[np.float32]
+ICY = "icy"
+_MIN_FRAGMENT_S = 3.0
+
+
+class LearningCatalogRecognizer:
+    """The catalog matcher, with matches on learned fragments reported as their song."""
+
+    name = "catalog"
+
+    def __init__(self, catalog: CatalogRecognizer, learning: LearningCatalog) -> None:
+        self.catalog = catalog
+        self.learning = learning
+        self._lock = threading.Lock()
+        self._songs: dict[int, CanonicalSong] = {}
+        self._version: tuple[int, int] | None = None
+        self._reload_songs()
+
+    def recognize(self, samples: FloatArray) -> Recognition | None:
+        found = self.catalog.recognize(samples)
+        if found is None:
+            return None
+        song = self._songs.get(int(found.track_key.rsplit(":", 1)[1]))
+        if song is None:
+            return found
+        offset_s = None
+        if song.fragment_offset_s is not None and found.offset_s is not None:
+            offset_s = song.fragment_offset_s + found.offset_s
+        info = song.info
+        return replace(
+            found,
+            artist=info.artist,
+            title=info.title,
+            track_key=song.key,
+            isrc=info.isrc,
+            label=info.label,
+            genre=info.genre,
+            offset_s=offset_s,
+            duration_s=song.song_duration_s,
+        )
+
+    def learn(self, answer: LearnedAnswer, samples: FloatArray, stream_id: int) -> None:
+        """Keep a fragment; this worker reloads its index at its next learned-refresh tick."""
+        self.learning.learn(answer, samples, stream_id=stream_id)
+
+    def refresh(self) -> None:
+        self.catalog.refresh()
+        self._reload_songs()
+
+    def refresh_if_changed(self) -> bool:
+        """Reload the index when fragments were learned or forgotten (by any worker)."""
+        if self.learning.version() == self._version:
+            return False
+        self.refresh()
+        return True
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def _reload_songs(self) -> None:
+        with self._lock:
+            version = self.learning.version()
+            self._songs = self.learning.canonical_songs()
+            self._version = version
+
+
+@dataclass(slots=True)
+class FallbackCounters:
+    """Windows the fallbacks were not asked about, and why (exported with the budgets)."""
+
+    skipped_not_music: int = 0
+    skipped_song_named: int = 0
+    learned_fragments: int = 0
+    icy_named: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackPolicy:
+    window_s: float
+    sample_rate_hz: int
+    hold_s: float = 60.0
+    requests_per_minute: float = 4.0
+    cost_per_call: float = 0.0
+
+
+class FallbackService:
+    """The worker's external recognizers (in RECOGNIZERS order) and their budgets."""
+
+    def __init__(
+        self,
+        order: Sequence[str],
+        remotes: Sequence[RemoteRecognizer],
+        policy: FallbackPolicy,
+        *,
+        learner: LearningCatalogRecognizer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.order = tuple(order)
+        self.remotes = {remote.name: remote for remote in remotes}
+        self.policy = policy
+        self.learner = learner
+        self.clock = clock
+        self.budgets = {name: RecognizerBudget(policy.requests_per_minute) for name in self.remotes}
+        self.counters = FallbackCounters()
+        self._lock = threading.Lock()
+
+    def ask(self, stream_id: int, samples: FloatArray, icy_title: str | None) -> Recognition | None:
+        """The first fallback's answer that the budget allows (None: no one named it)."""
+        for name in self.order:
+            if name == ICY:
+                answer = recognition_from_icy(icy_title)
+                if answer is not None:
+                    with self._lock:
+                        self.counters.icy_named += 1
+                    return answer
+                continue
+            answer = self._call(name, stream_id, samples)
+            if answer is not None:
+                return answer
+        return None
+
+    def _call(self, name: str, stream_id: int, samples: FloatArray) -> Recognition | None:
+        budget = self.budgets[name]
+        with self._lock:
+            if not budget.try_acquire(stream_id, self.clock()):
+                return None
+        try:
+            answer = self.remotes[name].recognize_clip(samples, self.policy.sample_rate_hz)
+        except RateLimited as error:
+            with self._lock:
+                budget.rate_limited(self.clock(), error.retry_after_s)
+            logger.warning("[RECOGNIZER] %s: rate limited; backing off", name)
+            return None
+        except RecognizerError as error:
+            with self._lock:
+                budget.failed(self.clock())
+            logger.warning("[RECOGNIZER] %s failed (%s); backing off", name, error)
+            return None
+        with self._lock:
+            budget.succeeded(named=answer is not None)
+        return answer
+
+    def forget(self, stream_id: int) -> None:
+        with self._lock:
+            for budget in self.budgets.values():
+                budget.forget(stream_id)
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Per recognizer: calls, 429s, errors, names, refusals, spend; plus the skips."""
+        with self._lock:
+            report: dict[str, dict[str, float]] = {}
+            for name, budget in self.budgets.items():
+                counters = budget.counters
+                report[name] = {
+                    "calls": counters.calls,
+                    "rate_limited": counters.rate_limited,
+                    "errors": counters.errors,
+                    "named": counters.named,
+                    "refused_by_budget": counters.refused_by_budget,
+                    "spend": counters.calls * self.policy.cost_per_call,
+                }
+            report["fallback"] = {
+                "skipped_not_music": self.counters.skipped_not_music,
+                "skipped_song_named": self.counters.skipped_song_named,
+                "learned_fragments": self.counters.learned_fragments,
+                "icy_named": self.counters.icy_named,
+            }
+            return report
+
+    def count(self, what: str) -> None:
+        with self._lock:
+            setattr(self.counters, what, getattr(self.counters, what) + 1)
+
+
+def recognition_from_icy(stream_title: str | None) -> Recognition | None:
+    """`Artist - Title` from an ICY StreamTitle, as a low-confidence recognition."""
+    if not stream_title:
+        return None
+    artist, separator, title = stream_title.partition(" - ")
+    if not separator or not artist.strip() or not title.strip():
+        return None
+    artist, title = artist.strip(), title.strip()
+    return Recognition(
+        artist=artist,
+        title=title,
+        track_key=f"icy:{artist.casefold()}|{title.casefold()}",
+        recognizer=ICY,
+        confidence=0.3,
+    )
+
+
+@dataclass(slots=True)
+class _CurrentSong:
+    """The song this stream is playing, as far as we know, and what is being learned of it."""
+
+    recognition: Recognition
+    quiet_until_s: float  # no fallback call before this
+    song_start_s: float | None  # clock time the song began (offset known)
+    ends_at_s: float | None  # predicted end (offset and duration known)
+    learning: bool = False
+    learned_until_s: float = 0.0
+    pending: list[FloatArray] = field(default_factory=list)
+    pending_start_s: float = 0.0
+
+
+def _within_song(
+    recognition: Recognition, samples: FloatArray, start_s: float, fallback: FallbackService
+) -> tuple[FloatArray, float]:
+    """The part of a named window that is the song (a window often straddles two songs: the
+    service's offset and duration tell where this one begins and ends)."""
+    if recognition.offset_s is None:
+        return samples, start_s
+    rate = fallback.policy.sample_rate_hz
+    lead_s = max(0.0, -recognition.offset_s)
+    end_s = samples.size / rate
+    if recognition.duration_s is not None:
+        end_s = min(end_s, recognition.duration_s - recognition.offset_s)
+    clip = samples[int(lead_s * rate) : max(int(lead_s * rate), int(end_s * rate))]
+    return clip, start_s + lead_s
+
+
+class StreamIdentification:
+    """Identifies one stream's windows: catalog, then fallbacks, and learns what they name."""
+
+    def __init__(
+        self,
+        stream_id: int,
+        catalog: Recognizer,
+        fallback: FallbackService | None,
+        *,
+        icy_title: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.stream_id = stream_id
+        self.catalog = catalog
+        self.fallback = fallback
+        self.icy_title = icy_title or (lambda: None)
+        self._current: _CurrentSong | None = None
+
+    def identify(self, samples: FloatArray) -> Recognition | None:
+        """The song in this window (called on an identification thread, one at a time)."""
+        found = self.catalog.recognize(samples)
+        fallback = self.fallback
+        if fallback is None:
+            return found
+        now = fallback.clock()
+        if found is not None:
+            self._heard(fallback, found, samples, now, named_by_fallback=False)
+            return found
+        current = self._current
+        if current is not None and now < current.quiet_until_s:
+            fallback.count("skipped_song_named")
+            self._extend(fallback, current, samples, now)
+            return None
+        self._stop_learning(fallback)
+        self._current = None
+        if classify_audio(samples, fallback.policy.sample_rate_hz) is not AudioKind.MUSIC:
+            fallback.count("skipped_not_music")
+            return None
+        answer = fallback.ask(self.stream_id, samples, self.icy_title())
+        if answer is not None and answer.recognizer != ICY:
+            self._heard(fallback, answer, samples, now, named_by_fallback=True)
+        return answer
+
+    def _heard(
+        self,
+        fallback: FallbackService,
+        recognition: Recognition,
+        samples: FloatArray,
+        now: float,
+        *,
+        named_by_fallback: bool,
+    ) -> None:
+        current = self._current
+        if current is not None and current.recognition.track_key == recognition.track_key:
+            self._extend(fallback, current, samples, now)  # the catalog confirms the song
+            return
+        self._stop_learning(fallback)
+        window_s = fallback.policy.window_s
+        song_start_s = ends_at_s = None
+        if recognition.offset_s is not None:
+            song_start_s = now - window_s - recognition.offset_s
+            if recognition.duration_s is not None:
+                ends_at_s = song_start_s + recognition.duration_s
+        # Until a window has passed the song's end, windows straddle it: what follows is best
+        # asked about (and learned) from a window wholly inside the next song.
+        quiet_until_s = (
+            ends_at_s + window_s if ends_at_s is not None else now + fallback.policy.hold_s
+        )
+        learning = named_by_fallback and fallback.learner is not None
+        self._current = _CurrentSong(
+            recognition, quiet_until_s, song_start_s, ends_at_s, learning, learned_until_s=now
+        )
+        if learning:
+            clip, clip_start_s = _within_song(recognition, samples, now - window_s, fallback)
+            if clip.size >= _MIN_FRAGMENT_S * fallback.policy.sample_rate_hz:
+                self._learn(fallback, recognition, clip, clip_start_s, song_start_s)
+
+    def _extend(
+        self, fallback: FallbackService, current: _CurrentSong, samples: FloatArray, now: float
+    ) -> None:
+        """Keep the audio heard since the last learned window, while the song surely goes on."""
+        if not current.learning or current.ends_at_s is None or now > current.ends_at_s:
+            return
+        rate = fallback.policy.sample_rate_hz
+        new_s = min(now - current.learned_until_s, samples.size / rate)
+        if new_s <= 0:
+            return
+        if not current.pending:
+            current.pending_start_s = now - new_s
+        current.pending.append(samples[samples.size - int(new_s * rate) :])
+        current.learned_until_s = now
+        if sum(piece.size for piece in current.pending) >= fallback.policy.window_s * rate:
+            self._flush(fallback, current)
+
+    def _stop_learning(self, fallback: FallbackService) -> None:
+        current = self._current
+        if current is not None and current.learning:
+            pending_s = sum(p.size for p in current.pending) / fallback.policy.sample_rate_hz
+            if pending_s >= _MIN_FRAGMENT_S:
+                self._flush(fallback, current)
+            current.learning = False
+
+    def _flush(self, fallback: FallbackService, current: _CurrentSong) -> None:
+        samples = np.concatenate(current.pending).astype(np.float32)
+        current.pending = []
+        self._learn(
+            fallback, current.recognition, samples, current.pending_start_s, current.song_start_s
+        )
+
+    def _learn(
+        self,
+        fallback: FallbackService,
+        recognition: Recognition,
+        samples: FloatArray,
+        fragment_start_s: float,
+        song_start_s: float | None,
+    ) -> None:
+        if fallback.learner is None:
+            return
+        answer = LearnedAnswer(
+            source=recognition.recognizer,
+            info=TrackInfo(
+                title=recognition.title,
+                artist=recognition.artist,
+                isrc=recognition.isrc,
+                label=recognition.label,
+                genre=recognition.genre,
+            ),
+            song_offset_s=None if song_start_s is None else fragment_start_s - song_start_s,
+            song_duration_s=recognition.duration_s,
+        )
+        try:
+            fallback.learner.learn(answer, samples, self.stream_id)
+        except Exception as error:  # the catalog database may be down: identification goes on
+            logger.warning("[CATALOG] could not learn %s (%s)", recognition.title, error)
+            return
+        fallback.count("learned_fragments")
