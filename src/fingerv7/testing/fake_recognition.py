@@ -6,7 +6,7 @@ with its own catalog in a SQLite file: POST a WAV clip to `/recognize`, get
 `{"result": null}`. Like the real services it enforces a rate limit (at most `limit` requests in
 any `per_s` seconds, else HTTP 429 with Retry-After) and, when given a key, wants
 `Authorization: Bearer <key>` (else 401). Everything it was asked is counted, so a test can
-check the limit was respected (`clock` lets a test drive time). Never reachable from outside 127.0.0.1.
+check the limit was respected (`clock` lets a test drive time). It listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
