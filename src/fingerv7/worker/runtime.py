@@ -104,6 +104,7 @@ class WorkerRuntime:
             sampler=self.sampler,
             watchdog=self.watchdog if orchestrated else None,
             breaker=self.client.breaker if self.client else None,
+            recognizers=lambda: getattr(self.processor, "recognizer_metrics", dict)(),
         )
 
     async def _on_freeze(self, gap_from_mono: float, gap_to_mono: float) -> None:

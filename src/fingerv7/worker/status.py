@@ -59,6 +59,7 @@ class StatusReporter:
         sampler: SystemSampler,
         watchdog: FreezeWatchdog | None = None,
         breaker: CircuitBreaker | None = None,
+        recognizers: Callable[[], dict[str, dict[str, float]]] = dict,
     ) -> None:
         self.instance_id = instance_id
         self.mode = mode
@@ -70,6 +71,7 @@ class StatusReporter:
         self.sampler = sampler
         self.watchdog = watchdog
         self.breaker = breaker
+        self.recognizers = recognizers  # external recognizers' calls, 429s, spend (fingerprint)
         self._started_mono = time.monotonic()
 
     def uptime_s(self) -> float:
@@ -139,6 +141,7 @@ class StatusReporter:
             "freezes_detected": self.watchdog.freezes_detected if self.watchdog else 0,
             "circuit_breaker_opened": self.breaker.times_opened if self.breaker else 0,
             "streams": [self._stream_entry(stream_id) for stream_id in stream_ids],
+            "recognizers": self.recognizers(),
         }
 
     def _stream_entry(self, stream_id: int) -> dict[str, Any]:
