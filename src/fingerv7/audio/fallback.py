@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -275,6 +276,10 @@ class StreamIdentification:
         self.fallback = fallback
         self.icy_title = icy_title or (lambda: None)
         self._current: _CurrentSong | None = None
+        # The audio before the current window (new parts of past windows, oldest first), so the
+        # start of a song that is named late is learned too. Bounded: two windows' worth.
+        self._history: deque[tuple[float, FloatArray]] = deque()
+        self._last_window_at_s: float | None = None
 
     def identify(self, samples: FloatArray) -> Recognition | None:
         """The song in this window (called on an identification thread, one at a time)."""
@@ -283,6 +288,18 @@ class StreamIdentification:
         if fallback is None:
             return found
         now = fallback.clock()
+        try:
+            return self._identify(fallback, found, samples, now)
+        finally:
+            self._remember(fallback, samples, now)
+
+    def _identify(
+        self,
+        fallback: FallbackService,
+        found: Recognition | None,
+        samples: FloatArray,
+        now: float,
+    ) -> Recognition | None:
         if found is not None:
             self._heard(fallback, found, samples, now, named_by_fallback=False)
             return found
@@ -331,9 +348,46 @@ class StreamIdentification:
             recognition, quiet_until_s, song_start_s, ends_at_s, learning, learned_until_s=now
         )
         if learning:
+            if song_start_s is not None:
+                self._learn_history(fallback, recognition, song_start_s, now - window_s)
             clip, clip_start_s = _within_song(recognition, samples, now - window_s, fallback)
             if clip.size >= _MIN_FRAGMENT_S * fallback.policy.sample_rate_hz:
                 self._learn(fallback, recognition, clip, clip_start_s, song_start_s)
+
+    def _remember(self, fallback: FallbackService, samples: FloatArray, now: float) -> None:
+        rate = fallback.policy.sample_rate_hz
+        since_s = (
+            fallback.policy.window_s
+            if self._last_window_at_s is None
+            else (now - self._last_window_at_s)
+        )
+        self._last_window_at_s = now
+        new = samples[samples.size - min(samples.size, int(since_s * rate)) :]
+        self._history.append((now, new))
+        while self._history and self._history[0][0] < now - 2 * fallback.policy.window_s:
+            self._history.popleft()
+
+    def _learn_history(
+        self,
+        fallback: FallbackService,
+        recognition: Recognition,
+        song_start_s: float,
+        window_start_s: float,
+    ) -> None:
+        """Learn what was heard of the song before the window that named it."""
+        rate = fallback.policy.sample_rate_hz
+        pieces: list[FloatArray] = []
+        first_s: float | None = None
+        for end_s, piece in self._history:
+            start_s = end_s - piece.size / rate
+            lo, hi = max(start_s, song_start_s), min(end_s, window_start_s)
+            if hi - lo <= 0:
+                continue
+            first_s = lo if first_s is None else first_s
+            pieces.append(piece[int((lo - start_s) * rate) : int((hi - start_s) * rate)])
+        if first_s is not None and sum(p.size for p in pieces) >= _MIN_FRAGMENT_S * rate:
+            clip = np.concatenate(pieces).astype(np.float32)
+            self._learn(fallback, recognition, clip, first_s, song_start_s)
 
     def _extend(
         self, fallback: FallbackService, current: _CurrentSong, samples: FloatArray, now: float

@@ -6,7 +6,8 @@ with its own catalog in a SQLite file: POST a WAV clip to `/recognize`, get
 `{"result": null}`. Like the real services it enforces a rate limit (at most `limit` requests in
 any `per_s` seconds, else HTTP 429 with Retry-After) and, when given a key, wants
 `Authorization: Bearer <key>` (else 401). Everything it was asked is counted, so a test can
-check the limit was respected (`clock` lets a test drive time). It listens on 127.0.0.1 only.
+check the limit was respected. `clock` lets a test drive time; with `time_header`, a simulation
+in another process does, by sending the time as `X-Simulated-Time`. It listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class FakeRecognitionService(BackgroundHttpServer):
         api_key: str | None = None,
         fail_next: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        time_header: bool = False,
     ) -> None:
+        self.time_header = time_header
         self.clock = clock
         self.limit = limit
         self.per_s = per_s
@@ -105,9 +108,9 @@ class FakeRecognitionService(BackgroundHttpServer):
         super().stop()
         self._engine.dispose()
 
-    def _admit(self) -> tuple[int, float | None]:
+    def _admit(self, simulated_now: float | None) -> tuple[int, float | None]:
         """(status, retry-after) for a request arriving now, under the rate limit."""
-        now = self.clock()
+        now = self.clock() if simulated_now is None else simulated_now
         with self._lock:
             self.requests += 1
             self.request_times.append(now)
@@ -165,7 +168,9 @@ class FakeRecognitionService(BackgroundHttpServer):
                         service.unauthorized += 1
                     self._reply(401, {"error": "bad key"})
                     return
-                status, retry_after_s = service._admit()
+                sent_time = self.headers.get("X-Simulated-Time")
+                simulated = float(sent_time) if service.time_header and sent_time else None
+                status, retry_after_s = service._admit(simulated)
                 if status == 429:
                     retry = str(max(1, math.ceil(retry_after_s or 1)))
                     self._reply(429, {"error": "too many requests"}, {"Retry-After": retry})

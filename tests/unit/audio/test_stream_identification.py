@@ -55,10 +55,11 @@ class Service:
     def __init__(self, answer: Recognition | None) -> None:
         self.answer = answer
         self.calls = 0
+        self.not_before_call = 0  # calls up to this one answer None
 
     def recognize_clip(self, samples: FloatArray, sample_rate_hz: int) -> Recognition | None:
         self.calls += 1
-        return self.answer
+        return self.answer if self.calls > self.not_before_call else None
 
     def close(self) -> None:
         pass
@@ -82,7 +83,9 @@ def setup(
     answer: Recognition | None, order: tuple[str, ...] = ("http",)
 ) -> tuple[StreamIdentification, Catalog, Service, Learner, Clock]:
     clock, catalog, service, learner = Clock(), Catalog(), Service(answer), Learner()
-    policy = FallbackPolicy(window_s=WINDOW_S, sample_rate_hz=RATE_HZ, hold_s=30.0)
+    policy = FallbackPolicy(
+        window_s=WINDOW_S, sample_rate_hz=RATE_HZ, hold_s=30.0, requests_per_minute=600
+    )
     fallback = FallbackService(
         order,
         [service],
@@ -148,3 +151,15 @@ def test_icy_titles_come_in_recognizers_order_and_are_never_learned() -> None:
     answer = stream.identify(MUSIC)
     assert answer is not None and answer.recognizer == "icy" and answer.title == "Canção"
     assert service.calls == 0 and learner.learned == []
+
+
+def test_the_start_of_a_song_named_late_is_learned_from_what_was_heard_before() -> None:
+    stream, _, service, learner, clock = setup(named(6.0, 60.0))
+    service.not_before_call = 2  # two windows the service could not name (say, an intro)
+    for _ in range(3):
+        stream.identify(MUSIC)
+        clock.now_s += 2.0
+    # Named at 104 s: the window [99, 104] starts 6 s into the song, which began at 93 s. Heard
+    # before the window: [93, 99] of it (the first window [95, 100] and the next 2 s tails).
+    assert [answer.song_offset_s for answer, _ in learner.learned] == [2.0, 6.0]
+    assert abs(learner.learned[0][1] - 4.0) < 0.01
