@@ -98,23 +98,23 @@ class Station:
         return [s for s in self.slots if s.end_s > start_s and s.start_s < end_s]
 
 
+class SimulatedClock:
+    now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
 class SimulatedHttpRecognizer(HttpRecognizer):
     """Sends the simulated time with each request (the fake's rate limit runs on it)."""
 
-    def __init__(self, config: HttpRecognizerConfig, clock: "SimulatedClock") -> None:
+    def __init__(self, config: HttpRecognizerConfig, clock: SimulatedClock) -> None:
         super().__init__(config)
         self.clock = clock
 
     def recognize_clip(self, samples, sample_rate_hz):  # type: ignore[no-untyped-def]
         self._client.headers["X-Simulated-Time"] = f"{self.clock():.3f}"
         return super().recognize_clip(samples, sample_rate_hz)
-
-
-class SimulatedClock:
-    now_s = 0.0
-
-    def __call__(self) -> float:
-        return self.now_s
 
 
 def serve_fake(port_file: Path, songs: int, song_s: float, limit: int, folder: Path) -> None:
@@ -158,9 +158,11 @@ def main() -> None:  # noqa: C901 (one scenario, read top to bottom)
     folder = Path(tempfile.mkdtemp(prefix="radio-day-"))
     port_file = folder / "url"
     fake = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake", str(port_file), "--folder", str(folder)]
-        + [f"--songs={args.songs}", f"--song-seconds={args.song_seconds}"]
-        + [f"--fake-limit={args.fake_limit}"]
+        [
+            *(sys.executable, __file__, "--serve-fake", str(port_file), "--folder", str(folder)),
+            *(f"--songs={args.songs}", f"--song-seconds={args.song_seconds}"),
+            f"--fake-limit={args.fake_limit}",
+        ]
     )
     try:
         songs = library(args.songs, args.song_seconds)
