@@ -71,3 +71,15 @@ def test_a_shazam_answer_is_read_like_the_original_system_did() -> None:
     )  # fmt: skip
     assert named.offset_s == 42.5 and named.recognizer == "shazam"
     assert recognition_from_shazam({"matches": []}) is None
+
+
+def test_shazam_without_shazamio_is_refused_at_start_up() -> None:
+    import importlib.util
+
+    from fingerv7.worker.processors import ProcessorUnavailable
+    from fingerv7.worker.processors.recognizers import fallback_loader
+
+    if importlib.util.find_spec("shazamio") is not None:
+        return  # installed here: nothing to refuse
+    with pytest.raises(ProcessorUnavailable, match=r"fingerv7\[shazam\]"):
+        fallback_loader(settings(RECOGNIZERS="catalog,shazam"), 10.0, 8000)

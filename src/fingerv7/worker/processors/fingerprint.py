@@ -289,6 +289,8 @@ def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
     """The processor for `PROCESSOR=fingerprint`, wired from the worker's settings."""
     fingerprint_config = FingerprintConfig()
     match_config = match_config_from(settings)
+    window_s, rate_hz = settings.identification_duration, fingerprint_config.sample_rate_hz
+    fallbacks = fallback_loader(settings, window_s, rate_hz)  # refuses a bad chain first
     catalog_url = settings.catalog_database_url or DEFAULT_DATABASE_URL
     writer = MusicLogWriter(
         settings.postgres_conninfo(),
@@ -309,7 +311,7 @@ def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
         instance_id=settings.instance_id,
         plan=plan,
         catalog_refresh_s=settings.catalog_refresh_seconds,
-        fallback_loader=fallback_loader(settings, plan.window_s, plan.sample_rate_hz),
+        fallback_loader=fallbacks,
         learned_refresh_s=settings.learned_refresh_seconds,
         icy_titles="icy" in settings.recognizer_list,
     )

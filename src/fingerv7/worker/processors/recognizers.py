@@ -7,6 +7,7 @@ one budget per service (RECOGNIZER_REQUESTS_PER_MINUTE) across the worker's stre
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 
 from fingerv7.audio.fallback import (
@@ -82,6 +83,13 @@ def fallback_loader(
     """Builds the fallback service once the catalog is loaded (None without fallbacks)."""
     if not has_fallbacks(settings):
         return None
+    if "shazam" in settings.recognizer_list and importlib.util.find_spec("shazamio") is None:
+        from fingerv7.worker.processors import ProcessorUnavailable
+
+        raise ProcessorUnavailable(  # at start-up, not when the first stream runs
+            "RECOGNIZERS includes shazam but shazamio is not installed: "
+            "pip install 'fingerv7[shazam]'"
+        )
     policy = FallbackPolicy(
         window_s=window_s,
         sample_rate_hz=sample_rate_hz,
