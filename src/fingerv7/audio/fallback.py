@@ -85,8 +85,9 @@ class LearningCatalogRecognizer:
         self.learning.learn(answer, samples, stream_id=stream_id)
 
     def refresh(self) -> None:
-        self.catalog.refresh()
+        # Songs first: a fragment the index has must always be known as its song.
         self._reload_songs()
+        self.catalog.refresh()
 
     def refresh_if_changed(self) -> bool:
         """Reload the index when fragments were learned or forgotten (by any worker)."""
