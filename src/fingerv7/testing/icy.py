@@ -8,9 +8,9 @@ listeners get the plain stream. `titles` overrides what is announced (None: anno
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler
-from typing import BinaryIO
 
 from fingerv7.testing.radio import LocalRadio, RadioSong
 
@@ -27,7 +27,9 @@ def metadata_block(title: str | None) -> bytes:
 class _IcyWriter:
     """Wraps a listener's socket file: interleaves a metadata block after every `metaint` bytes."""
 
-    def __init__(self, inner: BinaryIO, metaint: int, title: Callable[[], str | None]) -> None:
+    def __init__(
+        self, inner: io.BufferedIOBase, metaint: int, title: Callable[[], str | None]
+    ) -> None:
         self._inner = inner
         self._metaint = metaint
         self._title = title

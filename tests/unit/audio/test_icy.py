@@ -20,7 +20,7 @@ from fingerv7.testing.icy import _IcyWriter, metadata_block
 def test_the_audio_bytes_come_out_unchanged(audio: bytes, metaint: int, cuts: list[int]) -> None:
     wire = io.BytesIO()
     titles = iter(["A - One", "A - One", *["B - Two"] * 5000])  # repeats are sent as empty
-    writer = _IcyWriter(wire, metaint, lambda: next(titles))  # type: ignore[arg-type]
+    writer = _IcyWriter(wire, metaint, lambda: next(titles))
     writer.write(audio)
     stream = wire.getvalue()
     demuxer = IcyDemuxer(metaint)
