@@ -243,6 +243,7 @@ def main() -> None:  # noqa: C901 (one scenario, read top to bottom)
                 later += 1
                 later_by_catalog += how == "catalog"
             identified_songs.setdefault(slot.song, slot.end_s)
+        time.sleep(1.5)  # the fake writes its counters every second
         fake_stats = json.loads((folder / "fake-stats.json").read_text())
     finally:
         fake.terminate()
@@ -257,7 +258,7 @@ def main() -> None:  # noqa: C901 (one scenario, read top to bottom)
         f"p95 {1000 * ordered[int(len(ordered) * 0.95)]:.1f} ms"
     )
     print(f"external calls per hour: {[calls_by_hour[h] for h in sorted(calls_by_hour)]}")
-    print(f"  calls {metrics['http']['calls']:.0f}, named {metrics['http']['named']:.0f}, ")
+    print(f"  calls {metrics['http']['calls']:.0f}, named {metrics['http']['named']:.0f}")
     print(f"  429s seen by the worker {metrics['http']['rate_limited']:.0f}")
     print(f"  fake: requests {fake_stats['requests']}, refused (429) {fake_stats['refused']}")
     print(f"  windows skipped: {metrics['fallback']}")
