@@ -36,10 +36,10 @@ from fingerv7.audio.fallback import (
     FallbackPolicy,
     FallbackService,
     LearningCatalogRecognizer,
-    StreamIdentification,
 )
 from fingerv7.audio.recognition import CatalogRecognizer
 from fingerv7.audio.remote import HttpRecognizer, HttpRecognizerConfig, parse_field_mapping
+from fingerv7.audio.stream_identification import StreamIdentification
 from fingerv7.catalog.learning import LearningCatalog
 from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
 

@@ -11,9 +11,9 @@ from fingerv7.audio.fallback import (
     FallbackPolicy,
     FallbackService,
     LearningCatalogRecognizer,
-    StreamIdentification,
 )
 from fingerv7.audio.recognition import Recognition
+from fingerv7.audio.stream_identification import StreamIdentification
 from fingerv7.catalog.learning import LearnedAnswer
 from tests.audio_factory import resample, speech_like_noise, synthesize_song
 

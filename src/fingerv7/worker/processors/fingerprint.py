@@ -34,9 +34,9 @@ from fingerv7.audio import (
 from fingerv7.audio.fallback import (
     FallbackService,
     LearningCatalogRecognizer,
-    StreamIdentification,
 )
 from fingerv7.audio.hls import create_capture
+from fingerv7.audio.stream_identification import StreamIdentification
 from fingerv7.catalog import DEFAULT_DATABASE_URL
 from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
 from fingerv7.playlog import (
