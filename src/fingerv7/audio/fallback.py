@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from fingerv7.audio.egress_budget import EgressBudget
 from fingerv7.audio.recognition import CatalogRecognizer, Recognition
 from fingerv7.audio.remote import RateLimited, RecognizerError, RemoteRecognizer
 from fingerv7.catalog.learning import CanonicalSong, LearnedAnswer, LearningCatalog
@@ -124,8 +125,10 @@ class FallbackService:
         *,
         learner: LearningCatalogRecognizer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        egress: EgressBudget | None = None,
     ) -> None:
         self.order = tuple(order)
+        self.egress = egress
         self.remotes = {remote.name: remote for remote in remotes}
         self.policy = policy
         self.learner = learner
@@ -154,6 +157,10 @@ class FallbackService:
         with self._lock:
             if not budget.try_acquire(stream_id, self.clock()):
                 return None
+        if self.egress is not None and not self.egress.try_take(name):
+            with self._lock:
+                budget.withdrawn()
+            return None
         try:
             answer = self.remotes[name].recognize_clip(samples, self.policy.sample_rate_hz)
         except RateLimited as error:
@@ -187,6 +194,7 @@ class FallbackService:
                     "errors": counters.errors,
                     "named": counters.named,
                     "refused_by_budget": counters.refused_by_budget,
+                    "refused_by_egress": counters.refused_by_egress,
                     "spend": counters.calls * self.policy.cost_per_call,
                 }
             report["fallback"] = {

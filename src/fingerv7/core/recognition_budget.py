@@ -29,6 +29,7 @@ class BudgetCounters:
     errors: int = 0
     named: int = 0  # calls that named a song
     refused_by_budget: int = 0  # asks turned down here (rate, share or backoff)
+    refused_by_egress: int = 0  # granted here, but the egress's shared limit was reached
 
 
 @dataclass(slots=True)
@@ -72,6 +73,11 @@ class RecognizerBudget:
         self._last_call_s[stream_id] = now_s
         self.counters.calls += 1
         return True
+
+    def withdrawn(self) -> None:
+        """The call just granted was not made (the egress's shared limit said no)."""
+        self.counters.calls -= 1
+        self.counters.refused_by_egress += 1
 
     def succeeded(self, *, named: bool) -> None:
         self._failures_in_a_row = 0

@@ -59,6 +59,7 @@ _RECOGNIZER_COUNTERS = {
     "errors": "Failed calls to an external recognizer",
     "named": "Calls that named a song",
     "refused_by_budget": "Calls the worker's budget did not allow",
+    "refused_by_egress": "Calls the egress's shared limit (all its workers) did not allow",
     "spend": "Money spent on calls (RECOGNIZER_COST_PER_CALL each)",
 }
 

@@ -104,6 +104,8 @@ class WorkerSettings(BaseSettings):
     recognizer_http_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     catalog_learning: bool = True
     learned_refresh_seconds: float = Field(default=10.0, gt=0)
+    recognizer_egress: str | None = None  # e.g. the VPN exit; needs REDIS_URL
+    recognizer_egress_requests_per_minute: int = Field(default=10, ge=1, le=6000)
 
     @field_validator("log_level")
     @classmethod
@@ -227,6 +229,12 @@ class WorkerSettings(BaseSettings):
 
             parse_field_mapping(value)  # raises ValueError with the reason
         return value
+
+    @model_validator(mode="after")
+    def _egress_needs_redis(self) -> Self:
+        if self.recognizer_egress and not self.redis_url:
+            raise ValueError("RECOGNIZER_EGRESS shares a limit through Redis: set REDIS_URL")
+        return self
 
     @model_validator(mode="after")
     def _http_recognizer_configured(self) -> Self:

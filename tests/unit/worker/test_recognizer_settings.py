@@ -42,6 +42,7 @@ def test_a_chain_is_normalised() -> None:
         ({"RECOGNIZERS": "catalog,http"}, "set RECOGNIZER_HTTP_URL"),
         ({"RECOGNIZER_HTTP_FIELDS": "name=x"}, "bad field mapping"),
         ({"RECOGNIZER_REQUESTS_PER_MINUTE": 0}, "greater than 0"),
+        ({"RECOGNIZER_EGRESS": "vpn-nl-1"}, "set REDIS_URL"),
     ],
 )
 def test_bad_configuration_is_refused_with_the_reason(values: dict[str, Any], message: str) -> None:

@@ -273,6 +273,8 @@ class FingerprintProcessor:
         if self.fallback is not None:
             for remote in self.fallback.remotes.values():
                 remote.close()
+            if self.fallback.egress is not None:
+                self.fallback.egress.close()
 
 
 def match_config_from(settings: WorkerSettings) -> MatchConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 
+from fingerv7.audio.egress_budget import EgressBudget
 from fingerv7.audio.fallback import (
     FallbackPolicy,
     FallbackService,
@@ -100,8 +101,20 @@ def fallback_loader(
 
     def build(catalog: Recognizer) -> FallbackService:
         learner = catalog if isinstance(catalog, LearningCatalogRecognizer) else None
+        egress = None
+        if settings.recognizer_egress and settings.redis_url:
+            egress = EgressBudget(
+                settings.redis_url.get_secret_value(),
+                egress=settings.recognizer_egress,
+                requests_per_minute=settings.recognizer_egress_requests_per_minute,
+                key_prefix=settings.redis_key_prefix,
+            )
         return FallbackService(
-            settings.recognizer_list[1:], remote_recognizers(settings), policy, learner=learner
+            settings.recognizer_list[1:],
+            remote_recognizers(settings),
+            policy,
+            learner=learner,
+            egress=egress,
         )
 
     return build
