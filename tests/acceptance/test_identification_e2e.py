@@ -33,7 +33,7 @@ pytestmark = pytest.mark.acceptance
 SONG_S = 8.0
 PLAYED = [31, 32, 33]
 NOT_PLAYED = [34]
-INSTANCE_ID = "fingerv7-001"  # 12 characters, the original's identified_by holds 10
+INSTANCE_ID = "fingerv7-001"  # the original's identified_by holds 10 characters
 ORIGINAL_MUSIC_LOG = """
 CREATE TABLE music_log (
     id SERIAL PRIMARY KEY, date DATE, time TIME, name VARCHAR(255), artist VARCHAR(255),
@@ -200,7 +200,7 @@ def test_the_worker_logs_the_radios_songs_in_order_once_each(station: Station) -
     rows = station.music_log()
     assert [row[2] for row in rows] == ["Song 31", "Song 32", "Song 33"], station.log("worker")
     assert rows[0] == (
-        "Rádio Teste FM", "Artist 31", "Song 31", "Recife", "PE", "Nordeste", "Pop", "ngerv7-001",
+        "Rádio Teste FM", "Artist 31", "Song 31", "Recife", "PE", "Nordeste", "Pop", "01:catalog",
     )  # fmt: skip
     with sqlite3.connect(buffer_path) as buffer:
         assert buffer.execute("SELECT count(*) FROM pending_plays").fetchone() == (0,)

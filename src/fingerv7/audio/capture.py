@@ -6,8 +6,9 @@ to a decoding thread (:mod:`fingerv7.audio.decoding`). The window keeps the late
 identification runs every few seconds on it without ever reconnecting. When the connection
 drops, ends or stalls, capture reconnects with exponential backoff and clears the window.
 
-HTTP/Icecast streams in MP3, AAC (ADTS) and Ogg (Vorbis, Opus), and WAV, are decoded; HLS
-playlists are not (the decoder would have to fetch the segments itself).
+HTTP/Icecast streams in MP3, AAC (ADTS) and Ogg (Vorbis, Opus), and WAV, are decoded here; HLS
+playlists (`.m3u8`) are captured by :class:`fingerv7.audio.hls.HlsCapture`, a subclass that
+fetches the segments (:func:`fingerv7.audio.hls.create_capture` picks the class for a URL).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Recognizers name the song in a window of audio; they are pluggable and can be chained.
 
 The built-in one is the catalog's landmark matcher. A chain asks each recognizer in turn and
-keeps the first answer, so a remote service (e.g. Shazam through the optional `shazamio`
-package, rate-limited) could later be put behind the catalog for what the catalog does not know.
+keeps the first answer. External services (Shazam, HTTP APIs) and ICY titles are asked only
+after the catalog and under a budget, per stream: see :mod:`fingerv7.audio.fallback`.
 Recognizers are called on a worker thread: they may block, and must be safe to call from several
 threads at once.
 """
@@ -36,6 +36,7 @@ class Recognition:
     label: str | None = None
     genre: str | None = None
     offset_s: float | None = None  # where in the recording the window starts, when known
+    duration_s: float | None = None  # the recording's length, when the recognizer says
 
 
 class Recognizer(Protocol):
@@ -100,6 +101,7 @@ class CatalogRecognizer:
             label=info.label,
             genre=info.genre,
             offset_s=result.match.offset_s,
+            duration_s=result.track.duration_s,
         )
 
     def close(self) -> None:

@@ -32,6 +32,8 @@ DatabaseUrlOption = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Attach the `catalog` group and the `identify` command to the main CLI."""
+    from fingerv7.cli import catalog_learned  # imports this module: here, not at the top
+
     catalog_app = typer.Typer(
         name="catalog",
         help="Manage the song catalog used for identification.",
@@ -40,6 +42,7 @@ def register(app: typer.Typer) -> None:
     catalog_app.command("add")(add_command)
     catalog_app.command("list")(list_command)
     catalog_app.command("remove")(remove_command)
+    catalog_learned.register(catalog_app)  # learned / forget
     app.add_typer(catalog_app, name="catalog")
     from fingerv7.cli.identify import identify_command
 

@@ -57,11 +57,47 @@ class WorkerCollector(Collector):
                 "Age of the oldest play not yet in music_log",
                 float(backlog["oldest_age_seconds"]),
             )
+        yield from _recognizer_metrics(reporter)
         yield counter(
             "fingerv7_worker_heartbeat_failures",
             "Heartbeats that did not reach the orchestrator",
             counters.heartbeat_failures,
         )
+
+
+_RECOGNIZER_COUNTERS = {
+    "calls": "Calls made to an external recognizer",
+    "rate_limited": "HTTP 429 answers from an external recognizer",
+    "errors": "Failed calls to an external recognizer",
+    "named": "Calls that named a song",
+    "refused_by_budget": "Calls the worker's budget did not allow",
+    "refused_by_egress": "Calls the egress's shared limit (all its workers) did not allow",
+    "spend": "Money spent on calls (RECOGNIZER_COST_PER_CALL each)",
+}
+
+
+def _recognizer_metrics(reporter: StatusReporter) -> Iterator[Metric]:
+    """Per external recognizer (label `recognizer`): calls, 429s, errors, names, spend."""
+    report = reporter.recognizers()
+    services = {name: counts for name, counts in report.items() if name != "fallback"}
+    if not services:
+        return
+    labels = ["instance_id", "recognizer"]
+    for key, documentation in _RECOGNIZER_COUNTERS.items():
+        family = CounterMetricFamily(
+            f"fingerv7_worker_recognizer_{key}", documentation, labels=labels
+        )
+        for name, counts in services.items():
+            family.add_metric([reporter.instance_id, name], counts[key])
+        yield family
+    skips = CounterMetricFamily(
+        "fingerv7_worker_recognizer_skipped_windows",
+        "Windows not sent to a fallback: not music, or the song already named",
+        labels=["instance_id", "reason"],
+    )
+    for reason in ("not_music", "song_named"):
+        skips.add_metric([reporter.instance_id, reason], report["fallback"][f"skipped_{reason}"])
+    yield skips
 
 
 def exposition(reporter: StatusReporter) -> bytes:

@@ -106,6 +106,7 @@ class WorkerRuntime:
             watchdog=self.watchdog if orchestrated else None,
             breaker=self.client.breaker if self.client else None,
             problems=lambda: processor_problems(self.processor),
+            recognizers=lambda: getattr(self.processor, "recognizer_metrics", dict)(),
         )
 
     async def _on_freeze(self, gap_from_mono: float, gap_to_mono: float) -> None:

@@ -21,6 +21,9 @@ from fingerv7.settings import FingerV7Settings
 _INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+RECOGNIZER_NAMES = ("catalog", "shazam", "http", "icy")
+
+
 class WorkerSettings(FingerV7Settings):
     """The worker's configuration (environment variables, optionally an env file)."""
 
@@ -106,6 +109,21 @@ class WorkerSettings(FingerV7Settings):
     # Bearer key for the worker's /metrics (required to listen beyond loopback); /health stays
     # open for probes and shows no credentials.
     worker_http_key: SecretStr | None = None
+
+    # Fallback recognizers and the learning catalog (PROCESSOR=fingerprint); see
+    # docs/identification.md#fallback-recognizers.
+    recognizers: str = "catalog"
+    recognizer_requests_per_minute: float = Field(default=4.0, gt=0, le=6000)
+    recognizer_hold_seconds: float = Field(default=60.0, gt=0)
+    recognizer_cost_per_call: float = Field(default=0.0, ge=0)
+    recognizer_http_url: str | None = None
+    recognizer_http_key: SecretStr | None = None
+    recognizer_http_fields: str = ""
+    recognizer_http_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    catalog_learning: bool = True
+    learned_refresh_seconds: float = Field(default=10.0, gt=0)
+    recognizer_egress: str | None = None  # e.g. the VPN exit; needs REDIS_URL
+    recognizer_egress_requests_per_minute: int = Field(default=10, ge=1, le=6000)
 
     @field_validator("log_level")
     @classmethod
@@ -220,6 +238,48 @@ class WorkerSettings(FingerV7Settings):
         if self.postgres_password is not None:
             parts["password"] = self.postgres_password.get_secret_value()
         return " ".join(f"{key}={_quote_conninfo(value)}" for key, value in parts.items())
+
+    @field_validator("recognizers")
+    @classmethod
+    def _known_recognizers(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(RECOGNIZER_NAMES))
+        if unknown:
+            choices = ", ".join(RECOGNIZER_NAMES)
+            raise ValueError(f"RECOGNIZERS: unknown {', '.join(unknown)}; choose from {choices}")
+        if not names or names[0] != "catalog" or len(set(names)) != len(names):
+            raise ValueError("RECOGNIZERS must start with catalog and name each recognizer once")
+        return ",".join(names)
+
+    @field_validator("recognizer_http_fields")
+    @classmethod
+    def _field_mapping(cls, value: str) -> str:
+        if value.strip():
+            from fingerv7.audio.remote import parse_field_mapping  # NumPy etc.: only when set
+
+            parse_field_mapping(value)  # raises ValueError with the reason
+        return value
+
+    @model_validator(mode="after")
+    def _egress_needs_redis(self) -> Self:
+        if self.recognizer_egress and not self.redis_url:
+            raise ValueError("RECOGNIZER_EGRESS shares a limit through Redis: set REDIS_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _http_recognizer_configured(self) -> Self:
+        if "http" in self.recognizer_list and not (self.recognizer_http_url or "").startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(
+                "RECOGNIZERS includes http: set RECOGNIZER_HTTP_URL to its http(s) URL"
+            )
+        return self
+
+    @property
+    def recognizer_list(self) -> tuple[str, ...]:
+        """RECOGNIZERS as names, catalog first."""
+        return tuple(self.recognizers.split(","))
 
 
 def _quote_conninfo(value: str) -> str:

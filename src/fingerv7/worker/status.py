@@ -61,6 +61,7 @@ class StatusReporter:
         watchdog: FreezeWatchdog | None = None,
         breaker: CircuitBreaker | None = None,
         problems: Callable[[], list[str]] = list,
+        recognizers: Callable[[], dict[str, dict[str, float]]] = dict,
     ) -> None:
         self.problems = problems
         self.instance_id = instance_id
@@ -73,6 +74,7 @@ class StatusReporter:
         self.sampler = sampler
         self.watchdog = watchdog
         self.breaker = breaker
+        self.recognizers = recognizers  # external recognizers' calls, 429s, spend (fingerprint)
         self._started_mono = time.monotonic()
 
     def uptime_s(self) -> float:
@@ -150,6 +152,7 @@ class StatusReporter:
             "circuit_breaker_opened": self.breaker.times_opened if self.breaker else 0,
             "play_log": self.play_log_backlog(),
             "streams": [self._stream_entry(stream_id) for stream_id in stream_ids],
+            "recognizers": self.recognizers(),
         }
 
     def play_log_backlog(self) -> dict[str, Any] | None:

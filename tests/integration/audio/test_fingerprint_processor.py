@@ -113,7 +113,7 @@ async def test_the_playlist_is_logged_in_order_once_each(
     assert [row[2] for row in rows] == ["Song 21", "Song 22", "Song 23"]
     assert rows[0] == (
         "Rádio Teste", "Artist 21", "Song 21", "Recife", "PE", "Nordeste", "Pop", "Test",
-        "fingerv7-test-001",
+        "fingerv7-test-001:catalog",
     )  # fmt: skip
     assert stats.identifications >= 6  # each song in several windows, logged once
     assert stats.processed >= stats.identifications

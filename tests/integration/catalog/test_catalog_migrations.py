@@ -57,7 +57,7 @@ def test_pre_alembic_catalog_is_adopted_and_migrated(catalog_engine: Engine) -> 
     assert "catalog_hashes" not in tables and "catalog_fingerprints" in tables
     with catalog_engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
-        assert version.scalar_one() == "c0002"
+        assert version.scalar_one() == "c0003"
     reference = fingerprint_reference(samples, CONFIG)
     index = store.load_index()
     assert len(index) == len(reference)
@@ -81,7 +81,7 @@ def test_catalog_and_orchestrator_chains_share_one_database(pg_url: str) -> None
             orchestrator = connection.execute(text("SELECT version_num FROM alembic_version"))
             catalog = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
             assert not orchestrator.scalar_one().startswith("c")
-            assert catalog.scalar_one() == "c0002"
+            assert catalog.scalar_one() == "c0003"
         tables = set(inspect(engine).get_table_names())
         assert {"instances", "catalog_tracks", "catalog_fingerprints"} <= tables
     finally:

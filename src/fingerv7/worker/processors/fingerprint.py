@@ -26,12 +26,17 @@ import httpx
 
 from fingerv7.audio import (
     CaptureTimeouts,
-    CatalogRecognizer,
     Recognition,
     Recognizer,
     RollingWindow,
     StreamCapture,
 )
+from fingerv7.audio.fallback import (
+    FallbackService,
+    LearningCatalogRecognizer,
+)
+from fingerv7.audio.hls import create_capture
+from fingerv7.audio.stream_identification import StreamIdentification
 from fingerv7.catalog import DEFAULT_DATABASE_URL
 from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
 from fingerv7.playlog import (
@@ -46,6 +51,7 @@ from fingerv7.playlog import (
 )
 from fingerv7.storage.database_url import describe_url
 from fingerv7.worker.processor import AssignedStream, StreamStats
+from fingerv7.worker.processors.recognizers import catalog_loader, fallback_loader
 from fingerv7.worker.settings import WorkerSettings
 
 logger = logging.getLogger("fingerv7.worker.processors.fingerprint")
@@ -84,6 +90,9 @@ class FingerprintProcessor:
         capture_timeouts: CaptureTimeouts | None = None,
         catalog_refresh_s: float | None = None,
         identification_threads: int | None = None,
+        fallback_loader: Callable[[Recognizer], FallbackService] | None = None,
+        learned_refresh_s: float | None = None,
+        icy_titles: bool = False,
     ) -> None:
         self.play_log = play_log
         self.instance_id = instance_id
@@ -96,13 +105,19 @@ class FingerprintProcessor:
         self._load_lock = asyncio.Lock()
         self._catalog_refresh_s = catalog_refresh_s
         self._refresh_task: asyncio.Task[None] | None = None
+        self._fallback_loader = fallback_loader
+        self.fallback: FallbackService | None = None
+        self._learned_refresh_s = learned_refresh_s
+        self._learned_refresh_task: asyncio.Task[None] | None = None
+        self._icy_titles = icy_titles
         self._executor = ThreadPoolExecutor(
             max_workers=identification_threads or min(8, os.cpu_count() or 1),
             thread_name_prefix="identify",
         )
         self._http = httpx.AsyncClient(
             follow_redirects=True,
-            headers={"User-Agent": "fingerv7-fingerprint", "Icy-MetaData": "0"},
+            # With ICY titles wanted, servers interleave metadata; IcyCapture takes it out.
+            headers={"User-Agent": "fingerv7-fingerprint", "Icy-MetaData": str(int(icy_titles))},
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
         )
         try:
@@ -119,31 +134,41 @@ class FingerprintProcessor:
         self.play_log.start()
         recognizer = await self._loaded_recognizer()
         window = RollingWindow(self.plan.window_samples)
-        capture = StreamCapture(
+        capture = create_capture(
             stream.url,
             self._http,
             window,
             self.plan.sample_rate_hz,
             timeouts=self.capture_timeouts,
             label=f"{stream.id} ({stream.name})",
+            icy_titles=self._icy_titles,
+        )
+        identification = StreamIdentification(
+            stream.id,
+            recognizer,
+            self.fallback,
+            icy_title=lambda: getattr(capture, "icy_title", None),
         )
         stats.status = "starting"
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(capture.run_forever(stats), name=f"capture-{stream.id}")
                 group.create_task(
-                    self._identify_forever(stream, stats, capture, recognizer),
+                    self._identify_forever(stream, stats, capture, identification),
                     name=f"identify-{stream.id}",
                 )
         except ExceptionGroup as failure:  # a crash: report the error itself, not the group
             raise failure.exceptions[0] from failure
+        finally:
+            if self.fallback is not None:
+                self.fallback.forget(stream.id)
 
     async def _identify_forever(
         self,
         stream: AssignedStream,
         stats: StreamStats,
         capture: StreamCapture,
-        recognizer: Recognizer,
+        identification: StreamIdentification,
     ) -> None:
         window, progress = capture.window, capture.progress()
         tracker = PlayTracker(self.plan.duplicate_window_s)
@@ -158,7 +183,9 @@ class FingerprintProcessor:
             due += self.plan.interval_samples
             if due <= window.samples_since_clear:  # fell behind: skip the missed slots
                 due = window.samples_since_clear + self.plan.interval_samples
-            recognition = await loop.run_in_executor(self._executor, recognizer.recognize, samples)
+            recognition = await loop.run_in_executor(
+                self._executor, identification.identify, samples
+            )
             heard_at = datetime.now(UTC)
             if not stats.may_process():
                 continue  # we may have lost the stream; the agent is about to stop us
@@ -188,7 +215,7 @@ class FingerprintProcessor:
             artist=recognition.artist,
             song_title=recognition.title,
             heard_at=heard_at,
-            identified_by=self.instance_id,
+            identified_by=f"{self.instance_id}:{recognition.recognizer}",
             isrc=recognition.isrc,
             label=recognition.label,
             genre=recognition.genre,
@@ -238,6 +265,13 @@ class FingerprintProcessor:
                         self._refresh_forever(self._recognizer, self._catalog_refresh_s),
                         name="catalog-refresh",
                     )
+                if self._fallback_loader is not None:
+                    self.fallback = await asyncio.to_thread(self._fallback_loader, self._recognizer)
+                if isinstance(self._recognizer, LearningCatalogRecognizer):
+                    self._learned_refresh_task = asyncio.create_task(
+                        self._refresh_learned_forever(self._recognizer),
+                        name="learned-refresh",
+                    )
             return self._recognizer
 
     async def _refresh_forever(self, recognizer: Recognizer, every_s: float) -> None:
@@ -254,6 +288,20 @@ class FingerprintProcessor:
         """For the worker's /metrics and Prometheus: the plays not yet in music_log."""
         return self.play_log.backlog()
 
+    async def _refresh_learned_forever(self, recognizer: LearningCatalogRecognizer) -> None:
+        """Pick up fragments learned by any worker within LEARNED_REFRESH_SECONDS (a cheap
+        version check; the index is reloaded only when it changed)."""
+        while True:
+            await asyncio.sleep(self._learned_refresh_s or 10.0)
+            try:
+                await asyncio.to_thread(recognizer.refresh_if_changed)
+            except Exception as error:  # the catalog database may be down: keep the old index
+                logger.warning("[CATALOG] learned refresh failed (%s)", error)
+
+    def recognizer_metrics(self) -> dict[str, dict[str, float]]:
+        """Calls, 429s, errors, spend per external recognizer, and the windows not sent."""
+        return self.fallback.metrics() if self.fallback is not None else {}
+
     @property
     def last_db_write(self) -> datetime | None:
         """When a play last reached music_log (inserted or found already there)."""
@@ -265,15 +313,21 @@ class FingerprintProcessor:
             preload.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await preload
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh_task
+        for task in (self._refresh_task, self._learned_refresh_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.play_log.aclose()
         await self._http.aclose()
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         if self._recognizer is not None:
             await asyncio.to_thread(self._recognizer.close)
+        if self.fallback is not None:
+            for remote in self.fallback.remotes.values():
+                remote.close()
+            if self.fallback.egress is not None:
+                self.fallback.egress.close()
 
 
 def _track_count(recognizer: Recognizer) -> int | None:
@@ -296,6 +350,8 @@ def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
     """The processor for `PROCESSOR=fingerprint`, wired from the worker's settings."""
     fingerprint_config = FingerprintConfig()
     match_config = match_config_from(settings)
+    window_s, rate_hz = settings.identification_duration, fingerprint_config.sample_rate_hz
+    fallbacks = fallback_loader(settings, window_s, rate_hz)  # refuses a bad chain first
     catalog_url = settings.catalog_database_url or DEFAULT_DATABASE_URL
     writer: PlayWriter
     if settings.music_log_path is not None:  # embedded: one machine (the demo)
@@ -320,13 +376,14 @@ def create_processor(settings: WorkerSettings) -> FingerprintProcessor:
         sample_rate_hz=fingerprint_config.sample_rate_hz,
     )
     processor = FingerprintProcessor(
-        recognizer_loader=lambda: CatalogRecognizer.open(
-            catalog_url, fingerprint_config, match_config
-        ),
+        recognizer_loader=catalog_loader(settings, catalog_url, fingerprint_config, match_config),
         play_log=play_log,
         instance_id=settings.instance_id,
         plan=plan,
         catalog_refresh_s=settings.catalog_refresh_seconds,
+        fallback_loader=fallbacks,
+        learned_refresh_s=settings.learned_refresh_seconds,
+        icy_titles="icy" in settings.recognizer_list,
     )
     processor.catalog_description = f"the catalog ({describe_url(catalog_url)})"
     return processor
