@@ -145,6 +145,8 @@ class SimInstance:
     async def heartbeat_loop(self) -> None:
         await self.register()
         await self.beat()
+        # A worker opens its long-poll once registered (docs/protocol.md).
+        self.tasks.append(asyncio.create_task(self.long_poll_loop()))
         await asyncio.sleep(random.uniform(0, self.interval_s))
         while self.alive:
             await self.beat()
@@ -173,10 +175,7 @@ class SimInstance:
                 await self.beat()
 
     def start(self) -> None:
-        self.tasks = [
-            asyncio.create_task(self.heartbeat_loop()),
-            asyncio.create_task(self.long_poll_loop()),
-        ]
+        self.tasks = [asyncio.create_task(self.heartbeat_loop())]
 
     async def die(self) -> None:
         """The process is gone: it runs nothing and says nothing more."""

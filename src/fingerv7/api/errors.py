@@ -9,6 +9,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("fingerv7.api")
@@ -51,6 +52,21 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """Every connection of the request pool is in use (a burst of registrations, say): the
+    client should come back, as for an outage; the monitor has its own pool and goes on."""
+    log.warning(
+        "[DATABASE] %s %s: no free database connection; answered 503",
+        request.method,
+        request.url.path,
+    )
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={"detail": "the orchestrator is busy; retry shortly"},
+        headers={"Retry-After": "2"},
+    )
+
+
 async def data_refused(request: Request, exc: Exception) -> JSONResponse:
     """A value the database cannot store got past validation: the client's fault, not an outage."""
     log.warning(
@@ -70,6 +86,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DataError, data_refused)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DBAPIError, database_unavailable)
+    app.add_exception_handler(PoolTimeout, database_busy)
 
 
 class BodySizeLimit:

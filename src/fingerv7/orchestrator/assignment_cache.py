@@ -24,6 +24,8 @@ from fingerv7.storage.report_store import DesiredSet, ReportStore
 
 log = logging.getLogger("fingerv7.orchestrator")
 
+MAX_CONCURRENT_MISSES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class CachedAssignment:
@@ -54,6 +56,10 @@ class AssignmentCache:
         self._entries: dict[str, CachedAssignment] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self._refresh_requested = asyncio.Event()
+        # Misses read the database: one read per id at a time, and a few ids at a time, so a
+        # flood of calls for unknown ids cannot take the connections the monitor needs.
+        self._misses = asyncio.Semaphore(MAX_CONCURRENT_MISSES)
+        self._loading: dict[str, asyncio.Future[CachedAssignment | None]] = {}
         self._closing = False
         self.refreshes = 0
         self.last_error: str | None = None
@@ -68,10 +74,27 @@ class AssignmentCache:
     async def get(self, instance_id: str) -> CachedAssignment | None:
         """The instance's answer; a miss (registered on another process) reads the database."""
         entry = self._entries.get(instance_id)
-        if entry is None:
-            found = await self._store.desired_sets([instance_id])
-            if instance_id in found:
-                entry = self._store_entry(instance_id, found[instance_id])
+        if entry is not None:
+            return entry
+        loading = self._loading.get(instance_id)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[CachedAssignment | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._loading[instance_id] = future
+        try:
+            async with self._misses:
+                found = await self._store.desired_sets([instance_id])
+            desired = found.get(instance_id)
+            entry = None if desired is None else self._store_entry(instance_id, desired)
+            future.set_result(entry)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            del self._loading[instance_id]
         return entry
 
     async def reload(self, instance_id: str) -> CachedAssignment | None:

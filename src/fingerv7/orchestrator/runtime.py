@@ -42,6 +42,10 @@ log = logging.getLogger("fingerv7.orchestrator")
 T = TypeVar("T")
 
 
+REQUEST_POOL_WAIT_S = 5.0
+CONTROL_POOL_SIZE = 6  # lease, tick, heartbeat writer, cache refresh, bounded cache misses
+
+
 class StartupError(RuntimeError):
     """A dependency stayed unreachable past its startup timeout (message is safe to print)."""
 
@@ -59,6 +63,7 @@ class OrchestratorRuntime:
     metrics: OrchestratorMetrics
     stream_health: StreamHealthBook
     listener: NotificationListener | None = None
+    control_engine: AsyncEngine | None = None  # the monitor's own pool (see _start)
     redis: redis_asyncio.Redis | None = None
     alerts: AlertObserver | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -93,6 +98,8 @@ class OrchestratorRuntime:
             await self.redis.aclose()
         if self.source_engine is not None:
             await self.source_engine.dispose()
+        if self.control_engine is not None:
+            await self.control_engine.dispose()
         await self.engine.dispose()
 
 
@@ -118,7 +125,12 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
             "MAX_WORKERS > 1 needs PostgreSQL (DATABASE_URL=postgresql://...): "
             "SQLite runs one process"
         )
-    engine = create_engine(database_url, pool_size=settings.database_pool_size)
+    # Two pools: request handlers may exhaust theirs in a burst (and answer 503 after a short
+    # wait); the monitor, the lease, the heartbeat writer and the cache keep their own.
+    engine = create_engine(
+        database_url, pool_size=settings.database_pool_size, pool_timeout_s=REQUEST_POOL_WAIT_S
+    )
+    control_engine = create_engine(database_url, pool_size=CONTROL_POOL_SIZE)
     await _with_backoff(
         lambda: ping(engine),
         f"orchestrator database {described}",
@@ -152,16 +164,16 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
     redis_client = await _connect_redis(settings)
     store = FleetStore(engine)
-    reports = ReportStore(engine)
+    reports = ReportStore(control_engine)
     cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
     try:
         alerts = AlertObserver(settings, metrics)
     except ValueError as error:
         raise StartupError(str(error)) from None
-    lease = LeaderLease(engine, holder_id(), settings.leader_lease_seconds)
+    lease = LeaderLease(control_engine, holder_id(), settings.leader_lease_seconds)
     controller = FleetController(
-        TickStore(engine),
+        TickStore(control_engine),
         source,
         settings,
         Leadership(lease),
@@ -189,6 +201,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         metrics=metrics,
         stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
         listener=listener,
+        control_engine=control_engine,
         redis=redis_client,
         alerts=alerts,
     )

@@ -26,7 +26,9 @@ LOCK_TIMEOUT_MS = 3_000
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 
 
-def create_engine(url: str | URL, *, pool_size: int = 5) -> AsyncEngine:
+def create_engine(
+    url: str | URL, *, pool_size: int = 5, pool_timeout_s: float = 30.0
+) -> AsyncEngine:
     """An async engine configured for the orchestrator's short-transaction workload."""
     async_url = to_async_url(url)
     if async_url.get_backend_name() == "sqlite":
@@ -38,6 +40,7 @@ def create_engine(url: str | URL, *, pool_size: int = 5) -> AsyncEngine:
         async_url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout_s,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"options": options, "connect_timeout": 5, "application_name": "fingerv7"},

@@ -9,7 +9,7 @@ from fingerv7.core.reconcile import TickDecision
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.tick_observers import AlertObserver, TickFacts
-from fingerv7.storage.fleet_store import TickWrite
+from fingerv7.storage.tick_store import TickWrite
 
 START = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 CRASH_AND_RESTART = [
