@@ -79,9 +79,7 @@ class AssignmentCache:
         loading = self._loading.get(instance_id)
         if loading is not None:
             return await asyncio.shield(loading)
-        future: asyncio.Future[CachedAssignment | None] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[CachedAssignment | None] = asyncio.get_running_loop().create_future()
         self._loading[instance_id] = future
         try:
             async with self._misses:

@@ -130,7 +130,12 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     engine = create_engine(
         database_url, pool_size=settings.database_pool_size, pool_timeout_s=REQUEST_POOL_WAIT_S
     )
-    control_engine = create_engine(database_url, pool_size=CONTROL_POOL_SIZE)
+    control_engine = create_engine(
+        database_url,
+        pool_size=CONTROL_POOL_SIZE,
+        # A leader paused mid-write loses its transaction (and its locks) with its lease.
+        idle_in_transaction_s=max(1.0, settings.leader_lease_seconds),
+    )
     await _with_backoff(
         lambda: ping(engine),
         f"orchestrator database {described}",

@@ -23,19 +23,32 @@ T = TypeVar("T")
 
 STATEMENT_TIMEOUT_MS = 10_000
 LOCK_TIMEOUT_MS = 3_000
+IDLE_IN_TRANSACTION_S = 10.0
 RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 
 
 def create_engine(
-    url: str | URL, *, pool_size: int = 5, pool_timeout_s: float = 30.0
+    url: str | URL,
+    *,
+    pool_size: int = 5,
+    pool_timeout_s: float = 30.0,
+    idle_in_transaction_s: float = IDLE_IN_TRANSACTION_S,
 ) -> AsyncEngine:
-    """An async engine configured for the orchestrator's short-transaction workload."""
+    """An async engine configured for the orchestrator's short-transaction workload.
+
+    A process that stalls inside a transaction (GC pause, SIGSTOP) would keep its row locks and
+    block everyone, the new leader included: PostgreSQL ends such a session after
+    `idle_in_transaction_s`, which also aborts the stalled writer's transaction.
+    """
     async_url = to_async_url(url)
     if async_url.get_backend_name() == "sqlite":
         engine = create_async_engine(async_url, connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
+    options = (
+        f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS} "
+        f"-c idle_in_transaction_session_timeout={int(idle_in_transaction_s * 1000)}"
+    )
     return create_async_engine(
         async_url,
         pool_size=pool_size,

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fingerv7.core.handoff import Holding
 from fingerv7.core.planning.model import Change, InstanceState, StreamSpec
 from fingerv7.storage import schema
-from fingerv7.storage.bulk import delete_ids, id_filter, upsert
+from fingerv7.storage.bulk import delete_ids, id_filter, insert_rows, upsert
 from fingerv7.storage.clock import is_postgresql, seconds_since
 from fingerv7.storage.database import retrying
 from fingerv7.storage.leader_lease import fence_clause
@@ -249,8 +249,9 @@ async def _write_holdings(conn: AsyncConnection, tick: TickWrite, epoch: int) ->
     ]
     await upsert(conn, a, "stream_id", kept)
     if tick.changes:
-        await conn.execute(
-            insert(c),
+        await insert_many(
+            conn,
+            c,
             [
                 {
                     "changed_at": tick.now,
@@ -264,6 +265,13 @@ async def _write_holdings(conn: AsyncConnection, tick: TickWrite, epoch: int) ->
                 for change in tick.changes
             ],
         )
+
+
+async def insert_many(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if is_postgresql(conn.dialect):
+        await insert_rows(conn, table, rows)
+    else:
+        await conn.execute(insert(table), rows)
 
 
 async def _write_fleet(
