@@ -63,7 +63,8 @@ class StreamStats(RedactsLastError):
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "status" and getattr(self, "status", None) != value:
             object.__setattr__(self, "status_since", datetime.now(UTC))
-        super().__setattr__(name, value)  # RedactsLastError keeps last_error free of secrets
+        # Not super(): slots=True rebuilds the class, and zero-argument super() breaks then.
+        RedactsLastError.__setattr__(self, name, value)  # keeps last_error free of secrets
 
     def may_process(self) -> bool:
         """True while results for this stream may be committed; drop work when False."""

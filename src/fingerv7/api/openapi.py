@@ -21,7 +21,8 @@ _STATUS_TEXT = {
     "400": "The body could not be decoded (not UTF-8 text)",
     "401": "Missing credentials: send `Authorization: Bearer <key>`",
     "403": "This key may not make this call (another instance's id, or an operator action)",
-    "404": "The instance is not registered: POST /register first",
+    "404": "Not found: the instance is not registered (POST /register first), or the stream "
+    "is not monitored",
     "413": f"Request body over {MAX_BODY_BYTES} bytes (declared or streamed)",
     "422": "Invalid request: `detail` sums it up, `errors` lists each field",
     "429": "Too many new instances (REGISTRATION_RATE); see Retry-After",
@@ -45,8 +46,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
         codes.append("400")  # bytes that cannot be decoded at all (not UTF-8)
     if operation.get("requestBody") or method in ("post", "put", "patch"):
         codes.append("413")
-    if "{instance_id}" in path or path == "/heartbeat":
-        codes.append("404")  # the instance is not registered (or no longer)
+    if "{instance_id}" in path or "{stream_id}" in path or path == "/heartbeat":
+        codes.append("404")  # the instance is not registered (or no longer), no such stream
     if path == "/register":
         codes.append("429")
     return codes

@@ -127,7 +127,8 @@ class HealthResponse(View):
     leader: bool
     credentials: CredentialsInfo
     instances: dict[str, int] | None = None
-    streams: dict[str, int] | None = None
+    # Totals (total, active, ..., processing) and `health`: streams by health state.
+    streams: dict[str, int | dict[str, int]] | None = None
     degraded: list[str] | None = None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet
-from tests.support.orchestrator import RunningOrchestrator
+from tests.support.orchestrator import RunningOrchestrator, eventually
 
 ADMIN_KEY = "admin-key-for-tests"
 API_KEY = "api-key-for-tests"
@@ -41,4 +41,11 @@ async def start_fleet(
         await instance.register()
     per_instance = streams // len(sizes)
     await settle_fleet(*instances, counts=[per_instance] * len(sizes))
+
+    async def views_caught_up() -> bool:
+        """Reports are stored in batches: wait until the views show what the instances run."""
+        shown = (await orchestrator.client.get("/instances")).json()["instances"]
+        return all(i["status"] == "active" and i["current_streams"] for i in shown)
+
+    await eventually(views_caught_up, what="the fleet shown active with its streams")
     return instances
