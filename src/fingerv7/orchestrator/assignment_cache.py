@@ -97,7 +97,8 @@ class AssignmentCache:
 
     async def reload(self, instance_id: str) -> CachedAssignment | None:
         """Read one instance again now (after it registered through this process)."""
-        found = await self._store.desired_sets([instance_id])
+        async with self._misses:
+            found = await self._store.desired_sets([instance_id])
         if instance_id not in found:
             self._drop(instance_id)
             return None

@@ -133,8 +133,9 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     control_engine = create_engine(
         database_url,
         pool_size=CONTROL_POOL_SIZE,
-        # A leader paused mid-write loses its transaction (and its locks) with its lease.
-        idle_in_transaction_s=max(1.0, settings.leader_lease_seconds),
+        # A leader paused mid-write loses its transaction (and its locks) soon after its lease;
+        # not sooner, so a busy moment between two statements of a big write is not fatal.
+        idle_in_transaction_s=max(10.0, 2 * settings.leader_lease_seconds),
     )
     await _with_backoff(
         lambda: ping(engine),
@@ -231,7 +232,11 @@ def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
             facts,
             lambda: runtime.controller.is_leader,
             alerts.send if alerts is not None else lambda events: None,
-            every_s=min(runtime.settings.heartbeat_interval, 5.0),
+            # Each pass reads every stream's ownership: at 100,000 streams not every second.
+            every_s=min(
+                runtime.settings.heartbeat_interval,
+                max(1.0, runtime.settings.stream_down_alert_seconds / 10),
+            ),
         ),
         name="stream-alerts",
     )

@@ -84,6 +84,7 @@ _PG_WRITE = text(
 class ReportStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def write_reports(self, reports: Sequence[StoredReport], *, wake_leader: bool) -> None:
         """Store a batch of reports in one transaction (all or nothing)."""
@@ -103,8 +104,9 @@ class ReportStore:
         """Generation of every registered instance (the cache compares it with its own)."""
         i = schema.instances
         query = select(i.c.id, i.c.generation).where(i.c.deregistered.is_(False))
-        async with self.engine.connect() as conn:
-            return {row[0]: int(row[1]) for row in await conn.execute(query)}
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row[0]: int(row[1]) for row in rows}
 
     async def desired_sets(self, instance_ids: Sequence[str]) -> dict[str, DesiredSet]:
         """Desired sets of registered instances among `instance_ids` (others are absent).
@@ -118,7 +120,7 @@ class ReportStore:
         a, m, i = schema.assignments, schema.monitored_streams, schema.instances
         owned = a.join(m, m.c.id == a.c.stream_id)
         found: dict[str, tuple[int, list[DesiredStream]]] = {}
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             for clause in id_filter(conn, i.c.id, list(instance_ids)):
                 query = (
                     select(

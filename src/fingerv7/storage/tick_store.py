@@ -94,11 +94,14 @@ class TickStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Reads run in autocommit: no transaction stays open while Python digests 100,000
+        # rows (PostgreSQL ends sessions idle in a transaction; see storage/database.py).
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def instance_rows(self, known: Mapping[str, InstanceRow]) -> list[InstanceRow]:
         """Every instance (deregistered included); reports re-read only where they changed."""
         i = schema.instances
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             silent = seconds_since(i.c.last_seen_at, conn.dialect).label("silent_s")
             rows = (await conn.execute(select(*_NARROW, silent).order_by(i.c.id))).all()
             stale = [
@@ -136,18 +139,20 @@ class TickStore:
 
     async def load_holdings(self) -> dict[int, Holding]:
         a = schema.assignments
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(a.c.stream_id, a.c.target, a.c.holder, a.c.revoked_generation)
-            )
-            return {int(r[0]): Holding(int(r[0]), r[1], r[2], r[3]) for r in rows}
+        async with self.reader.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(a.c.stream_id, a.c.target, a.c.holder, a.c.revoked_generation)
+                )
+            ).all()
+        return {int(r[0]): Holding(int(r[0]), r[1], r[2], r[3]) for r in rows}
 
     async def load_monitored_streams(self) -> dict[int, SyncedStream]:
         m = schema.monitored_streams
         query = select(m.c.id, m.c.url, m.c.name, m.c.stream_metadata, m.c.region)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(query)
-            return {int(r[0]): SyncedStream(int(r[0]), r[1], r[2], dict(r[3]), r[4]) for r in rows}
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {int(r[0]): SyncedStream(int(r[0]), r[1], r[2], dict(r[3]), r[4]) for r in rows}
 
     async def fleet_row(self) -> dict[str, Any]:
         return await read_fleet_row(self.engine)

@@ -1,0 +1,218 @@
+"""Heartbeat intake: wrk against POST /heartbeat of a real orchestrator, and against a bare FastAPI
+endpoint that parses the same body, in the same run (needs `wrk`: apt-get install wrk).
+
+The orchestrator (`fingerv7 orchestrator`, PostgreSQL, MAX_WORKERS server processes) gets
+--instances registered instances that own --streams streams between them; each one's steady
+heartbeat (what it runs, the generation it applied) is what wrk sends, round robin. The
+baseline is benchmarks/intake/bare_heartbeat_app.py under uvicorn with the same process count.
+
+    .venv/bin/python benchmarks/bench_intake.py --instances 2000 --streams 100000 --processes 1 2 4
+
+Not a test: figures go in docs/orchestrator.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.instances import seed_streams
+from tests.support.orchestrator import free_port
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+HERE = Path(__file__).resolve().parent / "intake"
+
+
+def wait_serving(url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/docs", timeout=5).status_code < 500:
+                return
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up")
+
+
+async def steady_bodies(url: str, instances: int, capacity: int) -> list[str]:
+    """Register the fleet, let every instance apply its assignment, return its steady beat."""
+    running: dict[str, tuple[list[int], int]] = {}
+    limit = asyncio.Semaphore(64)
+
+    async def settle(client: httpx.AsyncClient, name: str) -> None:
+        async with limit:
+            body = {
+                "instance_id": name,
+                "max_streams": capacity,
+                "capabilities": ["audio_fingerprinting"],
+            }
+            (await client.post("/register", json=body)).raise_for_status()
+        streams, generation = [], 0
+        for _ in range(200):
+            async with limit:
+                answer = await client.post(
+                    "/heartbeat",
+                    json={"instance_id": name, "stream_ids": streams, "generation": generation},
+                )
+            answer.raise_for_status()
+            reply = answer.json()
+            wanted = sorted(s["id"] for s in reply["streams"])
+            if wanted == streams and reply["generation"] == generation and streams:
+                break
+            streams, generation = wanted, reply["generation"]
+            await asyncio.sleep(0.5)
+        running[name] = (streams, generation)
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        await asyncio.gather(*(settle(client, f"intake-{n:05d}") for n in range(instances)))
+    return [
+        json.dumps(
+            {
+                "instance_id": name,
+                "status": "active",
+                "stream_ids": streams,
+                "generation": generation,
+                "current_streams": len(streams),
+                "processed_count": 1234,
+                "cpu_usage": 12.5,
+                "memory_usage": 40.0,
+            },
+            separators=(",", ":"),
+        )
+        for name, (streams, generation) in running.items()
+    ]
+
+
+def run_wrk(url: str, bodies: Path, seconds: int, connections: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(HERE / "heartbeats.lua"),
+            url,
+        ],
+        env=os.environ | {"BODIES": str(bodies)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.search(r"RESULT (.*)", output)
+    if found is None:
+        raise SystemExit(output)
+    values = dict(pair.split("=") for pair in found.group(1).split())
+    result = {key: float(value) for key, value in values.items()}
+    result["per_second"] = round(result["requests"] / result["seconds"], 1)
+    return result
+
+
+def serve_bare(port: int, processes: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "benchmarks.intake.bare_heartbeat_app:app"),
+            *("--port", str(port), "--workers", str(processes), "--log-level", "warning"),
+        ],
+        cwd=HERE.parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def serve_orchestrator(port: int, processes: int, dsn: str) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "DATABASE_URL": dsn,
+        "MAX_WORKERS": str(processes),
+        "HEARTBEAT_INTERVAL": "10",
+        "HEARTBEAT_WARNING_THRESHOLD": "30",
+        "HEARTBEAT_TIMEOUT": "60",
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "fingerv7", "orchestrator", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=2000)
+    parser.add_argument("--streams", type=int, default=100_000)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+
+    name = f"fv7_intake_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    results: dict[str, object] = {
+        "command": " ".join(sys.argv),
+        "machine": f"{os.cpu_count()} cores (shared with wrk)",
+        "wrk": f"-t2 -c{args.connections} -d{args.seconds}s",
+    }
+    try:
+        seed_streams(dsn.replace("postgresql://", "postgresql+psycopg://"), args.streams)
+        capacity = max(1, -(-args.streams * 3 // (args.instances * 2)))
+        bodies_file = Path(tempfile.mkdtemp()) / "bodies.jsonl"
+        for processes in args.processes:
+            port = free_port()
+            server = serve_orchestrator(port, processes, dsn)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_serving(url)
+                if not bodies_file.exists():
+                    bodies = asyncio.run(steady_bodies(url, args.instances, capacity))
+                    bodies_file.write_text("\n".join(bodies) + "\n")
+                    time.sleep(3)  # let the last reports be written
+                orchestrator = run_wrk(url, bodies_file, args.seconds, args.connections)
+            finally:
+                stop(server)
+            port = free_port()
+            bare = serve_bare(port, processes)
+            try:
+                wait_serving(f"http://127.0.0.1:{port}")
+                baseline = run_wrk(
+                    f"http://127.0.0.1:{port}", bodies_file, args.seconds, args.connections
+                )
+            finally:
+                stop(bare)
+            results[f"{processes} process(es)"] = {
+                "orchestrator": orchestrator,
+                "bare_fastapi": baseline,
+                "ratio": round(orchestrator["per_second"] / baseline["per_second"], 2),
+            }
+            print(json.dumps(results, indent=2), flush=True)
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
