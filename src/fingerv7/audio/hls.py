@@ -33,7 +33,7 @@ from fingerv7.core.hls_playlist import (
     SegmentCursor,
     parse_playlist,
 )
-from fingerv7.worker.processor import StreamStats
+from fingerv7.processing import StreamStats
 
 logger = logging.getLogger("fingerv7.audio.hls")
 

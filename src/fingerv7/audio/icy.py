@@ -20,7 +20,7 @@ import httpx
 
 from fingerv7.audio.capture import StreamCapture
 from fingerv7.audio.decoding import ByteFeed
-from fingerv7.worker.processor import StreamStats
+from fingerv7.processing import StreamStats
 
 _TITLE = re.compile(rb"StreamTitle='(.*?)';", re.DOTALL)
 

@@ -108,6 +108,11 @@ async def test_a_stream_off_air_shows_in_every_view_and_alerts_once(
 
     # Only this outage's notices count: a station still connecting at start-up is down too,
     # for as long as STREAM_DOWN_ALERT_SECONDS (0.5 s here, 300 by default) allows.
+    await eventually(
+        lambda: (notices := stream_down_alerts(webhook)) == [] or notices[-1] == "resolved",
+        20,
+        "no StreamDown firing for the station before it goes off air",
+    )
     before = len(webhook.posts_to("/hook"))
     streams.take_down(DOWN_STREAM)
     off_air = time.monotonic()

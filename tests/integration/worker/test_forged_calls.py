@@ -74,4 +74,11 @@ async def test_a_key_cannot_act_for_another_instance(
     by_id = {i["id"]: i for i in instances}
     assert set(by_id) == {"victim", "thief"}  # no impostor was registered
     assert by_id["victim"]["max_streams"] == 50 and by_id["victim"]["current_streams"] == 2
-    assert by_id["victim"]["status"] == "active"
+    # Still active (a moment of WARNING on a loaded machine is not what this test is about).
+    async with httpx.AsyncClient(base_url=orchestrator.url, headers=admin) as client:
+
+        async def victim_active() -> bool:
+            shown = (await client.get("/instances/victim")).json()
+            return bool(shown["status"] == "active")
+
+        await eventually(victim_active, what="the victim shown active")

@@ -331,6 +331,7 @@ class FingerprintProcessor:
 
 
 def _track_count(recognizer: Recognizer) -> int | None:
+    recognizer = getattr(recognizer, "catalog", recognizer)  # a learning wrapper: its catalog
     identifier = getattr(recognizer, "identifier", None)
     count = getattr(identifier, "track_count", None)
     return count if isinstance(count, int) else None
