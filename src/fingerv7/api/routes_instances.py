@@ -110,15 +110,16 @@ async def heartbeat(body: HeartbeatRequest, request: Request, caller: InstanceCa
         urgent=not steady,  # a release, a recovery, a first beat: act on it now
     )
     runtime.metrics.totals.heartbeats += 1
+    now = datetime.now(UTC)
     # Stream health: kept in memory, written only when a stream's episode changes.
     await runtime.stream_health.record(
-        body.instance_id, body.stream_health, body.worker_health, datetime.now(UTC)
+        body.instance_id, body.stream_health, body.worker_health, now
     )
     if stopping:
         log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)
     elif running - wanted:
         await _note_discrepancies(runtime, body.instance_id, running - wanted)
-    next_heartbeat = datetime.now(UTC) + timedelta(seconds=runtime.settings.heartbeat_interval)
+    next_heartbeat = now + timedelta(seconds=runtime.settings.heartbeat_interval)
     content = render_heartbeat_answer(
         entry.generation,
         b"[]" if stopping else entry.streams_json,

@@ -189,14 +189,6 @@ class FleetStore:
     async def fleet_row(self) -> dict[str, Any]:
         return await read_fleet_row(self.engine)
 
-    async def fleet_generation(self) -> int:
-        f = schema.fleet_state
-        async with self.engine.connect() as conn:
-            value = (
-                await conn.execute(select(f.c.generation).where(f.c.id == schema.FLEET_ROW_ID))
-            ).scalar_one()
-        return int(value)
-
 
 async def _instance_row(conn: AsyncConnection, instance_id: str) -> dict[str, Any] | None:
     i = schema.instances
