@@ -49,7 +49,7 @@ from fingerv7.storage.tick_store import (
 log = logging.getLogger("fingerv7.orchestrator")
 
 TickObserver = Callable[[TickFacts], Awaitable[None]]
-TICK_GAP_S = 0.2
+TICK_GAP_S = 0.05
 
 
 class StreamSource(Protocol):

@@ -52,6 +52,9 @@ class HeartbeatIntake:
         self._idle_flush_s = idle_flush_s
         self._urgent_flush_s = urgent_flush_s
         self._pending: dict[str, ReceivedReport] = {}
+        # What each instance reported last (streams, generation): a report that differs is a
+        # release or a claim the leader must see now, even when it matches the instance's set.
+        self._last_reported: dict[str, tuple[tuple[int, ...], int]] = {}
         self._urgent = asyncio.Event()
         self._urgent_pending = False
         self._stopping = False
@@ -73,16 +76,20 @@ class HeartbeatIntake:
         urgent: bool,
     ) -> None:
         previous = self._pending.get(instance_id)
+        running = sorted(set(stream_ids))
+        reported = (tuple(running), applied_generation)
+        changed = self._last_reported.get(instance_id) != reported
+        self._last_reported[instance_id] = reported
         self._pending[instance_id] = ReceivedReport(
             instance_id=instance_id,
             received_s=time.monotonic(),
             beats=1 + (previous.beats if previous else 0),
-            stream_ids=sorted(set(stream_ids)),
+            stream_ids=running,
             applied_generation=applied_generation,
             stats=stats,
             stopping=stopping,
         )
-        if urgent or stopping:
+        if urgent or stopping or changed:
             self._urgent_pending = True
             self._urgent.set()
 
