@@ -192,6 +192,22 @@ class FleetController:
         self._next_sync_s = 0.0
         self._loaded = True
 
+    def ownership_view(
+        self,
+    ) -> tuple[list[InstanceRow], list[tuple[int, str | None, str | None]]] | None:
+        """The leader's own (instances, ownership) as of its last tick: the stream-health pass
+        reads this instead of 100,000 ownership rows. None when not leading."""
+        if not (self.is_leader and self._loaded and self._instances):
+            return None
+        holdings = self._holdings
+        ownership = [
+            (stream_id, h.target, h.holder)
+            if (h := holdings.get(stream_id))
+            else (stream_id, None, None)
+            for stream_id in sorted(self._streams)
+        ]
+        return list(self._instances.values()), ownership
+
     async def tick(self) -> TickDecision:
         """One reconcile pass. Public so tests can drive the monitor step by step."""
         if not self._loaded:

@@ -18,13 +18,19 @@ from typing import Any, TypeVar
 import redis.asyncio as redis_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fingerv7.core.stream_health import InstanceFacts
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
 from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
-from fingerv7.orchestrator.stream_health import StreamHealthBook, watch_stream_alerts
+from fingerv7.orchestrator.stream_health import (
+    Ownership,
+    StreamHealthBook,
+    instance_facts,
+    watch_stream_alerts,
+)
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import create_engine, ping
@@ -222,8 +228,15 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
 
 def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
-    async def facts() -> tuple[list[dict[str, Any]], list[tuple[int, str | None, str | None]]]:
-        return await runtime.store.instances(), await runtime.store.ownership()
+    async def facts() -> tuple[dict[str, InstanceFacts], Ownership]:
+        """The leader's own view when it has one; the database's otherwise."""
+        view = runtime.controller.ownership_view()
+        if view is None:
+            return instance_facts(await runtime.store.instances()), await runtime.store.ownership()
+        rows, ownership = view
+        return {
+            r.id: InstanceFacts(r.state, r.last_seen_at, r.reported_stream_ids) for r in rows
+        }, ownership
 
     alerts = runtime.alerts
     return asyncio.create_task(
@@ -232,14 +245,18 @@ def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
             facts,
             lambda: runtime.controller.is_leader,
             alerts.send if alerts is not None else lambda events: None,
-            # Each pass reads every stream's ownership: at 100,000 streams not every second.
-            every_s=min(
-                runtime.settings.heartbeat_interval,
-                max(1.0, runtime.settings.stream_down_alert_seconds / 10),
-            ),
+            every_s=alert_pass_interval(runtime.settings),
         ),
         name="stream-alerts",
     )
+
+
+def alert_pass_interval(settings: OrchestratorSettings) -> float:
+    """A tenth of the shortest stream-alert threshold (30 s with the defaults), at least 1 s:
+    an alert fires within 10 % of its threshold, and a pass judging 100,000 streams runs
+    twice a minute, not every heartbeat interval."""
+    shortest = min(settings.stream_down_alert_seconds, settings.stream_silent_alert_seconds)
+    return max(1.0, shortest / 10)
 
 
 async def _connect_redis(settings: OrchestratorSettings) -> redis_asyncio.Redis | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ from fingerv7.storage.stream_health_store import (
 log = logging.getLogger("fingerv7.orchestrator")
 
 Ownership = list[tuple[int, str | None, str | None]]
+JUDGE_INLINE_BELOW = 2_000  # streams; more are judged off the event loop
 _TIMES = ("last_audio_at", "last_identified_at")
 
 
@@ -124,23 +125,24 @@ class StreamHealthBook:
     # --- views -----------------------------------------------------------------------------
 
     async def judge_all(
-        self, rows: list[dict[str, Any]], ownership: Ownership
+        self, instances: Mapping[str, InstanceFacts], ownership: Ownership
     ) -> list[StreamHealth]:
         """Every stream's health: the freshest report (this process's memory or the table),
-        judged against who holds the stream and whether that instance is alive."""
+        judged against who holds the stream and whether that instance is alive.
+
+        A fleet's worth (100,000 streams) is judged in a worker thread, so the event loop
+        keeps answering heartbeats meanwhile."""
         stored = await self.store.streams()
-        instances = {
-            r["id"]: InstanceFacts(
-                InstanceState(r["state"]),
-                r["last_seen_at"],
-                frozenset(r.get("reported_stream_ids") or ()),
-            )
-            for r in rows
-        }
-        return [
-            judge(stream_id, holder or target, instances, self._freshest(stream_id, stored))
-            for stream_id, target, holder in ownership
-        ]
+
+        def judge_each() -> list[StreamHealth]:
+            return [
+                judge(stream_id, holder or target, instances, self._freshest(stream_id, stored))
+                for stream_id, target, holder in ownership
+            ]
+
+        if len(ownership) < JUDGE_INLINE_BELOW:
+            return judge_each()
+        return await asyncio.to_thread(judge_each)
 
     def _freshest(
         self, stream_id: int, stored: dict[int, StreamHealthRow]
@@ -199,14 +201,26 @@ async def watch_stream_alerts(
         if not is_leader():
             continue
         try:
-            rows, ownership = await facts()
-            healths = await book.judge_all(rows, ownership)
+            instances, ownership = await facts()
+            healths = await book.judge_all(instances, ownership)
             events = book.evaluate(healths, datetime.now(UTC))
         except Exception:
             log.exception("[ERROR] [STREAM] stream alert evaluation failed; retrying")
             continue
         if events:
             send(events)
+
+
+def instance_facts(rows: Iterable[Mapping[str, Any]]) -> dict[str, InstanceFacts]:
+    """The judge's view of instance rows as the stores return them (dicts)."""
+    return {
+        r["id"]: InstanceFacts(
+            InstanceState(r["state"]),
+            r["last_seen_at"],
+            frozenset(r.get("reported_stream_ids") or ()),
+        )
+        for r in rows
+    }
 
 
 def _detail(item: StreamHealthIn, heard: datetime, *, mode: str) -> dict[str, Any]:

@@ -169,15 +169,21 @@ class FleetStore:
             )
             return {r[0]: int(r[1]) for r in rows}
 
-    async def ownership(self) -> list[tuple[int, str | None, str | None]]:
-        """(stream_id, target, holder) of every monitored stream, unassigned ones included."""
+    async def ownership(
+        self, stream_id: int | None = None
+    ) -> list[tuple[int, str | None, str | None]]:
+        """(stream_id, target, holder) of every monitored stream (or of one), unassigned ones
+        included."""
         a, m = schema.assignments, schema.monitored_streams
+        query = (
+            select(m.c.id, a.c.target, a.c.holder)
+            .select_from(m.outerjoin(a, a.c.stream_id == m.c.id))
+            .order_by(m.c.id)
+        )
+        if stream_id is not None:
+            query = query.where(m.c.id == stream_id)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(m.c.id, a.c.target, a.c.holder)
-                .select_from(m.outerjoin(a, a.c.stream_id == m.c.id))
-                .order_by(m.c.id)
-            )
+            rows = await conn.execute(query)
             return [(int(r[0]), r[1], r[2]) for r in rows]
 
     async def recent_changes(self, limit: int = 100) -> list[dict[str, Any]]:
