@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fingerv7.core.stream_health import InstanceFacts
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
 from fingerv7.orchestrator.controller import FleetController
+from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
@@ -68,6 +69,7 @@ class OrchestratorRuntime:
     intake: HeartbeatIntake
     metrics: OrchestratorMetrics
     stream_health: StreamHealthBook
+    discrepancies: DiscrepancyRecorder
     listener: NotificationListener | None = None
     control_engine: AsyncEngine | None = None  # the monitor's own pool (see _start)
     redis: redis_asyncio.Redis | None = None
@@ -179,6 +181,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     reports = ReportStore(control_engine)
     cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
+    discrepancies = DiscrepancyRecorder(store, metrics)
     try:
         alerts = AlertObserver(settings, metrics)
     except ValueError as error:
@@ -190,7 +193,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         settings,
         Leadership(lease),
         on_generation=cache.request_refresh,
-        observers=[MetricsObserver(metrics), alerts],
+        observers=[MetricsObserver(metrics), alerts, discrepancies],
     )
     intake = HeartbeatIntake(
         reports, controller.wake, idle_flush_s=settings.heartbeat_flush_interval
@@ -212,6 +215,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         intake=intake,
         metrics=metrics,
         stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
+        discrepancies=discrepancies,
         listener=listener,
         control_engine=control_engine,
         redis=redis_client,
