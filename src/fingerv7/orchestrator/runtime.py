@@ -24,11 +24,12 @@ from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
-from fingerv7.orchestrator.stream_health import StreamHealthBook, watch_stream_alerts
+from fingerv7.orchestrator.stream_health import FleetFacts, StreamHealthBook, watch_stream_alerts
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.database_url import describe_url
+from fingerv7.storage.fleet_rows import FleetStorage
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.leader_lease import LeaderLease
 from fingerv7.storage.listener import NotificationListener, cancel
@@ -54,7 +55,7 @@ class StartupError(RuntimeError):
 class OrchestratorRuntime:
     settings: OrchestratorSettings
     engine: AsyncEngine
-    store: FleetStore
+    store: FleetStorage
     source: SqlStreamSource
     source_engine: AsyncEngine | None
     controller: FleetController
@@ -222,7 +223,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
 
 def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
-    async def facts() -> tuple[list[dict[str, Any]], list[tuple[int, str | None, str | None]]]:
+    async def facts() -> FleetFacts:
         return await runtime.store.instances(), await runtime.store.ownership()
 
     alerts = runtime.alerts

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fingerv7.api.schemas import StreamHealthIn, WorkerHealthIn
 from fingerv7.core.alerting import AlertEvaluator, AlertEvent
-from fingerv7.core.planning.model import InstanceState
 from fingerv7.core.stream_health import (
     WORKER_STATES,
     InstanceFacts,
@@ -33,6 +32,7 @@ from fingerv7.core.stream_health import (
     stream_rules,
 )
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.storage.fleet_rows import InstanceRow, StreamOwnership
 from fingerv7.storage.stream_health_store import (
     InstanceHealthRow,
     StreamHealthRow,
@@ -41,7 +41,8 @@ from fingerv7.storage.stream_health_store import (
 
 log = logging.getLogger("fingerv7.orchestrator")
 
-Ownership = list[tuple[int, str | None, str | None]]
+Ownership = list[StreamOwnership]
+FleetFacts = tuple[list[InstanceRow], Ownership]
 _TIMES = ("last_audio_at", "last_identified_at")
 
 
@@ -124,17 +125,13 @@ class StreamHealthBook:
     # --- views -----------------------------------------------------------------------------
 
     async def judge_all(
-        self, rows: list[dict[str, Any]], ownership: Ownership
+        self, rows: Sequence[InstanceRow], ownership: Ownership
     ) -> list[StreamHealth]:
         """Every stream's health: the freshest report (this process's memory or the table),
         judged against who holds the stream and whether that instance is alive."""
         stored = await self.store.streams()
         instances = {
-            r["id"]: InstanceFacts(
-                InstanceState(r["state"]),
-                r["last_seen_at"],
-                frozenset(r.get("reported_stream_ids") or ()),
-            )
+            r.id: InstanceFacts(r.state, r.last_seen_at, frozenset(r.reported_stream_ids))
             for r in rows
         }
         return [
@@ -187,7 +184,7 @@ class StreamHealthBook:
 
 async def watch_stream_alerts(
     book: StreamHealthBook,
-    facts: Callable[[], Any],
+    facts: Callable[[], Awaitable[FleetFacts]],
     is_leader: Callable[[], bool],
     send: Callable[[list[AlertEvent]], None],
     every_s: float,
