@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, event
+
+from fingerv7.settings import FingerV7Settings
 
 DEFAULT_DATABASE_URL = "sqlite:///fingerv7.db"
 
 
-def database_url_from_environment(environ: Mapping[str, str]) -> str:
-    """`DATABASE_URL` if set (normalised), else a SQLite file in the current directory."""
-    return normalise_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+class CatalogDatabaseSettings(FingerV7Settings):
+    """`DATABASE_URL` as the catalog commands read it from the environment; unset or empty, a
+    SQLite file in the current directory."""
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
 
 
 def normalise_database_url(url: str) -> str:
