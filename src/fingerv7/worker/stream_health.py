@@ -1,6 +1,6 @@
 """What a worker says about each of its streams in the heartbeat (issue 11).
 
-Built from the supervisor's live :class:`~fingerv7.worker.processor.StreamStats`; errors are
+Built from the supervisor's live :class:`~fingerv7.processing.StreamStats`; errors are
 redacted first (a stream URL may carry a password or a token), and cut to a bounded length.
 """
 
@@ -13,7 +13,7 @@ from typing import Literal, TypeGuard, get_args
 
 from pydantic import BaseModel, Field
 
-from fingerv7.worker.processor import StreamProcessor
+from fingerv7.processing import StreamProcessor
 from fingerv7.worker.supervisor import RunningStream
 
 MAX_ERROR_CHARS = 300
