@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import psutil
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
@@ -208,7 +209,7 @@ async def health(request: Request) -> JSONResponse:
     if degraded:
         body["status"] = "degraded"
         body["degraded"] = degraded
-    return JSONResponse(jsonable(body))
+    return JSONResponse(jsonable_encoder(body))
 
 
 SHARED_KEY_WARNING = (
@@ -226,16 +227,6 @@ def credentials_report(settings: OrchestratorSettings) -> dict[str, str]:
     elif mode == "open":
         report["warning"] = "no keys configured: anyone who reaches the API can act as anything"
     return report
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 @router.get("/metrics", response_model=MetricsResponse, tags=["fleet"])
