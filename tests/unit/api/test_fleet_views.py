@@ -6,15 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fingerv7.api.views import (
-    distribution,
-    fleet_summary,
-    instance_view,
-    recent_changes,
-    running_stream_ids,
-    state_counts,
-    stream_totals,
-)
+from fingerv7.api import views
 from fingerv7.core.planning.model import InstanceState
 from fingerv7.storage.fleet_rows import InstanceRow, StreamChange, StreamOwnership
 
@@ -43,7 +35,7 @@ def instance(
 
 
 def test_instance_view_has_the_manual_shape() -> None:
-    view = instance_view(instance("a"), current_streams=4)
+    view = views.instance_view(instance("a"), current_streams=4)
 
     assert view["status"] == "active" and type(view["status"]) is str
     assert view["last_heartbeat"] == T0 + timedelta(seconds=30)
@@ -56,8 +48,8 @@ def test_instance_view_has_the_manual_shape() -> None:
 def test_a_silent_instance_runs_nothing_as_far_as_we_can_tell() -> None:
     rows = [instance("a"), instance("b", InstanceState.WARNING, reported_stream_ids=(3,))]
 
-    assert running_stream_ids(rows) == {1, 2}
-    assert instance_view(rows[1], current_streams=1)["running_streams"] == 0
+    assert views.running_stream_ids(rows) == {1, 2}
+    assert views.instance_view(rows[1], current_streams=1)["running_streams"] == 0
 
 
 def test_summary_counts_only_instances_that_accept_streams() -> None:
@@ -68,7 +60,7 @@ def test_summary_counts_only_instances_that_accept_streams() -> None:
         instance("d", max_streams=30),
     ]
 
-    summary = fleet_summary(rows, {"a": 5, "b": 2, "d": 15})
+    summary = views.fleet_summary(rows, {"a": 5, "b": 2, "d": 15})
 
     assert summary == {
         "total_instances": 4,
@@ -77,7 +69,7 @@ def test_summary_counts_only_instances_that_accept_streams() -> None:
         "average_load": 50.0,
         "system_imbalance": 0.0,
     }
-    counts = state_counts(rows)
+    counts = views.state_counts(rows)
     assert {k: counts[k] for k in ("active", "inactive", "draining", "total")} == {
         "active": 3,
         "inactive": 1,
@@ -93,7 +85,7 @@ def test_ownership_totals_and_distribution() -> None:
         StreamOwnership(3, None, None),
     ]
 
-    assert stream_totals(ownership, running={1, 2}) == {
+    assert views.stream_totals(ownership, running={1, 2}) == {
         "total": 3,
         "active": 2,
         "inactive": 1,
@@ -101,7 +93,7 @@ def test_ownership_totals_and_distribution() -> None:
         "in_handoff": 1,
         "unassigned": 1,
     }
-    (entry_a, entry_b) = distribution(ownership, [instance("a"), instance("b")])
+    (entry_a, entry_b) = views.distribution(ownership, [instance("a"), instance("b")])
     assert (entry_a["stream_ids"], entry_b["stream_ids"]) == ([1], [])
 
 
@@ -109,7 +101,7 @@ def test_changes_are_grouped_per_tick_route_and_reason() -> None:
     def change(stream_id: int, source: str | None, target: str | None) -> StreamChange:
         return StreamChange(T0, 7, stream_id, source, target, "rebalance")
 
-    grouped = recent_changes([change(9, "a", "b"), change(4, "a", "b"), change(5, None, "c")])
+    grouped = views.recent_changes([change(9, "a", "b"), change(4, "a", "b"), change(5, None, "c")])
 
     assert [(g["action"], g["details"], g["stream_ids"]) for g in grouped] == [
         ("move", "Moved 2 streams from a to b", [4, 9]),
