@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from fingerv7.settings import FingerV7Settings
 
@@ -33,8 +34,8 @@ def create_catalog_engine(url: str) -> Engine:
     return engine
 
 
-def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA busy_timeout = 5000")
     cursor.close()
