@@ -25,7 +25,7 @@ from fingerv7.api.schemas import (
 )
 from fingerv7.api.views import instance_view
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
-from fingerv7.storage.fleet_store import Registration
+from fingerv7.storage.fleet_rows import Registration
 from fingerv7.storage.report_store import DesiredStream
 
 log = logging.getLogger("fingerv7.orchestrator")
@@ -81,7 +81,7 @@ async def register(
         assigned_streams=len(entry.stream_ids) if entry else 0,
         heartbeat_interval=interval_s,
         next_assignment_check=now + timedelta(seconds=interval_s),
-        generation=entry.generation if entry else int(row["generation"]),
+        generation=entry.generation if entry else row.generation,
     )
 
 

@@ -16,13 +16,13 @@ from fingerv7.api.responses import StreamDetail
 from fingerv7.api.routes_instances import runtime_of
 from fingerv7.core.stream_health import StreamHealth, count_states, problems_first
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
-from fingerv7.orchestrator.stream_health import instance_facts
+from fingerv7.orchestrator.stream_health import Ownership, instance_facts
+from fingerv7.storage.fleet_rows import InstanceRow
 from fingerv7.storage.stream_health_store import stream_names
 from fingerv7.worker.stream_health import redact
 
 router = APIRouter()
 
-Ownership = list[tuple[int, str | None, str | None]]
 MAX_PROBLEM_STREAMS = 200
 
 
@@ -46,7 +46,7 @@ async def get_stream(stream_id: int, request: Request, caller: FleetReader) -> d
 
 
 async def status_section(
-    runtime: OrchestratorRuntime, rows: list[dict[str, Any]], ownership: Ownership
+    runtime: OrchestratorRuntime, rows: list[InstanceRow], ownership: Ownership
 ) -> dict[str, Any]:
     """`/streams/status` additions: counts by state and the problem streams, longest down first."""
     now = datetime.now(UTC)
@@ -72,7 +72,7 @@ def _problem(health: StreamHealth, names: dict[int, str], now: datetime) -> dict
 
 
 async def health_section(
-    runtime: OrchestratorRuntime, rows: list[dict[str, Any]], ownership: Ownership
+    runtime: OrchestratorRuntime, rows: list[InstanceRow], ownership: Ownership
 ) -> tuple[dict[str, int], list[str]]:
     """For `/health`: counts by state, and what degrades it (streams down too long, workers
     that cannot do their job)."""
@@ -87,7 +87,7 @@ async def health_section(
 
 
 async def refresh_stream_gauges(
-    runtime: OrchestratorRuntime, rows: list[dict[str, Any]], ownership: Ownership
+    runtime: OrchestratorRuntime, rows: list[InstanceRow], ownership: Ownership
 ) -> None:
     now = datetime.now(UTC)
     book, metrics = runtime.stream_health, runtime.metrics

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import redis.asyncio as redis_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fingerv7.core.stream_health import InstanceFacts
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
 from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
@@ -27,7 +26,7 @@ from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.stream_health import (
-    Ownership,
+    FleetFacts,
     StreamHealthBook,
     instance_facts,
     watch_stream_alerts,
@@ -36,6 +35,7 @@ from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.database_url import describe_url
+from fingerv7.storage.fleet_rows import FleetStorage
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.leader_lease import LeaderLease
 from fingerv7.storage.listener import NotificationListener, cancel
@@ -61,7 +61,7 @@ class StartupError(RuntimeError):
 class OrchestratorRuntime:
     settings: OrchestratorSettings
     engine: AsyncEngine
-    store: FleetStore
+    store: FleetStorage
     source: SqlStreamSource
     source_engine: AsyncEngine | None
     controller: FleetController
@@ -232,15 +232,13 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
 
 def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
-    async def facts() -> tuple[dict[str, InstanceFacts], Ownership]:
+    async def facts() -> FleetFacts:
         """The leader's own view when it has one; the database's otherwise."""
         view = runtime.controller.ownership_view()
         if view is None:
             return instance_facts(await runtime.store.instances()), await runtime.store.ownership()
         rows, ownership = view
-        return {
-            r.id: InstanceFacts(r.state, r.last_seen_at, r.reported_stream_ids) for r in rows
-        }, ownership
+        return instance_facts(rows), ownership
 
     alerts = runtime.alerts
     return asyncio.create_task(

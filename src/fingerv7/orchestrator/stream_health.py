@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fingerv7.api.schemas import StreamHealthIn, WorkerHealthIn
 from fingerv7.core.alerting import AlertEvaluator, AlertEvent
@@ -33,6 +33,7 @@ from fingerv7.core.stream_health import (
     stream_rules,
 )
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.storage.fleet_rows import StreamOwnership
 from fingerv7.storage.stream_health_store import (
     InstanceHealthRow,
     StreamHealthRow,
@@ -41,7 +42,8 @@ from fingerv7.storage.stream_health_store import (
 
 log = logging.getLogger("fingerv7.orchestrator")
 
-Ownership = list[tuple[int, str | None, str | None]]
+Ownership = list[StreamOwnership]
+FleetFacts = tuple[dict[str, InstanceFacts], Ownership]
 JUDGE_INLINE_BELOW = 2_000  # streams; more are judged off the event loop
 _TIMES = ("last_audio_at", "last_identified_at")
 
@@ -189,7 +191,7 @@ class StreamHealthBook:
 
 async def watch_stream_alerts(
     book: StreamHealthBook,
-    facts: Callable[[], Any],
+    facts: Callable[[], Awaitable[FleetFacts]],
     is_leader: Callable[[], bool],
     send: Callable[[list[AlertEvent]], None],
     every_s: float,
@@ -211,15 +213,23 @@ async def watch_stream_alerts(
             send(events)
 
 
-def instance_facts(rows: Iterable[Mapping[str, Any]]) -> dict[str, InstanceFacts]:
-    """The judge's view of instance rows as the stores return them (dicts)."""
+class _InstanceLike(Protocol):
+    """What the judge needs of an instance row (the API's and the monitor's rows both have it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def state(self) -> InstanceState: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+    @property
+    def reported_stream_ids(self) -> Iterable[int]: ...
+
+
+def instance_facts(rows: Iterable[_InstanceLike]) -> dict[str, InstanceFacts]:
+    """The judge's view of instance rows."""
     return {
-        r["id"]: InstanceFacts(
-            InstanceState(r["state"]),
-            r["last_seen_at"],
-            frozenset(r.get("reported_stream_ids") or ()),
-        )
-        for r in rows
+        r.id: InstanceFacts(r.state, r.last_seen_at, frozenset(r.reported_stream_ids)) for r in rows
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from fingerv7.worker.processor import AssignedStream, StreamStats
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.worker.stream_health import (
     HealthDelta,
     StreamHealthReport,
