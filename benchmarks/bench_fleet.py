@@ -46,6 +46,7 @@ from tests.support.instances import seed_streams
 from tests.support.orchestrator import free_port
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TICKS = "fingerv7_monitor_tick_seconds"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -72,10 +73,11 @@ def start_profiler(
     )
 
 
-def histogram_buckets(exposition: str, name: str) -> dict[float, float]:
+def histogram_buckets(exposition: str, name: str, label: str = "") -> dict[float, float]:
+    """Cumulative bucket counts of one histogram (of the series whose labels contain `label`)."""
     buckets = {}
     for line in exposition.splitlines():
-        if line.startswith(f"{name}_bucket"):
+        if line.startswith(f"{name}_bucket") and label in line:
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets[float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
     return buckets
@@ -138,7 +140,9 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
             return report | finish(ledger, watch, time.monotonic() - started)
 
         await asyncio.sleep(args.settle)
-        before = histogram_buckets(await scrape(client), "fingerv7_heartbeat_latency_seconds")
+        exposition = await scrape(client)
+        before = histogram_buckets(exposition, "fingerv7_heartbeat_latency_seconds")
+        ticks_before = histogram_buckets(exposition, TICKS, 'outcome="noop"')
         profiler = start_profiler(args.profile, orchestrator, args.steady)
         cpu_before, steady_start = orchestrator.cpu_s(), time.monotonic()
         driver_cpu_before = time.process_time()
@@ -153,7 +157,9 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         lag_task.cancel()
         cpu_cores = (orchestrator.cpu_s() - cpu_before) / (steady_end - steady_start)
         driver_cores = (time.process_time() - driver_cpu_before) / (steady_end - steady_start)
-        after = histogram_buckets(await scrape(client), "fingerv7_heartbeat_latency_seconds")
+        exposition = await scrape(client)
+        after = histogram_buckets(exposition, "fingerv7_heartbeat_latency_seconds")
+        ticks_after = histogram_buckets(exposition, TICKS, 'outcome="noop"')
         steady = [s for t, s in ledger.latencies if steady_start <= t <= steady_end]
         report["steady"] = {
             "seconds": round(steady_end - steady_start, 1),
@@ -163,6 +169,9 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
             "client_max_ms": round(max(steady, default=float("nan")) * 1000, 1),
             "server_p50": bucket_percentile(before, after, 0.50),
             "server_p99": bucket_percentile(before, after, 0.99),
+            "noop_ticks": ticks_after.get(float("inf"), 0) - ticks_before.get(float("inf"), 0),
+            "noop_tick_p50": bucket_percentile(ticks_before, ticks_after, 0.50),
+            "noop_tick_p99": bucket_percentile(ticks_before, ticks_after, 0.99),
             "orchestrator_cpu_cores": round(cpu_cores, 3),
             "orchestrator_rss_mib": round(max(rss_samples) / 2**20, 1),
             # The driver's own share of the client figures: how late its event loop wakes.

@@ -57,7 +57,7 @@ async def register(
     """Register an instance, or update it (idempotent: its streams are kept)."""
     runtime = runtime_of(request)
     now = datetime.now(UTC)
-    row = await runtime.store.register(
+    registered = await runtime.store.register(
         Registration(
             instance_id=body.instance_id,
             max_streams=body.max_streams,
@@ -74,14 +74,14 @@ async def register(
         body.location,
     )
     runtime.controller.wake()
-    entry = await runtime.cache.reload(body.instance_id)
+    entry = runtime.cache.accept(body.instance_id, registered.desired)
     interval_s = runtime.settings.heartbeat_interval
     return RegisterResponse(
         instance_id=body.instance_id,
-        assigned_streams=len(entry.stream_ids) if entry else 0,
+        assigned_streams=len(entry.stream_ids),
         heartbeat_interval=interval_s,
         next_assignment_check=now + timedelta(seconds=interval_s),
-        generation=entry.generation if entry else row.generation,
+        generation=entry.generation,
     )
 
 

@@ -96,6 +96,10 @@ class AssignmentCache:
             del self._loading[instance_id]
         return entry
 
+    def accept(self, instance_id: str, desired: DesiredSet) -> CachedAssignment:
+        """Take a desired set read elsewhere in one snapshot (a registration's transaction)."""
+        return self._store_entry(instance_id, desired)
+
     async def reload(self, instance_id: str) -> CachedAssignment | None:
         """Read one instance again now (after it registered through this process)."""
         async with self._misses:

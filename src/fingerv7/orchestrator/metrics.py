@@ -80,6 +80,13 @@ class OrchestratorMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=r,
         )
+        self.tick_duration = Histogram(
+            "fingerv7_monitor_tick_seconds",
+            "Wall time of one monitor tick on the leader (outcome: noop or write)",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
         self.failover_duration = Histogram(
             "fingerv7_failover_duration_seconds",
             "From an instance's last heartbeat to its streams being re-granted",

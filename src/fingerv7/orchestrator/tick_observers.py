@@ -41,6 +41,7 @@ class TickFacts:
     write: TickWrite | None  # None when the tick changed nothing
     rows: list[InstanceRow]
     source_up: bool | None  # None when the source was not read this tick
+    duration_s: float = 0.0  # wall time of the tick, reads and write included
 
 
 class MetricsObserver:
@@ -56,6 +57,8 @@ class MetricsObserver:
 
     async def __call__(self, facts: TickFacts) -> None:
         self._forget_gone_instances(facts)
+        outcome = "noop" if facts.write is None else "write"
+        self.metrics.tick_duration.labels(outcome).observe(facts.duration_s)
         if facts.write is None:
             return
         for change in facts.write.changes:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from fingerv7.core.planning.model import InstanceState
+from fingerv7.storage.report_store import DesiredSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,15 @@ class InstanceRow:
     reported_stream_ids: tuple[int, ...]
     # The worker's own counters (processed_count, cpu_usage, ...): free-form JSON it reports.
     stats: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A registration as stored, with the instance's desired set read in the same transaction
+    (empty for a new instance; a re-registered one keeps its streams)."""
+
+    row: InstanceRow
+    desired: DesiredSet
 
 
 class StreamOwnership(NamedTuple):
@@ -77,7 +87,7 @@ class FleetRow:
 class FleetStorage(Protocol):
     """The request side of the fleet: what the API and the stream-health views read and write."""
 
-    async def register(self, registration: Registration) -> InstanceRow: ...
+    async def register(self, registration: Registration) -> Registered: ...
 
     async def streams_held_by_others(
         self, instance_id: str, stream_ids: Iterable[int]

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Dialect, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Insert
 
 from fingerv7.core.planning.model import InstanceState
 from fingerv7.storage import schema
@@ -24,10 +25,12 @@ from fingerv7.storage.database import retrying
 from fingerv7.storage.fleet_rows import (
     FleetRow,
     InstanceRow,
+    Registered,
     Registration,
     StreamChange,
     StreamOwnership,
 )
+from fingerv7.storage.report_store import DesiredSet, DesiredStream, read_desired_sets
 from fingerv7.storage.tick_store import (
     ASSIGNMENTS_CHANNEL,
     REPORTS_CHANNEL,
@@ -42,60 +45,29 @@ class FleetStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def register(self, registration: Registration) -> InstanceRow:
+    async def register(self, registration: Registration) -> Registered:
         """Insert or update the instance; never touches its streams (idempotent re-register).
 
         One upsert, so concurrent first registrations of one id, or a registration racing the
-        monitor's removal of the same id, all end in one registered row.
+        monitor's removal of the same id, all end in one registered row. The answer's desired
+        set is read in the same snapshot (a re-registered instance keeps its streams). On
+        PostgreSQL all of it is one statement in autocommit, one round trip: a fleet restart
+        registers thousands at once, and every round trip waits its turn on a busy event loop.
+        Registering changes nobody's desired set, so no process is told to refresh; the
+        leader plans at its next tick (the caller wakes it in this process).
         """
-        i, f = schema.instances, schema.fleet_state
 
-        async def transaction() -> InstanceRow:
+        async def transaction() -> Registered:
+            if is_postgresql(self.engine.dialect):
+                async with self._autocommit.connect() as conn:
+                    return await _register_in_one_statement(conn, registration)
             async with self.engine.begin() as conn:
-                now = database_now(conn.dialect)
-                values: dict[str, Any] = {
-                    "max_streams": registration.max_streams,
-                    "capabilities": registration.capabilities,
-                    "version": registration.version,
-                    "location": registration.location,
-                    "last_seen_at": now,
-                    # Reports received before this registration belong to a previous life.
-                    "last_report_at": now,
-                    "deregistered": False,
-                }
-                dialect_insert = postgresql.insert if is_postgresql(conn.dialect) else sqlite.insert
-                statement = dialect_insert(i).values(
-                    id=registration.instance_id,
-                    performance_score=1.0,
-                    state=InstanceState.REGISTERED.value,
-                    draining=False,
-                    registered_at=now,
-                    state_changed_at=now,
-                    heartbeat_count=0,
-                    # Never below any generation this id was answered before it was removed:
-                    # answers (generation, set) stay monotonic per instance id.
-                    generation=select(f.c.generation)
-                    .where(f.c.id == schema.FLEET_ROW_ID)
-                    .scalar_subquery(),
-                    applied_generation=0,
-                    reported_stream_ids=[],
-                    stats={},
-                    report_version=0,
-                    **values,
-                )
-                fresh_start = {
-                    "heartbeat_count": case((i.c.deregistered, 0), else_=i.c.heartbeat_count),
-                    "registered_at": case((i.c.deregistered, now), else_=i.c.registered_at),
-                    "report_version": i.c.report_version + 1,
-                }
-                upsert = statement.on_conflict_do_update(
-                    index_elements=[i.c.id], set_=values | fresh_start
-                ).returning(*i.c)
+                upsert = _upsert(registration, conn.dialect).returning(*schema.instances.c)
                 row = (await conn.execute(upsert)).one()
-                await notify(conn, REPORTS_CHANNEL)
-                await notify(conn, ASSIGNMENTS_CHANNEL)
-                return _instance(row._mapping)
+                desired = await read_desired_sets(conn, [registration.instance_id])
+                return Registered(_instance(row._mapping), desired[registration.instance_id])
 
         return await retrying(transaction)
 
@@ -195,6 +167,80 @@ class FleetStore:
 
     async def fleet_row(self) -> FleetRow:
         return _fleet(await read_fleet_row(self.engine))
+
+
+def _upsert(registration: Registration, dialect: Dialect) -> Insert:
+    """INSERT ... ON CONFLICT DO UPDATE of one registration (PostgreSQL or SQLite)."""
+    i, f = schema.instances, schema.fleet_state
+    now = database_now(dialect)
+    values: dict[str, Any] = {
+        "max_streams": registration.max_streams,
+        "capabilities": registration.capabilities,
+        "version": registration.version,
+        "location": registration.location,
+        "last_seen_at": now,
+        # Reports received before this registration belong to a previous life.
+        "last_report_at": now,
+        "deregistered": False,
+    }
+    dialect_insert = postgresql.insert if is_postgresql(dialect) else sqlite.insert
+    statement = dialect_insert(i).values(
+        id=registration.instance_id,
+        performance_score=1.0,
+        state=InstanceState.REGISTERED.value,
+        draining=False,
+        registered_at=now,
+        state_changed_at=now,
+        heartbeat_count=0,
+        # Never below any generation this id was answered before it was removed:
+        # answers (generation, set) stay monotonic per instance id.
+        generation=select(f.c.generation).where(f.c.id == schema.FLEET_ROW_ID).scalar_subquery(),
+        applied_generation=0,
+        reported_stream_ids=[],
+        stats={},
+        report_version=0,
+        **values,
+    )
+    fresh_start = {
+        "heartbeat_count": case((i.c.deregistered, 0), else_=i.c.heartbeat_count),
+        "registered_at": case((i.c.deregistered, now), else_=i.c.registered_at),
+        "report_version": i.c.report_version + 1,
+    }
+    return statement.on_conflict_do_update(index_elements=[i.c.id], set_=values | fresh_start)
+
+
+async def _register_in_one_statement(
+    conn: AsyncConnection, registration: Registration
+) -> Registered:
+    """The upsert as a CTE joined to the instance's holdings: row and desired set, one trip."""
+    a, m = schema.assignments, schema.monitored_streams
+    registered = (
+        _upsert(registration, conn.dialect).returning(*schema.instances.c).cte("registered")
+    )
+    owned = a.join(m, m.c.id == a.c.stream_id)
+    query = (
+        select(
+            registered,
+            m.c.id.label("stream_id"),
+            m.c.url.label("stream_url"),
+            m.c.name.label("stream_name"),
+            m.c.stream_metadata,
+        )
+        .select_from(
+            registered.outerjoin(
+                owned, (a.c.holder == registered.c.id) & (a.c.target == registered.c.id)
+            )
+        )
+        .order_by(m.c.id)
+    )
+    rows = (await conn.execute(query)).all()
+    streams = [
+        DesiredStream(int(r.stream_id), r.stream_url, r.stream_name, dict(r.stream_metadata))
+        for r in rows
+        if r.stream_id is not None
+    ]
+    row = _instance(rows[0]._mapping)
+    return Registered(row, DesiredSet(row.generation, streams))
 
 
 def _instance(row: RowMapping) -> InstanceRow:

@@ -109,43 +109,44 @@ class ReportStore:
         return {row[0]: int(row[1]) for row in rows}
 
     async def desired_sets(self, instance_ids: Sequence[str]) -> dict[str, DesiredSet]:
-        """Desired sets of registered instances among `instance_ids` (others are absent).
-
-        One statement per chunk, so each instance's generation and set come from the same
-        snapshot: a worker that applies this set and reports this generation has really dropped
-        what it no longer holds.
-        """
+        """Desired sets of registered instances among `instance_ids` (others are absent)."""
         if not instance_ids:
             return {}
-        a, m, i = schema.assignments, schema.monitored_streams, schema.instances
-        owned = a.join(m, m.c.id == a.c.stream_id)
-        found: dict[str, tuple[int, list[DesiredStream]]] = {}
         async with self.reader.connect() as conn:
-            for clause in id_filter(conn, i.c.id, list(instance_ids)):
-                query = (
-                    select(
-                        i.c.id.label("instance_id"),
-                        i.c.generation,
-                        m.c.id,
-                        m.c.url,
-                        m.c.name,
-                        m.c.stream_metadata,
-                    )
-                    .select_from(
-                        i.outerjoin(owned, (a.c.holder == i.c.id) & (a.c.target == i.c.id))
-                    )
-                    .where(clause, i.c.deregistered.is_(False))
-                    .order_by(i.c.id, m.c.id)
-                )
-                for r in await conn.execute(query):
-                    _, streams = found.setdefault(r.instance_id, (int(r.generation), []))
-                    if r.id is not None:
-                        streams.append(
-                            DesiredStream(int(r.id), r.url, r.name, dict(r.stream_metadata))
-                        )
-        return {
-            key: DesiredSet(generation, streams) for key, (generation, streams) in found.items()
-        }
+            return await read_desired_sets(conn, instance_ids)
+
+
+async def read_desired_sets(
+    conn: AsyncConnection, instance_ids: Sequence[str]
+) -> dict[str, DesiredSet]:
+    """Desired sets of registered instances among `instance_ids` (others are absent).
+
+    One statement per chunk, so each instance's generation and set come from the same
+    snapshot: a worker that applies this set and reports this generation has really dropped
+    what it no longer holds.
+    """
+    a, m, i = schema.assignments, schema.monitored_streams, schema.instances
+    owned = a.join(m, m.c.id == a.c.stream_id)
+    found: dict[str, tuple[int, list[DesiredStream]]] = {}
+    for clause in id_filter(conn, i.c.id, list(instance_ids)):
+        query = (
+            select(
+                i.c.id.label("instance_id"),
+                i.c.generation,
+                m.c.id,
+                m.c.url,
+                m.c.name,
+                m.c.stream_metadata,
+            )
+            .select_from(i.outerjoin(owned, (a.c.holder == i.c.id) & (a.c.target == i.c.id)))
+            .where(clause, i.c.deregistered.is_(False))
+            .order_by(i.c.id, m.c.id)
+        )
+        for r in await conn.execute(query):
+            _, streams = found.setdefault(r.instance_id, (int(r.generation), []))
+            if r.id is not None:
+                streams.append(DesiredStream(int(r.id), r.url, r.name, dict(r.stream_metadata)))
+    return {key: DesiredSet(generation, streams) for key, (generation, streams) in found.items()}
 
 
 def _pg_parameters(reports: Sequence[StoredReport]) -> dict[str, list[Any]]:

@@ -11,6 +11,7 @@ streams are in `stream_records`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -90,7 +91,10 @@ class SqlStreamSource:
         finally:
             await connection.close()
         columns = self._columns_from(column_names)
-        report = convert_rows(columns, rows, include_inactive=include_inactive)
+        # 100,000 rows take a second to convert: not on the event loop that answers heartbeats.
+        report = await asyncio.to_thread(
+            convert_rows, columns, rows, include_inactive=include_inactive
+        )
         self._log_problems(report)
         return report.streams
 

@@ -46,6 +46,7 @@ HISTOGRAMS = frozenset(
         "fingerv7_heartbeat_latency_seconds",
         "fingerv7_failover_duration_seconds",
         "fingerv7_database_latency_seconds",
+        "fingerv7_monitor_tick_seconds",
     }
 )
 WORKER_METRICS = frozenset(
