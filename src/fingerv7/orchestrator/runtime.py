@@ -23,6 +23,7 @@ from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
+from fingerv7.orchestrator.quarantine import StreamQuarantine
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.stream_health import StreamHealthBook, watch_stream_alerts
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
@@ -62,6 +63,7 @@ class OrchestratorRuntime:
     intake: HeartbeatIntake
     metrics: OrchestratorMetrics
     stream_health: StreamHealthBook
+    quarantine: StreamQuarantine
     listener: NotificationListener | None = None
     control_engine: AsyncEngine | None = None  # the monitor's own pool (see _start)
     redis: redis_asyncio.Redis | None = None
@@ -178,13 +180,20 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     except ValueError as error:
         raise StartupError(str(error)) from None
     lease = LeaderLease(control_engine, holder_id(), settings.leader_lease_seconds)
+    leadership = Leadership(lease)
+    quarantine = StreamQuarantine(
+        settings.stream_quarantine_seconds,
+        request=lambda streams: controller.request_move_away(streams),
+        load_moved=store.quarantined_streams,
+        epoch=lambda: leadership.epoch,
+    )
     controller = FleetController(
         TickStore(control_engine),
         source,
         settings,
-        Leadership(lease),
+        leadership,
         on_generation=cache.request_refresh,
-        observers=[MetricsObserver(metrics), alerts],
+        observers=[MetricsObserver(metrics), alerts, quarantine],
     )
     intake = HeartbeatIntake(
         reports, controller.wake, idle_flush_s=settings.heartbeat_flush_interval
@@ -206,6 +215,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         intake=intake,
         metrics=metrics,
         stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
+        quarantine=quarantine,
         listener=listener,
         control_engine=control_engine,
         redis=redis_client,
@@ -237,6 +247,7 @@ def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
                 runtime.settings.heartbeat_interval,
                 max(1.0, runtime.settings.stream_down_alert_seconds / 10),
             ),
+            review=runtime.quarantine.review,
         ),
         name="stream-alerts",
     )
