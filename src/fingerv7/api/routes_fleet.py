@@ -293,6 +293,10 @@ async def metrics_prometheus(request: Request, caller: FleetReader) -> Response:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _play_log(row: dict[str, Any]) -> bool:
+    return bool((row.get("stats") or {}).get("play_log"))
+
+
 async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     m = runtime.metrics
     rows = await runtime.store.instances()
@@ -308,6 +312,7 @@ async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     for status, count in stream_totals(ownership, running).items():
         m.streams.labels(status).set(count)
     await refresh_stream_gauges(runtime, rows, ownership)
+    m.set_play_logs({r["id"]: r["stats"]["play_log"] for r in rows if _play_log(r)})
     fleet = await runtime.store.fleet_row()
     m.external_database_up.set(1 if fleet["source_status"] == "healthy" else 0)
     m.memory_ratio.set(psutil.Process().memory_info().rss / psutil.virtual_memory().total)
