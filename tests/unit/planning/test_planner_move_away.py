@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fingerv7.core.planning import (
     BalancePolicy,
@@ -13,6 +17,7 @@ from fingerv7.core.planning import (
     StreamSpec,
     plan_assignment,
 )
+from tests.unit.planning.support import EXAMPLES, fleets, mappings, policies, source_streams
 
 STREAMS = [StreamSpec(i) for i in range(1, 5)]
 CURRENT = {1: "a", 2: "a", 3: "b", 4: "b"}
@@ -77,3 +82,36 @@ def test_a_rebalance_does_not_send_a_quarantined_stream_back() -> None:
     assert plan_assignment(STREAMS, fleet, current).changes == [
         Change(3, "b", "a", ChangeReason.REBALANCE)
     ]
+
+
+@st.composite
+def rounds_with_requests(draw: st.DrawFn) -> tuple[object, ...]:
+    instances = draw(fleets())
+    current = draw(mappings(instances))
+    holders = [i.id for i in instances] + ["ghost"]
+    move_away = draw(st.dictionaries(st.integers(0, 60), st.sampled_from(holders), max_size=20))
+    return draw(source_streams()), instances, current, draw(policies), move_away
+
+
+@EXAMPLES
+@given(rounds_with_requests())
+def test_quarantine_moves_only_into_free_slots_of_other_instances(case: tuple[Any, ...]) -> None:
+    streams, instances, current, policy, move_away = case
+    plain = plan_assignment(streams, instances, current, policy)
+    plan = plan_assignment(streams, instances, current, policy, move_away=move_away)
+    specs = {i.id: i for i in instances}
+    quarantined = [c for c in plan.changes if c.reason is ChangeReason.QUARANTINE]
+    for change in quarantined:
+        assert change.from_instance == move_away[change.stream_id] == current[change.stream_id]
+        assert change.to_instance != change.from_instance
+        assert specs[change.to_instance].accepts_streams
+    # Same counts as without the requests, but for the quarantine moves themselves...
+    expected = Counter(plain.assignment.values())
+    for change in quarantined:
+        expected[change.from_instance] -= 1
+        expected[change.to_instance] += 1
+    assert +expected == Counter(plan.assignment.values())
+    assert len(plan.changes) - len(quarantined) == len(plain.changes)
+    # ...and never past an instance's capacity.
+    for instance_id, count in Counter(plan.assignment.values()).items():
+        assert count <= specs[instance_id].max_streams
