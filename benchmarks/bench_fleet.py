@@ -93,6 +93,14 @@ def bucket_percentile(before: dict[float, float], after: dict[float, float], q: 
     return "n/a"
 
 
+async def loop_lag(lags: list[float], every_s: float = 0.05) -> None:
+    """How late this process's event loop wakes from a sleep: the driver's own queueing."""
+    while True:
+        asked = time.monotonic()
+        await asyncio.sleep(every_s)
+        lags.append(max(0.0, time.monotonic() - asked - every_s))
+
+
 async def scrape(client: httpx.AsyncClient) -> str:
     response = await client.get("/metrics/prometheus", timeout=60)
     return response.text
@@ -133,6 +141,8 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         before = histogram_buckets(await scrape(client), "fingerv7_heartbeat_latency_seconds")
         profiler = start_profiler(args.profile, orchestrator, args.steady)
         cpu_before, steady_start = orchestrator.cpu_s(), time.monotonic()
+        driver_cpu_before = time.process_time()
+        lag_task = asyncio.create_task(loop_lag(lags := []))
         rss_samples = []
         while time.monotonic() - steady_start < args.steady:
             rss_samples.append(orchestrator.rss_bytes())
@@ -140,7 +150,9 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         steady_end = time.monotonic()
         if profiler is not None:
             profiler.wait()
+        lag_task.cancel()
         cpu_cores = (orchestrator.cpu_s() - cpu_before) / (steady_end - steady_start)
+        driver_cores = (time.process_time() - driver_cpu_before) / (steady_end - steady_start)
         after = histogram_buckets(await scrape(client), "fingerv7_heartbeat_latency_seconds")
         steady = [s for t, s in ledger.latencies if steady_start <= t <= steady_end]
         report["steady"] = {
@@ -153,6 +165,10 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
             "server_p99": bucket_percentile(before, after, 0.99),
             "orchestrator_cpu_cores": round(cpu_cores, 3),
             "orchestrator_rss_mib": round(max(rss_samples) / 2**20, 1),
+            # The driver's own share of the client figures: how late its event loop wakes.
+            "driver_cpu_cores": round(driver_cores, 3),
+            "driver_loop_lag_p50_ms": round(percentile(lags, 0.50) * 1000, 1),
+            "driver_loop_lag_p99_ms": round(percentile(lags, 0.99) * 1000, 1),
         }
 
         victims = random.sample(list(fleet.values()), max(1, args.instances // 100))

@@ -27,7 +27,7 @@ import psutil
 SERVER = """
 import uvicorn
 from fingerv7.api.app import create_app_from_env
-from fingerv7.api.http_limits import HeaderLimitedHttpTools
+from fingerv7.http_limits import HeaderLimitedHttpTools
 http = HeaderLimitedHttpTools if {limited} else "httptools"
 uvicorn.run(create_app_from_env, factory=True, host="127.0.0.1", port={port}, http=http,
             log_config=None, access_log=False)

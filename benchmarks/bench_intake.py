@@ -36,6 +36,7 @@ from tests.support.orchestrator import free_port
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 HERE = Path(__file__).resolve().parent / "intake"
+JSON = {"Content-Type": "application/json"}
 
 
 def wait_serving(url: str, timeout_s: float = 120) -> None:
@@ -49,52 +50,77 @@ def wait_serving(url: str, timeout_s: float = 120) -> None:
 
 
 async def steady_bodies(url: str, instances: int, capacity: int) -> list[str]:
-    """Register the fleet, let every instance apply its assignment, return its steady beat."""
-    running: dict[str, tuple[list[int], int]] = {}
+    """Register the fleet, then beat every instance until a whole pass answers no change.
+
+    Only then is each body a steady beat (what the instance runs is exactly what it holds, at
+    the generation it holds): a body taken while later registrations still moved streams would
+    measure the change path (urgent flush, discrepancy query), not intake.
+    """
+    names = [f"intake-{n:05d}" for n in range(instances)]
+    running: dict[str, tuple[list[int], int]] = {name: ([], 0) for name in names}
     limit = asyncio.Semaphore(64)
 
-    async def settle(client: httpx.AsyncClient, name: str) -> None:
+    async def register(client: httpx.AsyncClient, name: str) -> None:
+        body = {
+            "instance_id": name,
+            "max_streams": capacity,
+            "capabilities": ["audio_fingerprinting"],
+        }
         async with limit:
-            body = {
-                "instance_id": name,
-                "max_streams": capacity,
-                "capabilities": ["audio_fingerprinting"],
-            }
             (await client.post("/register", json=body)).raise_for_status()
-        streams, generation = [], 0
-        for _ in range(200):
-            async with limit:
-                answer = await client.post(
-                    "/heartbeat",
-                    json={"instance_id": name, "stream_ids": streams, "generation": generation},
-                )
-            answer.raise_for_status()
-            reply = answer.json()
-            wanted = sorted(s["id"] for s in reply["streams"])
-            if wanted == streams and reply["generation"] == generation and streams:
-                break
-            streams, generation = wanted, reply["generation"]
-            await asyncio.sleep(0.5)
-        running[name] = (streams, generation)
+
+    async def beat(client: httpx.AsyncClient, name: str) -> bool:
+        streams, generation = running[name]
+        async with limit:
+            answer = await client.post(
+                "/heartbeat",
+                json={"instance_id": name, "stream_ids": streams, "generation": generation},
+            )
+        answer.raise_for_status()
+        reply = answer.json()
+        wanted = sorted(s["id"] for s in reply["streams"])
+        running[name] = (wanted, reply["generation"])
+        return wanted == streams and reply["generation"] == generation and not reply["commands"]
 
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        await asyncio.gather(*(settle(client, f"intake-{n:05d}") for n in range(instances)))
-    return [
-        json.dumps(
-            {
-                "instance_id": name,
-                "status": "active",
-                "stream_ids": streams,
-                "generation": generation,
-                "current_streams": len(streams),
-                "processed_count": 1234,
-                "cpu_usage": 12.5,
-                "memory_usage": 40.0,
-            },
-            separators=(",", ":"),
-        )
-        for name, (streams, generation) in running.items()
-    ]
+        await asyncio.gather(*(register(client, name) for name in names))
+        for _ in range(120):
+            steady = await asyncio.gather(*(beat(client, name) for name in names))
+            if all(steady):
+                break
+            await asyncio.sleep(1)
+        else:
+            raise SystemExit("the fleet did not settle in 120 passes")
+    return [steady_body(name, *running[name]) for name in names]
+
+
+def steady_body(name: str, streams: list[int], generation: int) -> str:
+    return json.dumps(
+        {
+            "instance_id": name,
+            "status": "active",
+            "stream_ids": streams,
+            "generation": generation,
+            "current_streams": len(streams),
+            "processed_count": 1234,
+            "cpu_usage": 12.5,
+            "memory_usage": 40.0,
+        },
+        separators=(",", ":"),
+    )
+
+
+async def changed_answers(url: str, bodies: list[str]) -> int:
+    """How many bodies the orchestrator answers with commands (0 when the bodies are steady)."""
+    limit = asyncio.Semaphore(32)
+
+    async def changed(client: httpx.AsyncClient, body: str) -> bool:
+        async with limit:
+            answer = await client.post("/heartbeat", content=body, headers=JSON)
+        return bool(answer.json()["commands"])
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        return sum(await asyncio.gather(*(changed(client, body) for body in bodies)))
 
 
 def run_wrk(url: str, bodies: Path, seconds: int, connections: int) -> dict[str, float]:
@@ -188,10 +214,14 @@ def main() -> None:
             try:
                 wait_serving(url)
                 if not bodies_file.exists():
+                    started = time.monotonic()
                     bodies = asyncio.run(steady_bodies(url, args.instances, capacity))
                     bodies_file.write_text("\n".join(bodies) + "\n")
+                    print(f"fleet settled after {time.monotonic() - started:.0f} s", flush=True)
                     time.sleep(3)  # let the last reports be written
                 orchestrator = run_wrk(url, bodies_file, args.seconds, args.connections)
+                bodies = bodies_file.read_text().splitlines()
+                orchestrator["changed_answers"] = asyncio.run(changed_answers(url, bodies))
             finally:
                 stop(server)
             port = free_port()

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from fingerv7.api.app import create_app
-from fingerv7.api.http_limits import HeaderLimitedHttpTools
+from fingerv7.http_limits import HeaderLimitedHttpTools
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 

@@ -1,4 +1,5 @@
-"""Layers point one way: what sits below the worker never imports it."""
+"""Layers point one way: what sits below the worker never imports it, and the worker never
+imports the orchestrator's side."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ FORBIDDEN = {
     "retry.py": ("fingerv7.worker", "fingerv7.audio", "fingerv7.playlog"),
     "processing.py": ("fingerv7.worker", "fingerv7.audio", "fingerv7.playlog"),
     "worker/sample_streams.py": ("fingerv7.testing",),
+    "worker": ("fingerv7.api", "fingerv7.orchestrator"),
+    "http_limits.py": ("fingerv7.api", "fingerv7.worker", "fingerv7.orchestrator"),
 }
 
 

@@ -9,6 +9,9 @@ Keys, in order of power:
   of every instance (the old mode, in which any instance can act as any other).
 With no key at all the API is open (the CLI refuses to listen beyond loopback unless --insecure).
 Keys are compared in constant time.
+
+The dependencies are `async def` although they do no I/O: FastAPI runs a plain `def`
+dependency in its thread pool, two thread hops per heartbeat that cost more than the handler.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def identify(settings: OrchestratorSettings, presented: str | None) -> Caller:
     )
 
 
-def any_caller(
+async def any_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
@@ -119,14 +122,14 @@ def any_caller(
 AnyCaller = Annotated[Caller, Depends(any_caller)]
 
 
-def instance_caller(caller: AnyCaller) -> Caller:
+async def instance_caller(caller: AnyCaller) -> Caller:
     """A caller that may make protocol calls; the handler still checks the body's id."""
     if caller.role is Role.SHARED and not caller.shared_key_acts_as_instance:
         caller.admit("")  # raises the explanatory 403
     return caller
 
 
-def fleet_reader(caller: AnyCaller) -> Caller:
+async def fleet_reader(caller: AnyCaller) -> Caller:
     """Fleet-wide reads: any key but a per-instance one, which sees its own instance only."""
     if caller.role is Role.INSTANCE:
         raise HTTPException(
@@ -137,7 +140,7 @@ def fleet_reader(caller: AnyCaller) -> Caller:
     return caller
 
 
-def operator(request: Request, caller: AnyCaller) -> Caller:
+async def operator(request: Request, caller: AnyCaller) -> Caller:
     """Operator actions: ORCHESTRATOR_ADMIN_KEY (or an open orchestrator)."""
     if caller.role in (Role.ADMIN, Role.OPEN):
         return caller
@@ -163,7 +166,7 @@ InstanceIdPath = Annotated[
 ]
 
 
-def own_instance(
+async def own_instance(
     instance_id: InstanceIdPath, caller: Annotated[Caller, Depends(instance_caller)]
 ) -> Caller:
     """Protocol calls on `/instances/{instance_id}/...`: only that instance's key (or shared)."""
@@ -171,7 +174,7 @@ def own_instance(
     return caller
 
 
-def instance_reader(instance_id: InstanceIdPath, caller: AnyCaller) -> Caller:
+async def instance_reader(instance_id: InstanceIdPath, caller: AnyCaller) -> Caller:
     """Reading one instance: fleet readers, or that instance itself."""
     if caller.role is Role.INSTANCE:
         caller.admit(instance_id)

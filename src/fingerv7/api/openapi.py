@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from fingerv7.api.errors import MAX_BODY_BYTES
-from fingerv7.api.http_limits import MAX_HEADER_BYTES
 from fingerv7.api.responses import ErrorResponse, ValidationErrorResponse
+from fingerv7.http_limits import MAX_HEADER_BYTES
 
 _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 _STATUS_TEXT = {

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import psutil
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
@@ -60,7 +61,7 @@ async def list_instances(request: Request, caller: FleetReader) -> dict[str, Any
     rows = await runtime.store.instances()
     counts = await runtime.store.assignment_counts()
     return {
-        "instances": [instance_view(r, counts.get(r["id"], 0)) for r in rows],
+        "instances": [instance_view(r, counts.get(r.id, 0)) for r in rows],
         "summary": fleet_summary(rows, counts),
     }
 
@@ -189,8 +190,8 @@ async def health(request: Request) -> JSONResponse:
         body["status"] = "unhealthy"
         return JSONResponse(body, status_code=503)
     fleet = await runtime.store.fleet_row()
-    services["postgresql_external"]["last_sync"] = fleet["source_status"]
-    if fleet["source_status"] == "unhealthy":
+    services["postgresql_external"]["last_sync"] = fleet.source_status
+    if fleet.source_status == "unhealthy":
         services["postgresql_external"]["status"] = "unhealthy"
     rows = await runtime.store.instances()
     ownership = await runtime.store.ownership()
@@ -208,7 +209,7 @@ async def health(request: Request) -> JSONResponse:
     if degraded:
         body["status"] = "degraded"
         body["degraded"] = degraded
-    return JSONResponse(jsonable(body))
+    return JSONResponse(jsonable_encoder(body))
 
 
 SHARED_KEY_WARNING = (
@@ -228,16 +229,6 @@ def credentials_report(settings: OrchestratorSettings) -> dict[str, str]:
     return report
 
 
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 @router.get("/metrics", response_model=MetricsResponse, tags=["fleet"])
 async def metrics_json(request: Request, caller: FleetReader) -> dict[str, Any]:
     """The manual's metrics JSON."""
@@ -247,8 +238,8 @@ async def metrics_json(request: Request, caller: FleetReader) -> dict[str, Any]:
     rows = await runtime.store.instances()
     counts = await runtime.store.assignment_counts()
     fleet = await runtime.store.fleet_row()
-    processed = sum(int((r["stats"] or {}).get("processed_count") or 0) for r in rows)
-    errors = sum(int((r["stats"] or {}).get("error_count") or 0) for r in rows)
+    processed = sum(int(r.stats.get("processed_count") or 0) for r in rows)
+    errors = sum(int(r.stats.get("error_count") or 0) for r in rows)
     summary = fleet_summary(rows, counts)
     average_ms = 1000 * totals.response_time_s / max(1, totals.timed_requests)
     return {
@@ -272,10 +263,10 @@ async def metrics_json(request: Request, caller: FleetReader) -> dict[str, Any]:
             "average_instance_load": round(summary["average_load"] / 100, 4),
         },
         "rebalancing_metrics": {
-            "total_rebalances": fleet["rebalances_automatic"] + fleet["rebalances_manual"],
-            "automatic_rebalances": fleet["rebalances_automatic"],
-            "manual_rebalances": fleet["rebalances_manual"],
-            "generation": fleet["generation"],
+            "total_rebalances": fleet.rebalances_automatic + fleet.rebalances_manual,
+            "automatic_rebalances": fleet.rebalances_automatic,
+            "manual_rebalances": fleet.rebalances_manual,
+            "generation": fleet.generation,
         },
     }
 
@@ -293,10 +284,6 @@ async def metrics_prometheus(request: Request, caller: FleetReader) -> Response:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _play_log(row: dict[str, Any]) -> bool:
-    return bool((row.get("stats") or {}).get("play_log"))
-
-
 async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     m = runtime.metrics
     rows = await runtime.store.instances()
@@ -312,7 +299,7 @@ async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     for status, count in stream_totals(ownership, running).items():
         m.streams.labels(status).set(count)
     await refresh_stream_gauges(runtime, rows, ownership)
-    m.set_play_logs({r["id"]: r["stats"]["play_log"] for r in rows if _play_log(r)})
+    m.set_play_logs({r.id: r.stats["play_log"] for r in rows if r.stats.get("play_log")})
     fleet = await runtime.store.fleet_row()
-    m.external_database_up.set(1 if fleet["source_status"] == "healthy" else 0)
+    m.external_database_up.set(1 if fleet.source_status == "healthy" else 0)
     m.memory_ratio.set(psutil.Process().memory_info().rss / psutil.virtual_memory().total)

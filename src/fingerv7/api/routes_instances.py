@@ -25,7 +25,7 @@ from fingerv7.api.schemas import (
 )
 from fingerv7.api.views import instance_view
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
-from fingerv7.storage.fleet_store import Registration
+from fingerv7.storage.fleet_rows import Registration
 from fingerv7.storage.report_store import DesiredStream
 
 log = logging.getLogger("fingerv7.orchestrator")
@@ -81,7 +81,7 @@ async def register(
         assigned_streams=len(entry.stream_ids) if entry else 0,
         heartbeat_interval=interval_s,
         next_assignment_check=now + timedelta(seconds=interval_s),
-        generation=entry.generation if entry else int(row["generation"]),
+        generation=entry.generation if entry else row.generation,
     )
 
 
@@ -117,8 +117,7 @@ async def heartbeat(body: HeartbeatRequest, request: Request, caller: InstanceCa
     )
     if stopping:
         log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)
-    elif running - wanted:
-        await _note_discrepancies(runtime, body.instance_id, running - wanted)
+    await runtime.discrepancies.note(body.instance_id, () if stopping else running - wanted)
     next_heartbeat = now + timedelta(seconds=runtime.settings.heartbeat_interval)
     content = render_heartbeat_answer(
         entry.generation,
@@ -156,22 +155,6 @@ def render_heartbeat_answer(
             b"}",
         )
     )
-
-
-async def _note_discrepancies(
-    runtime: OrchestratorRuntime, instance_id: str, stream_ids: set[int]
-) -> None:
-    """Streams an instance runs that it does not hold: logged and counted, then told to stop."""
-    strays = await runtime.store.streams_held_by_others(instance_id, stream_ids)
-    if strays:
-        runtime.metrics.totals.discrepancies += len(strays)
-        runtime.metrics.discrepancies.inc(len(strays))
-        log.warning(
-            "[STREAM] %s runs %d streams it does not own (%s); told to stop them",
-            instance_id,
-            len(strays),
-            ", ".join(map(str, strays[:10])),
-        )
 
 
 @router.get(

@@ -16,12 +16,13 @@ from fingerv7.api.responses import StreamDetail
 from fingerv7.api.routes_instances import runtime_of
 from fingerv7.core.stream_health import StreamHealth, count_states, problems_first
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
+from fingerv7.orchestrator.stream_health import Ownership, instance_facts
+from fingerv7.storage.fleet_rows import InstanceRow
 from fingerv7.storage.stream_health_store import stream_names
 from fingerv7.worker.stream_health import redact
 
 router = APIRouter()
 
-Ownership = list[tuple[int, str | None, str | None]]
 MAX_PROBLEM_STREAMS = 200
 
 
@@ -30,11 +31,11 @@ async def get_stream(stream_id: int, request: Request, caller: FleetReader) -> d
     """One stream: who holds it and its health (`state` running / connecting / reconnecting /
     unassigned, `since`, and what the worker last said about it)."""
     runtime = runtime_of(request)
-    ownership = [o for o in await runtime.store.ownership() if o[0] == stream_id]
+    ownership = await runtime.store.ownership(stream_id)
     if not ownership:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"stream {stream_id} is not monitored")
     rows = await runtime.store.instances()
-    (health,) = await runtime.stream_health.judge_all(rows, ownership)
+    (health,) = await runtime.stream_health.judge_all(instance_facts(rows), ownership)
     names = await stream_names(runtime.engine, [stream_id])
     return {
         "id": stream_id,
@@ -45,11 +46,11 @@ async def get_stream(stream_id: int, request: Request, caller: FleetReader) -> d
 
 
 async def status_section(
-    runtime: OrchestratorRuntime, rows: list[dict[str, Any]], ownership: Ownership
+    runtime: OrchestratorRuntime, rows: list[InstanceRow], ownership: Ownership
 ) -> dict[str, Any]:
     """`/streams/status` additions: counts by state and the problem streams, longest down first."""
     now = datetime.now(UTC)
-    healths = await runtime.stream_health.judge_all(rows, ownership)
+    healths = await runtime.stream_health.judge_all(instance_facts(rows), ownership)
     problems = [h for h in problems_first(healths, now) if h.down][:MAX_PROBLEM_STREAMS]
     names = await stream_names(runtime.engine, [h.stream_id for h in problems])
     worker_problems = await runtime.stream_health.problems()
@@ -71,12 +72,12 @@ def _problem(health: StreamHealth, names: dict[int, str], now: datetime) -> dict
 
 
 async def health_section(
-    runtime: OrchestratorRuntime, rows: list[dict[str, Any]], ownership: Ownership
+    runtime: OrchestratorRuntime, rows: list[InstanceRow], ownership: Ownership
 ) -> tuple[dict[str, int], list[str]]:
     """For `/health`: counts by state, and what degrades it (streams down too long, workers
     that cannot do their job)."""
     now = datetime.now(UTC)
-    healths = await runtime.stream_health.judge_all(rows, ownership)
+    healths = await runtime.stream_health.judge_all(instance_facts(rows), ownership)
     degraded = []
     if runtime.stream_health.down_too_long(healths, now):
         degraded.append("streams_down")
@@ -86,11 +87,11 @@ async def health_section(
 
 
 async def refresh_stream_gauges(
-    runtime: OrchestratorRuntime, rows: list[dict[str, Any]], ownership: Ownership
+    runtime: OrchestratorRuntime, rows: list[InstanceRow], ownership: Ownership
 ) -> None:
     now = datetime.now(UTC)
     book, metrics = runtime.stream_health, runtime.metrics
-    healths = await book.judge_all(rows, ownership)
+    healths = await book.judge_all(instance_facts(rows), ownership)
     for state, count in count_states(healths).items():
         metrics.stream_health.labels(state).set(count)
     metrics.streams_down_too_long.set(len(book.down_too_long(healths, now)))

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fingerv7.catalog.decoding import AudioDecodeError, DecodedAudio, decode_audio
 from fingerv7.catalog.engine import (
     DEFAULT_DATABASE_URL,
+    CatalogDatabaseSettings,
     create_catalog_engine,
-    database_url_from_environment,
     normalise_database_url,
 )
 from fingerv7.catalog.identification import CatalogIdentifier, Identification
@@ -20,6 +20,7 @@ __all__ = [
     "AddResult",
     "AddStatus",
     "AudioDecodeError",
+    "CatalogDatabaseSettings",
     "CatalogIdentifier",
     "CatalogIngestor",
     "CatalogStore",
@@ -31,7 +32,6 @@ __all__ = [
     "catalog_metadata",
     "create_catalog_engine",
     "create_catalog_schema",
-    "database_url_from_environment",
     "decode_audio",
     "normalise_database_url",
 ]

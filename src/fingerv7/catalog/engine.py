@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+
+from fingerv7.settings import FingerV7Settings
 
 DEFAULT_DATABASE_URL = "sqlite:///fingerv7.db"
 
 
-def database_url_from_environment(environ: Mapping[str, str]) -> str:
-    """`DATABASE_URL` if set (normalised), else a SQLite file in the current directory."""
-    return normalise_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+class CatalogDatabaseSettings(FingerV7Settings):
+    """`DATABASE_URL` as the catalog commands read it from the environment; unset or empty, a
+    SQLite file in the current directory."""
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
 
 
 def normalise_database_url(url: str) -> str:
@@ -30,8 +34,8 @@ def create_catalog_engine(url: str) -> Engine:
     return engine
 
 
-def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA busy_timeout = 5000")
     cursor.close()

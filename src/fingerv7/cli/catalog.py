@@ -7,7 +7,6 @@ is accepted and given the psycopg driver), else `sqlite:///fingerv7.db` in the c
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from fingerv7.cli.settings_errors import settings_or_exit
 
 if TYPE_CHECKING:
     from fingerv7.catalog import AddStatus, CatalogStore, TrackRecord
@@ -52,9 +53,9 @@ def register(app: typer.Typer) -> None:
 @contextmanager
 def open_store(database_url: str | None) -> Iterator[CatalogStore]:
     """The catalog (schema migrated to the newest revision); connections closed at the end."""
-    from fingerv7.catalog import CatalogStore, create_catalog_engine, database_url_from_environment
+    from fingerv7.catalog import CatalogDatabaseSettings, CatalogStore, create_catalog_engine
 
-    url = database_url or database_url_from_environment(os.environ)
+    url = database_url or settings_or_exit(CatalogDatabaseSettings).database_url.get_secret_value()
     engine = create_catalog_engine(url)
     try:
         store = CatalogStore(engine)

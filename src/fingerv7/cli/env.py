@@ -60,7 +60,7 @@ WORKER_ENV_TEMPLATE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("POSTGRES_DB", "music_log"),
             ("POSTGRES_USER", "<postgres-user>"),
             ("POSTGRES_PASSWORD", "<postgres-password>"),
-            ("DB_TABLE_NAME", "music_log"),
+            ("MUSIC_LOG_TABLE", "music_log"),
         ),
     ),
     (
@@ -96,6 +96,9 @@ WORKER_ENV_TEMPLATE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("General", (("LOG_LEVEL", "INFO"), ("TZ", "America/Sao_Paulo"))),
 )
 
+# A worker reads the manual's DB_TABLE_NAME as its music_log table, but to the orchestrator the
+# same name is the streams table: generated files carry only the unambiguous name.
+_MANUAL_NAMES = {"DB_TABLE_NAME": "MUSIC_LOG_TABLE"}
 _PER_INSTANCE = frozenset(
     {"INSTANCE_ID", "SERVER_ID", "TOTAL_SERVERS", "ORCHESTRATOR_API_KEY", "WORKER_HTTP_PORT"}
 )
@@ -143,6 +146,16 @@ def _base_port(overrides: Mapping[str, str]) -> int:
         raise ValueError(f"WORKER_HTTP_PORT in the base file is not a number: {value!r}") from None
 
 
+def _documented_names(base: Mapping[str, str]) -> dict[str, str]:
+    """The base file's values under the documented names; a documented name set beside the
+    manual's wins, as it does in the worker."""
+    values = dict(base)
+    for manual_name, documented in _MANUAL_NAMES.items():
+        if manual_name in values:
+            values.setdefault(documented, values.pop(manual_name))
+    return values
+
+
 def render_instance_env(
     number: int,
     *,
@@ -155,7 +168,7 @@ def render_instance_env(
 
     With `secret` (ORCHESTRATOR_INSTANCE_SECRET) the file gets the instance's own key.
     """
-    overrides = dict(base or {})
+    overrides = _documented_names(base or {})
     name = instance_id(prefix, number)
     per_instance = {
         "INSTANCE_ID": name,

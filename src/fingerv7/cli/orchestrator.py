@@ -32,7 +32,7 @@ def orchestrator(
     """Run the orchestrator API and monitor (configuration from the environment and .env)."""
     import uvicorn
 
-    from fingerv7.api.http_limits import HeaderLimitedHttpTools
+    from fingerv7.http_limits import HeaderLimitedHttpTools
 
     settings = settings_or_exit(OrchestratorSettings)
     _database_url_or_exit(settings)
@@ -81,7 +81,7 @@ async def _serve(settings: OrchestratorSettings, host: str, port: int) -> None:
     import uvicorn
 
     from fingerv7.api.app import create_app
-    from fingerv7.api.http_limits import HeaderLimitedHttpTools
+    from fingerv7.http_limits import HeaderLimitedHttpTools
 
     runtime = await start_runtime(settings)
     config = uvicorn.Config(

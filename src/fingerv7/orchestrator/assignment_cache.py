@@ -25,6 +25,7 @@ from fingerv7.storage.report_store import DesiredSet, ReportStore
 log = logging.getLogger("fingerv7.orchestrator")
 
 MAX_CONCURRENT_MISSES = 2
+REFRESH_CHUNK = 250  # instances per read: a refresh never holds one long query
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,14 +151,17 @@ class AssignmentCache:
             for instance_id, generation in generations.items()
             if (entry := self._entries.get(instance_id)) is None or entry.generation != generation
         ]
-        # Load only instances someone asked about or that were cached: others load on first use.
-        wanted = [i for i in stale if i in self._entries or i in self._changed]
-        found = await self._store.desired_sets(wanted) if wanted else {}
-        for instance_id in wanted:
-            if instance_id in found:
-                self._store_entry(instance_id, found[instance_id])
-            else:
-                self._drop(instance_id)
+        # Every registered instance, not only those asked about: a process that just started
+        # (another replica, a MAX_WORKERS sibling) answers its first beats from memory too,
+        # instead of sending the whole fleet down the miss path two reads at a time.
+        for start in range(0, len(stale), REFRESH_CHUNK):
+            wanted = stale[start : start + REFRESH_CHUNK]
+            found = await self._store.desired_sets(wanted)
+            for instance_id in wanted:
+                if instance_id in found:
+                    self._store_entry(instance_id, found[instance_id])
+                else:
+                    self._drop(instance_id)
         self.refreshes += 1
         self.last_error = None
         self.last_refresh_s = time.monotonic()

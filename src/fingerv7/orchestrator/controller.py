@@ -36,6 +36,7 @@ from fingerv7.orchestrator.fleet_log import log_tick
 from fingerv7.orchestrator.leadership import Leadership
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.tick_observers import TickFacts
+from fingerv7.storage.fleet_rows import StreamOwnership
 from fingerv7.storage.stream_records import SourceStream
 from fingerv7.storage.tick_store import (
     InstanceRow,
@@ -200,6 +201,20 @@ class FleetController:
         self._last_plan_key = None
         self._next_sync_s = 0.0
         self._loaded = True
+
+    def ownership_view(self) -> tuple[list[InstanceRow], list[StreamOwnership]] | None:
+        """The leader's own (instances, ownership) as of its last tick: the stream-health pass
+        reads this instead of 100,000 ownership rows. None when not leading."""
+        if not (self.is_leader and self._loaded and self._instances):
+            return None
+        holdings = self._holdings
+        ownership = [
+            StreamOwnership(stream_id, h.target, h.holder)
+            if (h := holdings.get(stream_id))
+            else StreamOwnership(stream_id, None, None)
+            for stream_id in sorted(self._streams)
+        ]
+        return list(self._instances.values()), ownership
 
     async def tick(self) -> TickDecision:
         """One reconcile pass. Public so tests can drive the monitor step by step."""

@@ -105,7 +105,7 @@ class OrchestratorMetrics:
         )
         self.discrepancies = Counter(
             "fingerv7_discrepancies",
-            "Streams an instance reported running without holding them",
+            "Streams an instance reported running without holding them (once per episode)",
             registry=r,
         )
         self.http_requests = Counter(

@@ -20,16 +20,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
 from fingerv7.orchestrator.controller import FleetController
+from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.quarantine import StreamQuarantine
 from fingerv7.orchestrator.settings import OrchestratorSettings
-from fingerv7.orchestrator.stream_health import StreamHealthBook, watch_stream_alerts
+from fingerv7.orchestrator.stream_health import (
+    FleetFacts,
+    StreamHealthBook,
+    instance_facts,
+    watch_stream_alerts,
+)
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.database_url import describe_url
+from fingerv7.storage.fleet_rows import FleetStorage
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.leader_lease import LeaderLease
 from fingerv7.storage.listener import NotificationListener, cancel
@@ -55,7 +62,7 @@ class StartupError(RuntimeError):
 class OrchestratorRuntime:
     settings: OrchestratorSettings
     engine: AsyncEngine
-    store: FleetStore
+    store: FleetStorage
     source: SqlStreamSource
     source_engine: AsyncEngine | None
     controller: FleetController
@@ -63,6 +70,7 @@ class OrchestratorRuntime:
     intake: HeartbeatIntake
     metrics: OrchestratorMetrics
     stream_health: StreamHealthBook
+    discrepancies: DiscrepancyRecorder
     quarantine: StreamQuarantine
     listener: NotificationListener | None = None
     control_engine: AsyncEngine | None = None  # the monitor's own pool (see _start)
@@ -175,6 +183,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     reports = ReportStore(control_engine)
     cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
+    discrepancies = DiscrepancyRecorder(store, metrics)
     try:
         alerts = AlertObserver(settings, metrics)
     except ValueError as error:
@@ -193,7 +202,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         settings,
         leadership,
         on_generation=cache.request_refresh,
-        observers=[MetricsObserver(metrics), alerts, quarantine],
+        observers=[MetricsObserver(metrics), alerts, discrepancies, quarantine],
     )
     intake = HeartbeatIntake(
         reports, controller.wake, idle_flush_s=settings.heartbeat_flush_interval
@@ -215,6 +224,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         intake=intake,
         metrics=metrics,
         stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
+        discrepancies=discrepancies,
         quarantine=quarantine,
         listener=listener,
         control_engine=control_engine,
@@ -232,8 +242,13 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
 
 def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
-    async def facts() -> tuple[list[dict[str, Any]], list[tuple[int, str | None, str | None]]]:
-        return await runtime.store.instances(), await runtime.store.ownership()
+    async def facts() -> FleetFacts:
+        """The leader's own view when it has one; the database's otherwise."""
+        view = runtime.controller.ownership_view()
+        if view is None:
+            return instance_facts(await runtime.store.instances()), await runtime.store.ownership()
+        rows, ownership = view
+        return instance_facts(rows), ownership
 
     alerts = runtime.alerts
     return asyncio.create_task(
@@ -242,15 +257,21 @@ def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
             facts,
             lambda: runtime.controller.is_leader,
             alerts.send if alerts is not None else lambda events: None,
-            # Each pass reads every stream's ownership: at 100,000 streams not every second.
-            every_s=min(
-                runtime.settings.heartbeat_interval,
-                max(1.0, runtime.settings.stream_down_alert_seconds / 10),
-            ),
+            every_s=alert_pass_interval(runtime.settings),
             review=runtime.quarantine.review,
         ),
         name="stream-alerts",
     )
+
+
+def alert_pass_interval(settings: OrchestratorSettings) -> float:
+    """A tenth of the shortest stream-alert threshold (30 s with the defaults), at least 1 s:
+    an alert fires within 10 % of its threshold, and a pass judging 100,000 streams runs
+    twice a minute, not every heartbeat interval. The quarantine's threshold counts when on."""
+    thresholds = [settings.stream_down_alert_seconds, settings.stream_silent_alert_seconds]
+    if settings.stream_quarantine_seconds > 0:
+        thresholds.append(settings.stream_quarantine_seconds)
+    return max(1.0, min(thresholds) / 10)
 
 
 async def _connect_redis(settings: OrchestratorSettings) -> redis_asyncio.Redis | None:

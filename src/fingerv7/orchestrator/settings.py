@@ -17,6 +17,7 @@ from fingerv7.settings import FingerV7Settings
 from fingerv7.storage.database_url import DEFAULT_DATABASE_URL
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+DEFAULT_REGISTRATION_RATE_PER_MINUTE = 3000.0
 
 
 class OrchestratorDatabaseSettings(FingerV7Settings):
@@ -107,8 +108,11 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     orchestrator_instance_secret: SecretStr | None = None
     # The most streams one instance may claim, whatever max_streams it registers with.
     max_streams_per_instance: Annotated[int, Field(ge=1, le=1000)] = 1000
-    # New instance ids accepted per minute (burst of the same size); 0 = no limit.
-    registration_rate: Annotated[float, Field(ge=0)] = 0
+    # New instance ids accepted per minute (burst of the same size); 0 = no limit. A stopped
+    # worker deregisters, so a whole fleet restarting registers as new ids: the default admits a
+    # 2,000-instance fleet (the design scale) at once with half as many again to spare, and
+    # still bounds a client inventing ids to 50 a second (docs/security.md).
+    registration_rate: Annotated[float, Field(ge=0)] = DEFAULT_REGISTRATION_RATE_PER_MINUTE
 
     @field_validator("tz")
     @classmethod

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fingerv7.api.schemas import StreamHealthIn, WorkerHealthIn
 from fingerv7.core.alerting import AlertEvaluator, AlertEvent
@@ -33,6 +33,7 @@ from fingerv7.core.stream_health import (
     stream_rules,
 )
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.storage.fleet_rows import StreamOwnership
 from fingerv7.storage.stream_health_store import (
     InstanceHealthRow,
     StreamHealthRow,
@@ -41,7 +42,9 @@ from fingerv7.storage.stream_health_store import (
 
 log = logging.getLogger("fingerv7.orchestrator")
 
-Ownership = list[tuple[int, str | None, str | None]]
+Ownership = list[StreamOwnership]
+FleetFacts = tuple[dict[str, InstanceFacts], Ownership]
+JUDGE_INLINE_BELOW = 2_000  # streams; more are judged off the event loop
 _TIMES = ("last_audio_at", "last_identified_at")
 
 
@@ -124,23 +127,24 @@ class StreamHealthBook:
     # --- views -----------------------------------------------------------------------------
 
     async def judge_all(
-        self, rows: list[dict[str, Any]], ownership: Ownership
+        self, instances: Mapping[str, InstanceFacts], ownership: Ownership
     ) -> list[StreamHealth]:
         """Every stream's health: the freshest report (this process's memory or the table),
-        judged against who holds the stream and whether that instance is alive."""
+        judged against who holds the stream and whether that instance is alive.
+
+        A fleet's worth (100,000 streams) is judged in a worker thread, so the event loop
+        keeps answering heartbeats meanwhile."""
         stored = await self.store.streams()
-        instances = {
-            r["id"]: InstanceFacts(
-                InstanceState(r["state"]),
-                r["last_seen_at"],
-                frozenset(r.get("reported_stream_ids") or ()),
-            )
-            for r in rows
-        }
-        return [
-            judge(stream_id, holder or target, instances, self._freshest(stream_id, stored))
-            for stream_id, target, holder in ownership
-        ]
+
+        def judge_each() -> list[StreamHealth]:
+            return [
+                judge(stream_id, holder or target, instances, self._freshest(stream_id, stored))
+                for stream_id, target, holder in ownership
+            ]
+
+        if len(ownership) < JUDGE_INLINE_BELOW:
+            return judge_each()
+        return await asyncio.to_thread(judge_each)
 
     def _freshest(
         self, stream_id: int, stored: dict[int, StreamHealthRow]
@@ -187,7 +191,7 @@ class StreamHealthBook:
 
 async def watch_stream_alerts(
     book: StreamHealthBook,
-    facts: Callable[[], Any],
+    facts: Callable[[], Awaitable[FleetFacts]],
     is_leader: Callable[[], bool],
     send: Callable[[list[AlertEvent]], None],
     every_s: float,
@@ -200,8 +204,8 @@ async def watch_stream_alerts(
         if not is_leader():
             continue
         try:
-            rows, ownership = await facts()
-            healths = await book.judge_all(rows, ownership)
+            instances, ownership = await facts()
+            healths = await book.judge_all(instances, ownership)
             now = datetime.now(UTC)
             events = book.evaluate(healths, now)
             if review is not None:
@@ -211,6 +215,26 @@ async def watch_stream_alerts(
             continue
         if events:
             send(events)
+
+
+class _InstanceLike(Protocol):
+    """What the judge needs of an instance row (the API's and the monitor's rows both have it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def state(self) -> InstanceState: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+    @property
+    def reported_stream_ids(self) -> Iterable[int]: ...
+
+
+def instance_facts(rows: Iterable[_InstanceLike]) -> dict[str, InstanceFacts]:
+    """The judge's view of instance rows."""
+    return {
+        r.id: InstanceFacts(r.state, r.last_seen_at, frozenset(r.reported_stream_ids)) for r in rows
+    }
 
 
 def _detail(item: StreamHealthIn, heard: datetime, *, mode: str) -> dict[str, Any]:

@@ -67,9 +67,9 @@ class MetricsObserver:
                 self.metrics.state_changes.labels(instance_id, state.value).inc()
                 self.labelled.add(instance_id)
         failed = {c.from_instance for c in facts.write.changes if c.reason is ChangeReason.FAILOVER}
-        for instance_id in failed:
-            if instance_id in last_seen:
-                silent_s = (facts.now - last_seen[instance_id]).total_seconds()
+        for lost in failed:
+            if lost is not None and lost in last_seen:
+                silent_s = (facts.now - last_seen[lost]).total_seconds()
                 self.metrics.failover_duration.observe(max(0.0, silent_s))
 
     def _forget_gone_instances(self, facts: TickFacts) -> None:

@@ -8,19 +8,26 @@ fleet generation. No table locks, no lock rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7.core.planning.model import ChangeReason, InstanceState
 from fingerv7.storage import schema
 from fingerv7.storage.clock import database_now, is_postgresql
 from fingerv7.storage.database import retrying
+from fingerv7.storage.fleet_rows import (
+    FleetRow,
+    InstanceRow,
+    Registration,
+    StreamChange,
+    StreamOwnership,
+)
 from fingerv7.storage.tick_store import (
     ASSIGNMENTS_CHANNEL,
     REPORTS_CHANNEL,
@@ -29,22 +36,14 @@ from fingerv7.storage.tick_store import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    instance_id: str
-    max_streams: int
-    capabilities: list[str]
-    version: str | None
-    location: str | None
-
-
 class FleetStore:
-    """SQL behind the instance protocol's registration, operator actions and the status views."""
+    """SQL behind the instance protocol's registration, operator actions and the status views
+    (a `FleetStorage`)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def register(self, registration: Registration) -> dict[str, Any]:
+    async def register(self, registration: Registration) -> InstanceRow:
         """Insert or update the instance; never touches its streams (idempotent re-register).
 
         One upsert, so concurrent first registrations of one id, or a registration racing the
@@ -52,7 +51,7 @@ class FleetStore:
         """
         i, f = schema.instances, schema.fleet_state
 
-        async def transaction() -> dict[str, Any]:
+        async def transaction() -> InstanceRow:
             async with self.engine.begin() as conn:
                 now = database_now(conn.dialect)
                 values: dict[str, Any] = {
@@ -90,13 +89,13 @@ class FleetStore:
                     "registered_at": case((i.c.deregistered, now), else_=i.c.registered_at),
                     "report_version": i.c.report_version + 1,
                 }
-                statement = statement.on_conflict_do_update(
+                upsert = statement.on_conflict_do_update(
                     index_elements=[i.c.id], set_=values | fresh_start
                 ).returning(*i.c)
-                row = (await conn.execute(statement)).one()
+                row = (await conn.execute(upsert)).one()
                 await notify(conn, REPORTS_CHANNEL)
                 await notify(conn, ASSIGNMENTS_CHANNEL)
-                return dict(row._mapping)
+                return _instance(row._mapping)
 
         return await retrying(transaction)
 
@@ -126,7 +125,7 @@ class FleetStore:
     async def deregister(self, instance_id: str) -> bool:
         return await self._update_registered(instance_id, deregistered=True)
 
-    async def _update_registered(self, instance_id: str, **values: Any) -> bool:
+    async def _update_registered(self, instance_id: str, **values: bool) -> bool:
         """Operator flags on a registered instance; False when there is no such instance."""
         i = schema.instances
         async with self.engine.begin() as conn:
@@ -147,16 +146,21 @@ class FleetStore:
 
     # ----- reads for the status endpoints ---------------------------------------------------
 
-    async def instances(self) -> list[dict[str, Any]]:
+    async def instances(self) -> list[InstanceRow]:
         i = schema.instances
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(i).where(i.c.deregistered.is_(False)).order_by(i.c.id))
-            return [dict(r._mapping) for r in rows]
+            return [_instance(r._mapping) for r in rows]
 
-    async def instance(self, instance_id: str) -> dict[str, Any] | None:
+    async def instance(self, instance_id: str) -> InstanceRow | None:
+        i = schema.instances
         async with self.engine.connect() as conn:
-            row = await _instance_row(conn, instance_id)
-        return None if row is None or row["deregistered"] else row
+            row = (
+                await conn.execute(
+                    select(i).where(i.c.id == instance_id, i.c.deregistered.is_(False))
+                )
+            ).one_or_none()
+        return None if row is None else _instance(row._mapping)
 
     async def assignment_counts(self) -> dict[str, int]:
         """Streams each instance owns now (target and holder agree)."""
@@ -169,22 +173,25 @@ class FleetStore:
             )
             return {r[0]: int(r[1]) for r in rows}
 
-    async def ownership(self) -> list[tuple[int, str | None, str | None]]:
-        """(stream_id, target, holder) of every monitored stream, unassigned ones included."""
+    async def ownership(self, stream_id: int | None = None) -> list[StreamOwnership]:
+        """Every monitored stream's (or one's) target and holder, unassigned ones included."""
         a, m = schema.assignments, schema.monitored_streams
+        query = (
+            select(m.c.id, a.c.target, a.c.holder)
+            .select_from(m.outerjoin(a, a.c.stream_id == m.c.id))
+            .order_by(m.c.id)
+        )
+        if stream_id is not None:
+            query = query.where(m.c.id == stream_id)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(m.c.id, a.c.target, a.c.holder)
-                .select_from(m.outerjoin(a, a.c.stream_id == m.c.id))
-                .order_by(m.c.id)
-            )
-            return [(int(r[0]), r[1], r[2]) for r in rows]
+            rows = await conn.execute(query)
+            return [StreamOwnership(int(r[0]), r[1], r[2]) for r in rows]
 
-    async def recent_changes(self, limit: int = 100) -> list[dict[str, Any]]:
+    async def recent_changes(self, limit: int = 100) -> list[StreamChange]:
         c = schema.stream_changes
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(c).order_by(c.c.id.desc()).limit(limit))
-            return [dict(r._mapping) for r in rows]
+            return [_change(r._mapping) for r in rows]
 
     async def quarantined_streams(self) -> dict[int, str]:
         """Streams whose latest change in the audit is a quarantine move, with the instance each
@@ -210,11 +217,43 @@ class FleetStore:
             newest = {int(i) for i in (await conn.execute(latest)).scalars()}
         return {int(r.stream_id): r.from_instance for r in rows if int(r.id) in newest}
 
-    async def fleet_row(self) -> dict[str, Any]:
-        return await read_fleet_row(self.engine)
+    async def fleet_row(self) -> FleetRow:
+        return _fleet(await read_fleet_row(self.engine))
 
 
-async def _instance_row(conn: AsyncConnection, instance_id: str) -> dict[str, Any] | None:
-    i = schema.instances
-    row = (await conn.execute(select(i).where(i.c.id == instance_id))).one_or_none()
-    return None if row is None else dict(row._mapping)
+def _instance(row: RowMapping) -> InstanceRow:
+    return InstanceRow(
+        id=row["id"],
+        state=InstanceState(row["state"]),
+        draining=bool(row["draining"]),
+        max_streams=int(row["max_streams"]),
+        capabilities=tuple(row["capabilities"] or ()),
+        version=row["version"],
+        location=row["location"],
+        performance_score=float(row["performance_score"]),
+        registered_at=row["registered_at"],
+        last_seen_at=row["last_seen_at"],
+        generation=int(row["generation"]),
+        reported_stream_ids=tuple(row["reported_stream_ids"] or ()),
+        stats=row["stats"] or {},
+    )
+
+
+def _change(row: RowMapping) -> StreamChange:
+    return StreamChange(
+        changed_at=row["changed_at"],
+        generation=int(row["generation"]),
+        stream_id=int(row["stream_id"]),
+        from_instance=row["from_instance"],
+        to_instance=row["to_instance"],
+        reason=row["reason"],
+    )
+
+
+def _fleet(row: Mapping[str, Any]) -> FleetRow:
+    return FleetRow(
+        generation=int(row["generation"]),
+        rebalances_automatic=int(row["rebalances_automatic"]),
+        rebalances_manual=int(row["rebalances_manual"]),
+        source_status=row["source_status"],
+    )

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
+    Dialect,
     Executable,
     and_,
     column,
@@ -139,13 +140,13 @@ class LeaderLease:
                 log.debug("closing the lease connection failed", exc_info=True)
 
 
-def fence_clause(epoch: int, dialect: object) -> ColumnElement[bool]:
+def fence_clause(epoch: int, dialect: Dialect) -> ColumnElement[bool]:
     """True only for the lease holder of `epoch` while its lease is valid (inside its write)."""
     f = schema.fleet_state
     return and_(
         f.c.leader_epoch == epoch,
         f.c.lease_expires_at.is_not(None),
-        f.c.lease_expires_at > database_now(dialect),  # type: ignore[arg-type]
+        f.c.lease_expires_at > database_now(dialect),
     )
 
 

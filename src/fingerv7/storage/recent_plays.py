@@ -10,6 +10,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import desc, inspect, literal_column, select, table, text
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 SHOWN_COLUMNS = (
@@ -38,7 +39,7 @@ async def recent_plays(
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SET TRANSACTION READ ONLY"))
             await connection.execute(text("SET LOCAL statement_timeout = 5000"))
-        rows = await connection.execute(
+        rows: Result[Any] = await connection.execute(
             select(literal_column("*"))
             .select_from(table(table_name))
             .order_by(desc(literal_column("id")))

@@ -7,7 +7,6 @@ code queries against. Times are stored timezone-aware in UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -42,7 +41,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

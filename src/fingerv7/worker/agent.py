@@ -27,7 +27,12 @@ from fingerv7.worker.client import (
     OrchestratorUnavailable,
 )
 from fingerv7.worker.journal import OwnershipJournal
-from fingerv7.worker.messages import HeartbeatRequest, RegisterRequest, utc_now
+from fingerv7.worker.messages import (
+    HeartbeatRequest,
+    InstanceStatus,
+    RegisterRequest,
+    utc_now,
+)
 from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
@@ -194,7 +199,7 @@ class OrchestratedAgent:
         await self._apply(streams, answer.generation, epoch)
 
     def _heartbeat_request(
-        self, status: str, stream_ids: list[int], generation: int
+        self, status: InstanceStatus, stream_ids: list[int], generation: int
     ) -> HeartbeatRequest:
         totals = self.reconciler.supervisor.totals()
         sample = self.sampler.sample()
@@ -210,7 +215,7 @@ class OrchestratedAgent:
         return HeartbeatRequest(
             instance_id=self.settings.instance_id,
             timestamp=utc_now(),
-            status=status,  # type: ignore[arg-type]
+            status=status,
             current_streams=len(stream_ids),
             processed_count=totals.processed,
             error_count=totals.errors,

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from fingerv7.api.http_limits import HeaderLimitedHttpTools
 from fingerv7.core.credentials import key_matches
+from fingerv7.http_limits import HeaderLimitedHttpTools
 from fingerv7.worker.prometheus import exposition
 from fingerv7.worker.status import StatusReporter
 

@@ -28,10 +28,13 @@ class RegisterRequest(BaseModel):
     status: Literal["ready"] = "ready"
 
 
+InstanceStatus = Literal["active", "ready", "stopping"]
+
+
 class HeartbeatRequest(BaseModel):
     instance_id: str
     timestamp: datetime
-    status: Literal["active", "ready", "stopping"]
+    status: InstanceStatus
     current_streams: int
     processed_count: int
     error_count: int

@@ -39,6 +39,8 @@ class WorkerSettings(FingerV7Settings):
     use_orchestrator: bool = True
     orchestrator_url: str | None = None
     orchestrator_api_key: SecretStr | None = None
+    # The key read from a file instead (a mounted Secret): Kubernetes gives each pod its own.
+    orchestrator_api_key_file: Path | None = None
     max_streams: int = Field(default=50, ge=1, le=1000)
     heartbeat_interval: float = Field(default=30.0, gt=0, le=3600)
     heartbeat_timeout: float | None = Field(default=None, gt=0)
@@ -160,6 +162,16 @@ class WorkerSettings(FingerV7Settings):
             raise ValueError("ORCHESTRATOR_URL must start with http:// or https://")
         return url
 
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_file(cls, data: object) -> object:
+        """ORCHESTRATOR_API_KEY_FILE becomes ORCHESTRATOR_API_KEY, read once at startup."""
+        if not isinstance(data, dict) or not data.get("orchestrator_api_key_file"):
+            return data
+        if data.get("orchestrator_api_key"):
+            raise ValueError("set ORCHESTRATOR_API_KEY or ORCHESTRATOR_API_KEY_FILE, not both")
+        return {**data, "orchestrator_api_key": read_key_file(data["orchestrator_api_key_file"])}
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         identity = self.instance_id_value or self.server_id
@@ -280,6 +292,18 @@ class WorkerSettings(FingerV7Settings):
     def recognizer_list(self) -> tuple[str, ...]:
         """RECOGNIZERS as names, catalog first."""
         return tuple(self.recognizers.split(","))
+
+
+def read_key_file(path: object) -> str:
+    """The key in `path` without surrounding whitespace; ValueError naming the file if unusable."""
+    try:
+        key = Path(str(path)).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "unreadable"
+        raise ValueError(f"ORCHESTRATOR_API_KEY_FILE {path}: {reason}") from None
+    if not key:
+        raise ValueError(f"ORCHESTRATOR_API_KEY_FILE {path} is empty")
+    return key
 
 
 def _quote_conninfo(value: str) -> str:

@@ -1,6 +1,6 @@
 """What a worker says about each of its streams in the heartbeat (issue 11).
 
-Built from the supervisor's live :class:`~fingerv7.worker.processor.StreamStats`; errors are
+Built from the supervisor's live :class:`~fingerv7.processing.StreamStats`; errors are
 redacted first (a stream URL may carry a password or a token), and cut to a bounded length.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeGuard, get_args
 
 from pydantic import BaseModel, Field
 
-from fingerv7.worker.processor import StreamProcessor
+from fingerv7.processing import StreamProcessor
 from fingerv7.worker.supervisor import RunningStream
 
 MAX_ERROR_CHARS = 300
@@ -30,9 +30,17 @@ def redact(text: str) -> str:
     return _SECRET_PARAM.sub(r"\g<name>=***", text)
 
 
+ReportedState = Literal["starting", "connecting", "running", "reconnecting", "failed"]
+_STATES = frozenset(get_args(ReportedState))
+
+
+def _is_reported_state(status: str) -> TypeGuard[ReportedState]:
+    return status in _STATES
+
+
 class StreamHealthReport(BaseModel):
     stream_id: int
-    state: Literal["starting", "connecting", "running", "reconnecting", "failed"]
+    state: ReportedState
     since: datetime | None
     last_error: str | None = None
     codec: str | None = None
@@ -73,12 +81,12 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
     reports = []
     for running in streams:
         stats = running.stats
-        state = stats.status if stats.status in _STATES else "connecting"
+        state: ReportedState = stats.status if _is_reported_state(stats.status) else "connecting"
         error = redact(stats.last_error)[:MAX_ERROR_CHARS] if stats.last_error else None
         reports.append(
             StreamHealthReport(
                 stream_id=running.stream.id,
-                state=state,  # type: ignore[arg-type]
+                state=state,
                 since=stats.status_since,
                 last_error=error,
                 codec=stats.codec,
@@ -90,9 +98,6 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
             )
         )
     return reports
-
-
-_STATES = frozenset({"starting", "connecting", "running", "reconnecting", "failed"})
 
 
 def processor_problems(processor: StreamProcessor) -> list[str]:

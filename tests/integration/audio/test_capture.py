@@ -14,8 +14,8 @@ import pytest
 from fingerv7.audio import CaptureTimeouts, RollingWindow, StreamCapture
 from fingerv7.catalog import CatalogIdentifier, create_catalog_engine
 from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
+from fingerv7.processing import StreamStats
 from fingerv7.testing.radio import LocalRadio, encode_programme
-from fingerv7.worker.processor import StreamStats
 from tests.integration.audio.playlist import add_to_catalog, radio_songs
 
 RATE_HZ = FingerprintConfig().sample_rate_hz

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from fingerv7.catalog import create_catalog_engine
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.testing.radio import LocalRadio
-from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.processors import build_processor
 from fingerv7.worker.processors.fingerprint import FingerprintProcessor
 from fingerv7.worker.settings import WorkerSettings

@@ -13,8 +13,8 @@ from fingerv7.audio import CaptureTimeouts, RollingWindow
 from fingerv7.audio.hls import HlsCapture, create_capture
 from fingerv7.catalog import CatalogIdentifier, create_catalog_engine
 from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
+from fingerv7.processing import StreamStats
 from fingerv7.testing.hls import LocalHlsStation
-from fingerv7.worker.processor import StreamStats
 from tests.integration.audio.playlist import add_to_catalog, radio_songs
 from tests.integration.audio.test_capture import eventually, stop
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.testing.hls import LocalHlsStation
-from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.processors.fingerprint import FingerprintProcessor
 from tests.integration.audio.playlist import radio_songs
 from tests.integration.audio.test_fingerprint_processor import eventually, music_log

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.testing.icy import LocalIcyRadio
-from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.processors.fingerprint import FingerprintProcessor
 from tests.integration.audio.playlist import radio_songs
 from tests.integration.audio.test_fingerprint_processor import eventually, music_log

@@ -19,9 +19,9 @@ import pytest
 from fingerv7.catalog import CatalogStore, create_catalog_engine
 from fingerv7.catalog.learning import LearningCatalog
 from fingerv7.core.fingerprint import FingerprintConfig
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.testing.fake_recognition import FakeRecognitionService, KnownSong
 from fingerv7.testing.radio import LocalRadio
-from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.processors import build_processor
 from fingerv7.worker.processors.fingerprint import FingerprintProcessor
 from fingerv7.worker.settings import WorkerSettings

@@ -8,7 +8,7 @@ import pytest
 
 from fingerv7.catalog import (
     DEFAULT_DATABASE_URL,
-    database_url_from_environment,
+    CatalogDatabaseSettings,
     normalise_database_url,
 )
 from fingerv7.catalog.tags import parse_file_name, track_info_from_tags
@@ -51,11 +51,16 @@ def test_tags_win_over_file_name_and_fill_the_rest() -> None:
     assert (bare.title, bare.artist) == ("noartist", "Unknown artist")
 
 
-def test_database_urls() -> None:
-    assert database_url_from_environment({}) == DEFAULT_DATABASE_URL == "sqlite:///fingerv7.db"
-    assert database_url_from_environment({"DATABASE_URL": "postgresql://u@h:5432/db"}) == (
-        "postgresql+psycopg://u@h:5432/db"
-    )
+def test_database_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    def from_environment() -> str:
+        return CatalogDatabaseSettings().database_url.get_secret_value()
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert from_environment() == DEFAULT_DATABASE_URL == "sqlite:///fingerv7.db"
+    monkeypatch.setenv("DATABASE_URL", "")  # as Compose passes ${DATABASE_URL:-}: unset
+    assert from_environment() == DEFAULT_DATABASE_URL
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h:5432/db")
+    assert normalise_database_url(from_environment()) == "postgresql+psycopg://u@h:5432/db"
     assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

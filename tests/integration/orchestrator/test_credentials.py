@@ -3,6 +3,7 @@ flagged; the capacity cap and the registration rate bound what one key can claim
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -120,3 +121,23 @@ async def test_capacity_is_capped_and_new_instances_rate_limited(
     # Known instances re-register freely (a worker restarting is not a new instance).
     for _ in range(3):
         assert (await client.post("/register", json=_registration("big", 10))).status_code == 200
+
+
+async def test_the_default_rate_admits_a_fleet_registering_at_once(pg_url: str, start_orchestrator):
+    """300 new ids at once over HTTP, all admitted, and the limit in force still has room for the
+    rest of a 2,000-instance fleet (2,000 over HTTP took 68 s here: the arithmetic at 2,000 is
+    tests/unit/api/test_registration_rate.py)."""
+    orch = await start_orchestrator(database_url=pg_url)  # REGISTRATION_RATE left at its default
+    limit = asyncio.Semaphore(32)
+
+    async def register(instance_id: str) -> int:
+        async with limit:
+            response = await orch.client.post("/register", json=_registration(instance_id))
+            return response.status_code
+
+    statuses = await asyncio.gather(*(register(f"fingerv7-worker-{n}") for n in range(300)))
+
+    assert statuses == [200] * 300
+    bucket = orch.server.config.app.state.registration_bucket
+    assert bucket.rate_per_minute == 3000
+    assert 2000 - 300 <= bucket.tokens < 3000  # each new id took a token; the fleet still fits

@@ -11,7 +11,7 @@ import json
 
 import httpx
 
-from tests.support.instances import register_instances
+from tests.support.instances import register_instances, seed_streams, settle_fleet
 from tests.support.orchestrator import eventually
 
 CAPABILITIES = ["audio_fingerprinting"]
@@ -170,3 +170,42 @@ async def test_one_heartbeat_cannot_report_more_than_any_instance_may_hold(
     assert (await orch.client.post("/heartbeat", json=flood)).status_code == 422
     metrics = (await orch.client.get("/metrics")).json()
     assert metrics["instance_metrics"]["discrepancies"] == 0
+
+
+async def test_repeating_foreign_streams_counts_each_once_per_episode(
+    database_url, start_orchestrator
+):
+    seed_streams(database_url, 4)
+    orch = await start_orchestrator(database_url=database_url)
+    a, b = await register_instances(orch.client, {"a": 2, "b": 2})
+    await settle_fleet(a, b, counts=[2, 2])
+
+    async def counted() -> tuple[int, str]:
+        json_total = (await orch.client.get("/metrics")).json()["instance_metrics"]
+        prom = (await orch.client.get("/metrics/prometheus")).text
+        line = next(x for x in prom.splitlines() if x.startswith("fingerv7_discrepancies_total"))
+        return json_total["discrepancies"], line
+
+    stray = min(b.running)
+    a.running.add(stray)
+    for _ in range(5):
+        answer = await a.beat()
+        assert {"type": "stream_update", "stream_id": stray, "action": "remove"} in (
+            answer["commands"]
+        )
+    assert await counted() == (1, "fingerv7_discrepancies_total 1.0")
+
+    a.running.discard(stray)  # the episode ends when a no longer reports it...
+    await a.beat()
+    a.running.add(stray)  # ...and reporting it again is a new one
+    await a.beat()
+    await a.beat()
+    assert await counted() == (2, "fingerv7_discrepancies_total 2.0")
+
+    # A removed instance's open episode is forgotten (by the monitor's next tick).
+    assert orch.runtime.discrepancies.episodes.has_open("a")
+    assert (await orch.client.delete("/instances/a")).status_code == 200
+    await eventually(
+        lambda: not orch.runtime.discrepancies.episodes.has_open("a"),
+        what="a's episode forgotten after its removal",
+    )

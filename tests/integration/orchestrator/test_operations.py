@@ -155,7 +155,7 @@ async def test_unreachable_source_keeps_assignments_and_reports_degraded(
         await a.beat()  # a stays alive meanwhile
         body = (await orch.client.get("/health")).json()
         row = await orch.runtime.store.fleet_row()
-        return body["status"] == "degraded" and row["source_status"] == "unhealthy"
+        return body["status"] == "degraded" and row.source_status == "unhealthy"
 
     await eventually(degraded, what="health degraded while the source is unreadable")
     await a.beat()
@@ -167,7 +167,7 @@ async def test_unreachable_source_keeps_assignments_and_reports_degraded(
     async def recovered() -> bool:
         await a.beat()
         row = await orch.runtime.store.fleet_row()
-        return row["source_status"] == "healthy"
+        return row.source_status == "healthy"
 
     await eventually(recovered, what="source healthy again")
 

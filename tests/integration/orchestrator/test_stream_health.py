@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from fingerv7.api.schemas import WorkerHealthIn
-from fingerv7.orchestrator.stream_health import StreamHealthBook
+from fingerv7.orchestrator.stream_health import StreamHealthBook, instance_facts
 from fingerv7.storage.stream_health_store import StreamHealthStore
 from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet
 from tests.support.orchestrator import eventually
@@ -79,7 +79,7 @@ async def test_reported_health_is_served_and_stored_only_on_change(
     # Another orchestrator process (empty memory) sees the same thing through the table.
     fresh = StreamHealthBook(StreamHealthStore(orch.runtime.engine), orch.runtime.settings)
     rows = await orch.runtime.store.instances()
-    judged = await fresh.judge_all(rows, await orch.runtime.store.ownership())
+    judged = await fresh.judge_all(instance_facts(rows), await orch.runtime.store.ownership())
     assert [h.state.value for h in judged] == ["running", "reconnecting"]
 
     # Recovery is a new episode: written once.

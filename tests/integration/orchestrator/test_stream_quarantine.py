@@ -13,7 +13,8 @@ from tests.support.orchestrator import RunningOrchestrator, eventually
 
 pytestmark = pytest.mark.integration
 
-STEADY = {"heartbeat_timeout": 30}  # the scripted instances stay ACTIVE between beats
+# The scripted instances stay ACTIVE between beats; stream-health passes run every second.
+STEADY = {"heartbeat_timeout": 30, "stream_down_alert_seconds": 10}
 LONG_AGO = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from fingerv7.api.app import create_app
 from fingerv7.cli.main import app as cli_app
 from fingerv7.orchestrator.settings import OrchestratorSettings
-from fingerv7.worker.processor import AssignedStream, StreamStats
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.worker.runtime import WorkerRuntime
 from fingerv7.worker.sample_streams import LocalStreamServer
 from fingerv7.worker.settings import WorkerSettings

@@ -11,10 +11,10 @@ import httpx
 import pytest
 import redis.asyncio as redis_async
 
+from fingerv7.processing import AssignedStream
 from fingerv7.worker.http_server import WorkerHttpServer
 from fingerv7.worker.journal import OwnershipJournal
 from fingerv7.worker.presence import PresenceSnapshot, RedisPresence
-from fingerv7.worker.processor import AssignedStream
 from fingerv7.worker.processors.probe import ProbeProcessor
 from fingerv7.worker.reconciler import Reconciler
 from fingerv7.worker.sample_streams import LocalStreamServer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fingerv7.processing import AssignedStream
 from fingerv7.worker.journal import OwnershipJournal, read_journal
-from fingerv7.worker.processor import AssignedStream
 from fingerv7.worker.processors.probe import ProbeProcessor
 from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.sample_streams import LocalStreamServer

@@ -74,6 +74,21 @@ def test_base_file_fills_values_and_keeps_instances_distinct(tmp_path: Path) -> 
     assert "Replace every" not in result.output
 
 
+def test_manual_table_name_becomes_the_documented_one(tmp_path: Path) -> None:
+    """A worker reads DB_TABLE_NAME as music_log, the orchestrator as its streams table: a
+    generated file must carry only MUSIC_LOG_TABLE, with the base file's value."""
+    base = tmp_path / "worker.env"
+    base.write_text("DB_TABLE_NAME=plays\n", encoding="utf-8")
+    out = tmp_path / "out"
+
+    result = runner.invoke(app, ["env", "-n", "1", "--out", str(out), "--base", str(base)])
+
+    assert result.exit_code == 0, result.output
+    written = _read(out / "fingerv7-001.env")
+    assert written["MUSIC_LOG_TABLE"] == "plays"
+    assert "DB_TABLE_NAME" not in written
+
+
 def test_start_and_prefix_add_instances_later(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["env", "-n", "2", "--start", "9", "--prefix", "radio", "--out", str(tmp_path)]

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from fingerv7.worker.retry import CircuitBreaker, CircuitState, ExponentialBackoff
+from fingerv7.retry import CircuitBreaker, CircuitState, ExponentialBackoff
 
 
 def test_backoff_doubles_up_to_the_cap_without_jitter() -> None:

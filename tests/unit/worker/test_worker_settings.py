@@ -13,7 +13,8 @@ from fingerv7.cli.worker import describe_settings_errors
 from fingerv7.worker.settings import WorkerSettings, load_worker_settings
 
 WORKER_VARIABLES = [
-    "INSTANCE_ID", "SERVER_ID", "ORCHESTRATOR_URL", "ORCHESTRATOR_API_KEY", "USE_ORCHESTRATOR",
+    "INSTANCE_ID", "SERVER_ID", "ORCHESTRATOR_URL", "ORCHESTRATOR_API_KEY",
+    "ORCHESTRATOR_API_KEY_FILE", "USE_ORCHESTRATOR",
     "MAX_STREAMS", "HEARTBEAT_INTERVAL", "HEARTBEAT_TIMEOUT", "REDIS_URL", "REDIS_CHANNEL",
     "REDIS_KEY_PREFIX", "REDIS_HEARTBEAT_TTL_SECS", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB",
     "POSTGRES_USER", "POSTGRES_PASSWORD", "DB_TABLE_NAME", "STREAMS_TABLE_NAME",
@@ -143,3 +144,51 @@ def test_cli_exits_2_with_a_readable_message(monkeypatch: pytest.MonkeyPatch) ->
     assert result.exit_code == 2
     assert "ORCHESTRATOR_URL is not set" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_key_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key_file = tmp_path / "instance-key"
+    key_file.write_text("w1.MAC\n")  # as `fingerv7 instance-key w1 > file` writes it
+    for name, value in {
+        "INSTANCE_ID": "w1",
+        "ORCHESTRATOR_URL": "http://o",
+        "ORCHESTRATOR_API_KEY_FILE": str(key_file),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    settings = WorkerSettings()
+
+    assert settings.orchestrator_api_key is not None
+    assert settings.orchestrator_api_key.get_secret_value() == "w1.MAC"
+    assert "w1.MAC" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "also_key", "message"),
+    [
+        (None, False, "No such file or directory"),
+        ("  \n", False, "is empty"),
+        ("w1.MAC", True, "not both"),
+    ],
+)
+def test_an_unusable_key_file_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: str | None,
+    also_key: bool,
+    message: str,
+) -> None:
+    key_file = tmp_path / "instance-key"
+    if content is not None:
+        key_file.write_text(content)
+    monkeypatch.setenv("INSTANCE_ID", "w1")
+    monkeypatch.setenv("ORCHESTRATOR_URL", "http://o")
+    monkeypatch.setenv("ORCHESTRATOR_API_KEY_FILE", str(key_file))
+    if also_key:
+        monkeypatch.setenv("ORCHESTRATOR_API_KEY", "w1.OTHER")
+
+    result = CliRunner().invoke(app, ["worker"])
+
+    assert result.exit_code == 2
+    assert "ORCHESTRATOR_API_KEY_FILE" in result.output and message in result.output
+    assert "Traceback" not in result.output and "w1.MAC" not in result.output

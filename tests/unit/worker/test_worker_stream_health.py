@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from fingerv7.api.schemas import HeartbeatRequest as OrchestratorHeartbeat
 from fingerv7.playlog import Play, PlayBuffer, PlayLog, SqliteMusicLogWriter
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.worker.messages import HeartbeatRequest
-from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.stream_health import (
     HealthDelta,
     StreamHealthReport,

@@ -49,8 +49,8 @@ from fingerv7.playlog import (
     SqliteMusicLogWriter,
     stream_metadata_fields,
 )
+from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.storage.database_url import describe_url
-from fingerv7.worker.processor import AssignedStream, StreamStats
 from fingerv7.worker.processors.recognizers import catalog_loader, fallback_loader
 from fingerv7.worker.settings import WorkerSettings
 

@@ -1,4 +1,5 @@
-"""Header-size limit at the HTTP parser: 431 once a request's headers pass MAX_HEADER_BYTES.
+"""Header-size limit at the HTTP parser, for the orchestrator's API and the worker's server alike:
+431 once a request's headers pass MAX_HEADER_BYTES.
 
 uvicorn's httptools parser buffers a header of any size (a 32 MB header was accepted, and four in
 parallel tripled the process's memory), and an ASGI middleware only sees headers once they are all

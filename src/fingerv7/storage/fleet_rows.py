@@ -1,0 +1,104 @@
+"""What the fleet store answers, as typed rows, and the interface the API holds it by.
+
+Rows are frozen: a view computed from one cannot change what another view of the same request
+reads. `fleet_store` builds them from its driver's rows; nothing above `storage/` sees a dict
+keyed by column name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
+
+from fingerv7.core.planning.model import InstanceState
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    instance_id: str
+    max_streams: int
+    capabilities: list[str]
+    version: str | None
+    location: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    """A registered instance as last stored (registration, operator flags, latest report)."""
+
+    id: str
+    state: InstanceState
+    draining: bool
+    max_streams: int
+    capabilities: tuple[str, ...]
+    version: str | None
+    location: str | None
+    performance_score: float
+    registered_at: datetime
+    last_seen_at: datetime
+    generation: int
+    reported_stream_ids: tuple[int, ...]
+    # The worker's own counters (processed_count, cpu_usage, ...): free-form JSON it reports.
+    stats: Mapping[str, Any]
+
+
+class StreamOwnership(NamedTuple):
+    """A monitored stream, the instance meant to run it and the one that does (None: nobody)."""
+
+    stream_id: int
+    target: str | None
+    holder: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChange:
+    """One line of the assignment audit."""
+
+    changed_at: datetime
+    generation: int
+    stream_id: int
+    from_instance: str | None
+    to_instance: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRow:
+    """The fleet-wide facts the views show: generation, rebalance counts, the source's health."""
+
+    generation: int
+    rebalances_automatic: int
+    rebalances_manual: int
+    source_status: str
+
+
+class FleetStorage(Protocol):
+    """The request side of the fleet: what the API and the stream-health views read and write."""
+
+    async def register(self, registration: Registration) -> InstanceRow: ...
+
+    async def streams_held_by_others(
+        self, instance_id: str, stream_ids: Iterable[int]
+    ) -> list[int]: ...
+
+    async def set_draining(self, instance_id: str, draining: bool) -> bool: ...
+
+    async def deregister(self, instance_id: str) -> bool: ...
+
+    async def request_rebalance(self, now: datetime) -> None: ...
+
+    async def instances(self) -> list[InstanceRow]: ...
+
+    async def instance(self, instance_id: str) -> InstanceRow | None: ...
+
+    async def assignment_counts(self) -> dict[str, int]: ...
+
+    async def ownership(self, stream_id: int | None = None) -> list[StreamOwnership]: ...
+
+    async def recent_changes(self, limit: int = 100) -> list[StreamChange]: ...
+
+    async def quarantined_streams(self) -> dict[int, str]: ...
+
+    async def fleet_row(self) -> FleetRow: ...
