@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from fingerv7.orchestrator.runtime import alert_pass_interval
+from fingerv7.orchestrator.settings import OrchestratorSettings
 from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet
 from tests.support.orchestrator import RunningOrchestrator, eventually
 
@@ -101,3 +103,13 @@ async def test_off_by_default_a_down_stream_stays(database_url, start_orchestrat
     assert body["instance_id"] == "w1" and body["health"]["state"] == "reconnecting"
     assert await quarantine_changes(orch) == []
     assert failing in a.running
+
+
+def test_the_health_pass_runs_often_enough_for_the_quarantine_threshold() -> None:
+    def interval(**values: float) -> float:
+        settings = OrchestratorSettings(_env_file=None, **values)  # type: ignore[call-arg]
+        return alert_pass_interval(settings)
+
+    assert interval() == 30  # a tenth of STREAM_DOWN_ALERT_SECONDS (300)
+    assert interval(stream_quarantine_seconds=120) == 12
+    assert interval(stream_quarantine_seconds=5) == 1  # never more than once a second
