@@ -59,8 +59,8 @@ class StreamQuarantine:
 
     async def __call__(self, facts: TickFacts) -> None:
         """Tick observer: remember the streams a committed tick moved for quarantine."""
-        if facts.write is None:
-            return
+        if facts.write is None or not self.enabled:
+            return  # a cold start writes a million changes: do not walk them for nothing
         for change in facts.write.changes:
             if change.reason is ChangeReason.QUARANTINE and change.from_instance is not None:
                 self.moved[change.stream_id] = change.from_instance
