@@ -31,6 +31,15 @@ class ValidationErrorResponse(ErrorResponse):
     errors: list[FieldError]
 
 
+class PlayLogView(View):
+    """The instance's plays not yet in music_log, as of its last heartbeat."""
+
+    plays_buffered: int
+    oldest_age_seconds: float
+    last_write_at: datetime | None = None
+    unavailable: bool = False
+
+
 class InstanceView(View):
     id: str
     status: str
@@ -49,6 +58,9 @@ class InstanceView(View):
     location: str | None
     version: str | None
     capabilities: list[str]
+    play_log: PlayLogView | None = Field(
+        default=None, description="plays buffered by the worker; null if it logs none (or is old)"
+    )
 
 
 class InstanceDetail(InstanceView):

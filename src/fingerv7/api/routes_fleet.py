@@ -299,6 +299,7 @@ async def refresh_fleet_gauges(runtime: OrchestratorRuntime) -> None:
     for status, count in stream_totals(ownership, running).items():
         m.streams.labels(status).set(count)
     await refresh_stream_gauges(runtime, rows, ownership)
+    m.set_play_logs({r.id: r.stats["play_log"] for r in rows if r.stats.get("play_log")})
     fleet = await runtime.store.fleet_row()
     m.external_database_up.set(1 if fleet.source_status == "healthy" else 0)
     m.memory_ratio.set(psutil.Process().memory_info().rss / psutil.virtual_memory().total)

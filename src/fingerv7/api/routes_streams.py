@@ -7,13 +7,14 @@ functions here, so the stream-health logic stays in one place next to the lead's
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 
 from fingerv7.api.deps import FleetReader
 from fingerv7.api.responses import StreamDetail
 from fingerv7.api.routes_instances import runtime_of
+from fingerv7.api.schemas import MAX_INT64
 from fingerv7.core.stream_health import StreamHealth, count_states, problems_first
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.stream_health import Ownership, instance_facts
@@ -27,7 +28,12 @@ MAX_PROBLEM_STREAMS = 200
 
 
 @router.get("/streams/{stream_id:int}", response_model=StreamDetail, tags=["fleet"])
-async def get_stream(stream_id: int, request: Request, caller: FleetReader) -> dict[str, Any]:
+async def get_stream(
+    # What the databases can store (a larger id made SQLite raise, a 500).
+    stream_id: Annotated[int, Path(ge=0, le=MAX_INT64)],
+    request: Request,
+    caller: FleetReader,
+) -> dict[str, Any]:
     """One stream: who holds it and its health (`state` running / connecting / reconnecting /
     unassigned, `since`, and what the worker last said about it)."""
     runtime = runtime_of(request)

@@ -106,6 +106,15 @@ class WorkerHealthIn(RequestModel):
     )
 
 
+class PlayLogIn(RequestModel):
+    """The worker's plays not yet in music_log; optional, so older workers keep working."""
+
+    plays_buffered: Count
+    oldest_age_seconds: Annotated[float, Field(ge=0, le=10**9)]
+    last_write_at: datetime | None = None  # the last play that reached music_log
+    unavailable: bool = False  # music_log cannot be written now
+
+
 class StreamHealthFields(RequestModel):
     """The heartbeat's stream-health part, kept apart from the protocol's original fields."""
 
@@ -116,6 +125,7 @@ class StreamHealthFields(RequestModel):
     # The worker process's own share (cpu_usage / memory_usage are the whole host's).
     process_cpu_usage: Annotated[float, Field(ge=0, le=100_000)] | None = None
     process_memory_usage: Annotated[float, Field(ge=0, le=100)] | None = None
+    play_log: PlayLogIn | None = None
 
 
 class HeartbeatRequest(StreamHealthFields):
@@ -156,6 +166,7 @@ class HeartbeatRequest(StreamHealthFields):
                 "process_cpu_usage",
                 "process_memory_usage",
                 "last_activity",
+                "play_log",
             },
         )
 

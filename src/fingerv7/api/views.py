@@ -31,6 +31,7 @@ def instance_view(row: InstanceRow, current_streams: int) -> dict[str, Any]:
         "memory_usage": stats.get("memory_usage"),
         "process_cpu_usage": stats.get("process_cpu_usage"),
         "process_memory_usage": stats.get("process_memory_usage"),
+        "play_log": stats.get("play_log"),  # None from a worker that logs no plays (or older)
         "performance_score": row.performance_score,
         "location": row.location,
         "version": row.version,

@@ -50,6 +50,8 @@ class FleetView:
     # at 100,000 streams, finding them by scanning every holding costs more than the rest of a
     # tick that changes nothing. None = scan `holdings`.
     handoffs: Mapping[StreamId, Holding] | None = None
+    # Streams to take off the named instance (quarantine, decided in core/stream_health.py).
+    move_away: Mapping[StreamId, InstanceId] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -131,6 +133,7 @@ def reconcile_fleet(
             # A new or recovered instance with nothing is worth a rebalance now, cooldown or not.
             seconds_since_last_rebalance=None if joined else view.seconds_since_last_rebalance,
             force_rebalance=view.rebalance_requested,
+            move_away=view.move_away,
         )
         decision.plan = plan
         decision.changes = _released_is_not_failover(plan.changes, view)

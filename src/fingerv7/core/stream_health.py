@@ -67,6 +67,7 @@ class StreamHealth:
     since: datetime | None
     reason: str | None = None  # why it is not running, when the orchestrator knows
     detail: Mapping[str, Any] = field(default_factory=dict)
+    reported: bool = False  # the state is the holder's own report (not inferred from silence)
 
     @property
     def down(self) -> bool:
@@ -129,7 +130,9 @@ def judge(
         # An older worker that sends no health: it runs the stream, that is all we know.
         return StreamHealth(stream_id, holder, StreamState.RUNNING, None)
     reason = report.detail.get("last_error") if report.state is not StreamState.RUNNING else None
-    return StreamHealth(stream_id, holder, report.state, report.since, reason, report.detail)
+    return StreamHealth(
+        stream_id, holder, report.state, report.since, reason, report.detail, reported=True
+    )
 
 
 def count_states(healths: Iterable[StreamHealth]) -> dict[str, int]:
@@ -142,6 +145,54 @@ def count_states(healths: Iterable[StreamHealth]) -> dict[str, int]:
 def problems_first(healths: Iterable[StreamHealth], now: datetime) -> list[StreamHealth]:
     """Down streams first (longest down first), then the rest by id."""
     return sorted(healths, key=lambda h: (not h.down, -h.down_for_s(now), h.stream_id))
+
+
+# --- quarantine ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineDecision:
+    move_away: dict[int, str]  # stream → the instance to keep it off (the planner's input)
+    newly_due: frozenset[int]  # the streams in it that are to leave their instance now
+    ended: frozenset[int]  # streams moved earlier whose episode is over (reported running, gone)
+
+
+def decide_quarantine(
+    healths: Iterable[StreamHealth], now: datetime, after_s: float, moved: Mapping[int, str]
+) -> QuarantineDecision:
+    """`STREAM_QUARANTINE_SECONDS`: which streams to keep off the instance they failed on.
+
+    A stream its live holder itself reports down (connecting or reconnecting) for longer than
+    `after_s` is to leave that instance: the fault may be its network or VPN exit. Once per
+    episode: `moved` holds the streams already moved (and the instance they left); until one
+    has run again it is not moved a second time, so a source that is down everywhere is not
+    passed around, and it stays away from the instance it left. Only a holder's report of
+    `running` ends the episode: a new holder that has not reported yet is not proof. A silent or
+    dead holder is failover's business, not this. `after_s` <= 0 turns it off.
+    """
+    if after_s <= 0:
+        return QuarantineDecision({}, frozenset(), frozenset(moved))
+    due: dict[int, str] = {}
+    listed: set[int] = set()
+    running: set[int] = set()  # its holder says it runs (not merely a holder without a report)
+    for health in healths:
+        listed.add(health.stream_id)
+        if health.reported and not health.down:
+            running.add(health.stream_id)
+        elif (
+            health.instance_id is not None
+            and health.stream_id not in moved
+            and _overdue(health, now, after_s)
+        ):
+            due[health.stream_id] = health.instance_id
+    ongoing = {s: i for s, i in moved.items() if s in listed and s not in running}
+    ended = frozenset(moved) - frozenset(ongoing)
+    return QuarantineDecision(ongoing | due, frozenset(due), ended)
+
+
+def _overdue(health: StreamHealth, now: datetime, after_s: float) -> bool:
+    """Down by its holder's own report for longer than `after_s`."""
+    return health.reported and health.down and health.down_for_s(now) > after_s
 
 
 # --- alerts --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from fingerv7.core.handoff import Holding
 from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts
-from fingerv7.core.planning.model import InstanceSpec, InstanceState, StreamSpec
+from fingerv7.core.planning.model import ChangeReason, InstanceSpec, InstanceState, StreamSpec
 from fingerv7.core.reconcile import (
     FleetView,
     InstanceRecord,
@@ -112,10 +112,19 @@ class FleetController:
         self._streams_version = 0
         self._specs: list[StreamSpec] = []
         self._specs_version = -1
+        self._move_away: dict[int, str] = {}
 
     def wake(self) -> None:
         """Ask for a tick now (a heartbeat, registration or operator action arrived)."""
         self._wake.set()
+
+    def request_move_away(self, streams: Mapping[int, str]) -> None:
+        """Streams that must leave the named instance (quarantine); replaces the last request.
+
+        Naming the instance makes a request that was carried out a no-op, so it may stay."""
+        if streams != self._move_away:
+            self._move_away = dict(streams)
+            self.wake()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -229,7 +238,8 @@ class FleetController:
             decision = await asyncio.to_thread(reconcile_fleet, view, states, policy, replan=True)
         else:
             decision = reconcile_fleet(view, states, policy, replan=False)
-        self._last_plan_key = plan_key
+        # A quarantine move is made after balancing: the next plan may balance again.
+        self._last_plan_key = None if _moved_for_quarantine(view, decision) else plan_key
         write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)
         if write is not None and _is_noop(write, self._generation):
             write = None
@@ -308,6 +318,7 @@ class FleetController:
             rebalance_requested=requested,
             refreshed_streams=self._refreshed,
             handoffs=self._handoffs,
+            move_away=self._move_away,
         )
         specs = tuple(
             (
@@ -321,7 +332,13 @@ class FleetController:
             for r in records
         )
         # The plan is a pure function of these inputs: skip it when none changed (guarantee 6).
-        key = (specs, self._streams_version, requested, cooldown_over)
+        key = (
+            specs,
+            self._streams_version,
+            requested,
+            cooldown_over,
+            tuple(self._move_away.items()),
+        )
         return view, key
 
     def _stream_specs(self) -> list[StreamSpec]:
@@ -410,6 +427,12 @@ def _record(row: InstanceRow, now_s: float) -> InstanceRecord:
         ),
         running=row.reported_stream_ids,
     )
+
+
+def _moved_for_quarantine(view: FleetView, decision: TickDecision) -> bool:
+    if not view.move_away or decision.plan is None:
+        return False
+    return any(c.reason is ChangeReason.QUARANTINE for c in decision.changes)
 
 
 def _is_noop(write: TickWrite, generation: int) -> bool:

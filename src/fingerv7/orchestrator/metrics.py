@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -146,6 +147,27 @@ class OrchestratorMetrics:
             "Workers reporting a problem that stops them identifying (catalog empty, unreachable)",
             registry=r,
         )
+
+        self.plays_buffered = Gauge(
+            "fingerv7_instance_plays_buffered",
+            "Plays an instance identified but has not yet written to music_log",
+            ["instance_id"],
+            registry=r,
+        )
+        self.plays_buffered_oldest = Gauge(
+            "fingerv7_instance_plays_buffered_oldest_seconds",
+            "Age of an instance's oldest play not yet in music_log (as of its last heartbeat)",
+            ["instance_id"],
+            registry=r,
+        )
+
+    def set_play_logs(self, backlogs: dict[str, dict[str, Any]]) -> None:
+        """Per instance that reports one, its play-log backlog; other instances have no series."""
+        self.plays_buffered.clear()
+        self.plays_buffered_oldest.clear()
+        for instance_id, backlog in backlogs.items():
+            self.plays_buffered.labels(instance_id).set(backlog["plays_buffered"])
+            self.plays_buffered_oldest.labels(instance_id).set(backlog["oldest_age_seconds"])
 
     def forget_instance(self, instance_id: str) -> None:
         """Drop the per-instance series of an instance that no longer exists."""

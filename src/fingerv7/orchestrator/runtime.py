@@ -24,6 +24,7 @@ from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
+from fingerv7.orchestrator.quarantine import StreamQuarantine
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.stream_health import (
     FleetFacts,
@@ -70,6 +71,7 @@ class OrchestratorRuntime:
     metrics: OrchestratorMetrics
     stream_health: StreamHealthBook
     discrepancies: DiscrepancyRecorder
+    quarantine: StreamQuarantine
     listener: NotificationListener | None = None
     control_engine: AsyncEngine | None = None  # the monitor's own pool (see _start)
     redis: redis_asyncio.Redis | None = None
@@ -187,13 +189,20 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     except ValueError as error:
         raise StartupError(str(error)) from None
     lease = LeaderLease(control_engine, holder_id(), settings.leader_lease_seconds)
+    leadership = Leadership(lease)
+    quarantine = StreamQuarantine(
+        settings.stream_quarantine_seconds,
+        request=lambda streams: controller.request_move_away(streams),
+        load_moved=store.quarantined_streams,
+        epoch=lambda: leadership.epoch,
+    )
     controller = FleetController(
         TickStore(control_engine),
         source,
         settings,
-        Leadership(lease),
+        leadership,
         on_generation=cache.request_refresh,
-        observers=[MetricsObserver(metrics), alerts, discrepancies],
+        observers=[MetricsObserver(metrics), alerts, discrepancies, quarantine],
     )
     intake = HeartbeatIntake(
         reports, controller.wake, idle_flush_s=settings.heartbeat_flush_interval
@@ -216,6 +225,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         metrics=metrics,
         stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
         discrepancies=discrepancies,
+        quarantine=quarantine,
         listener=listener,
         control_engine=control_engine,
         redis=redis_client,
@@ -248,6 +258,7 @@ def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
             lambda: runtime.controller.is_leader,
             alerts.send if alerts is not None else lambda events: None,
             every_s=alert_pass_interval(runtime.settings),
+            review=runtime.quarantine.review,
         ),
         name="stream-alerts",
     )
@@ -256,9 +267,11 @@ def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
 def alert_pass_interval(settings: OrchestratorSettings) -> float:
     """A tenth of the shortest stream-alert threshold (30 s with the defaults), at least 1 s:
     an alert fires within 10 % of its threshold, and a pass judging 100,000 streams runs
-    twice a minute, not every heartbeat interval."""
-    shortest = min(settings.stream_down_alert_seconds, settings.stream_silent_alert_seconds)
-    return max(1.0, shortest / 10)
+    twice a minute, not every heartbeat interval. The quarantine's threshold counts when on."""
+    thresholds = [settings.stream_down_alert_seconds, settings.stream_silent_alert_seconds]
+    if settings.stream_quarantine_seconds > 0:
+        thresholds.append(settings.stream_quarantine_seconds)
+    return max(1.0, min(thresholds) / 10)
 
 
 async def _connect_redis(settings: OrchestratorSettings) -> redis_asyncio.Redis | None:

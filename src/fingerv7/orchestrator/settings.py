@@ -82,6 +82,9 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     stream_down_alert_seconds: Annotated[float, Field(ge=0)] = 300
     stream_silent_alert_seconds: Annotated[float, Field(ge=0)] = 1800
     streams_down_share_alert: Annotated[float, Field(ge=0, le=1)] = 0.2
+    # A stream its instance reports down this long moves to another instance, once per episode
+    # (the fault may be that instance's network or VPN exit). 0 = off.
+    stream_quarantine_seconds: Annotated[float, Field(ge=0)] = 0
 
     # The one time zone of every time the dashboard shows (music_log's date and time are the
     # workers' TZ wall-clock; keep both the same).

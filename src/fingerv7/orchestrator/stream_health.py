@@ -195,9 +195,10 @@ async def watch_stream_alerts(
     is_leader: Callable[[], bool],
     send: Callable[[list[AlertEvent]], None],
     every_s: float,
+    review: Callable[[list[StreamHealth], datetime], Awaitable[None]] | None = None,
 ) -> None:
-    """Evaluate the stream alerts every `every_s` on the leader; a failing pass is logged with
-    its traceback and the next one runs."""
+    """Evaluate the stream alerts every `every_s` on the leader, and hand the same judgement to
+    `review` (the quarantine); a failing pass is logged with its traceback and the next one runs."""
     while True:
         await asyncio.sleep(every_s)
         if not is_leader():
@@ -205,7 +206,10 @@ async def watch_stream_alerts(
         try:
             instances, ownership = await facts()
             healths = await book.judge_all(instances, ownership)
-            events = book.evaluate(healths, datetime.now(UTC))
+            now = datetime.now(UTC)
+            events = book.evaluate(healths, now)
+            if review is not None:
+                await review(healths, now)
         except Exception:
             log.exception("[ERROR] [STREAM] stream alert evaluation failed; retrying")
             continue

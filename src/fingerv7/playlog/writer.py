@@ -13,7 +13,9 @@ original's optional `UNIQUE (name, artist, song_title, date, time)`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -39,6 +41,8 @@ CONNECT_TIMEOUT_S = 5.0
 # A write that takes longer is abandoned (its connection closed); the play stays buffered and
 # is retried, which the duplicate check makes safe even if the abandoned attempt committed.
 OPERATION_TIMEOUT_S = 15.0
+# After hanging up, how long the attempt may take to notice before it is cancelled outright.
+HANG_UP_GRACE_S = 1.0
 
 _CHECK_SQL = """
 SELECT 1 FROM {table}
@@ -85,11 +89,20 @@ class MusicLogWriter:
         self._table = table_identifier(table_name)
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._shape: TableShape | None = None
+        self._hung_up = False
 
     async def write(self, play: Play) -> WriteOutcome:
-        """Insert `play` unless the same play is already logged; see the module doc."""
+        """Insert `play` unless the same play is already logged; see the module doc.
+
+        Bounded by `operation_timeout_s` (connecting included, which `connect_timeout_s` bounds
+        first): when it passes, the writer hangs up (see :meth:`_hang_up`) and the attempt fails
+        at once with :class:`PlayLogUnavailable`.
+        """
+        loop = asyncio.get_running_loop()
+        self._hung_up = False
+        deadline = loop.call_later(self._operation_timeout_s, self._hang_up)
         try:
-            async with asyncio.timeout(self._operation_timeout_s):
+            async with asyncio.timeout(self._operation_timeout_s + HANG_UP_GRACE_S):
                 return await self._write(play)
         except _REJECTING_ERRORS as error:
             raise PlayRejected(f"{type(error).__name__}: {error}") from error
@@ -101,10 +114,35 @@ class MusicLogWriter:
             raise PlayLogUnavailable(str(error)) from error
         except (psycopg.Error, OSError, TimeoutError) as error:
             await self._discard_connection()
-            raise PlayLogUnavailable(_describe(error)) from error
+            reason = self._no_answer() if self._hung_up else _describe(error)
+            raise PlayLogUnavailable(reason) from error
         except asyncio.CancelledError:
             await self._discard_connection()  # mid-transaction: its state is unknown
             raise
+        finally:
+            deadline.cancel()
+
+    def _hang_up(self) -> None:
+        """Shut the connection's socket down without a word to the server.
+
+        Cancelling the coroutine instead would make psycopg send the server a cancel request
+        and wait for the cancelled query, up to 5 s each, which a hung server never answers: the
+        documented 15 s became 25 s. A socket shut down reads as end of file at once, so the
+        pending call fails now and the connection is marked broken (no cancel, no ROLLBACK).
+        """
+        self._hung_up = True
+        connection = self._connection
+        if connection is None or connection.closed:
+            return  # still connecting: `connect_timeout_s` bounds that
+        with contextlib.suppress(OSError, psycopg.Error):
+            shared = socket.socket(fileno=connection.pgconn.socket)
+            try:
+                shared.shutdown(socket.SHUT_RDWR)
+            finally:
+                shared.detach()  # the descriptor stays psycopg's to close
+
+    def _no_answer(self) -> str:
+        return f"no answer within {self._operation_timeout_s:g} s (connection closed)"
 
     async def _write(self, play: Play) -> WriteOutcome:
         connection, shape = await self._ready()

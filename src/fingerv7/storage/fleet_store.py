@@ -18,7 +18,7 @@ from sqlalchemy.engine import Dialect, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
-from fingerv7.core.planning.model import InstanceState
+from fingerv7.core.planning.model import ChangeReason, InstanceState
 from fingerv7.storage import schema
 from fingerv7.storage.clock import database_now, is_postgresql
 from fingerv7.storage.database import retrying
@@ -164,6 +164,30 @@ class FleetStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(c).order_by(c.c.id.desc()).limit(limit))
             return [_change(r._mapping) for r in rows]
+
+    async def quarantined_streams(self) -> dict[int, str]:
+        """Streams whose latest change in the audit is a quarantine move, with the instance each
+        left (a new leader's memory of what it must not move again for the same episode)."""
+        c = schema.stream_changes
+        last_quarantine = (
+            select(func.max(c.c.id))
+            .where(c.c.reason == ChangeReason.QUARANTINE.value)
+            .group_by(c.c.stream_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(c.c.id, c.c.stream_id, c.c.from_instance).where(
+                        c.c.id.in_(last_quarantine)
+                    )
+                )
+            ).all()
+            if not rows:
+                return {}
+            ids = [int(r.stream_id) for r in rows]
+            latest = select(func.max(c.c.id)).where(c.c.stream_id.in_(ids)).group_by(c.c.stream_id)
+            newest = {int(i) for i in (await conn.execute(latest)).scalars()}
+        return {int(r.stream_id): r.from_instance for r in rows if int(r.id) in newest}
 
     async def fleet_row(self) -> FleetRow:
         return _fleet(await read_fleet_row(self.engine))

@@ -36,7 +36,12 @@ from fingerv7.worker.messages import (
 from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.status import AgentCounters
-from fingerv7.worker.stream_health import HealthDelta, ProblemTracker, stream_reports
+from fingerv7.worker.stream_health import (
+    HealthDelta,
+    ProblemTracker,
+    play_log_report,
+    stream_reports,
+)
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog
 
@@ -227,6 +232,7 @@ class OrchestratedAgent:
                 )
             ),
             worker_health=self._problems.report(self.reconciler.supervisor.processor),
+            play_log=play_log_report(self.reconciler.supervisor.processor),
         )
 
     def _register_request(self) -> RegisterRequest:

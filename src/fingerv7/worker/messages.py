@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fingerv7.processing import AssignedStream
-from fingerv7.worker.stream_health import StreamHealthReport, WorkerHealthReport
+from fingerv7.worker.stream_health import PlayLogReport, StreamHealthReport, WorkerHealthReport
 
 REQUIRED_CAPABILITY = "audio_fingerprinting"
 
@@ -47,6 +47,7 @@ class HeartbeatRequest(BaseModel):
     process_cpu_usage: float | None = None  # this worker process (100 = one core)
     process_memory_usage: float | None = None  # its resident memory, % of the host's
     worker_health: WorkerHealthReport | None = None
+    play_log: PlayLogReport | None = None  # plays not yet in music_log (fingerprint processor)
 
 
 class _Answer(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 from fingerv7.core.credentials import RedactsLastError
 from fingerv7.retry import CircuitBreaker
 from fingerv7.worker.reconciler import Reconciler
+from fingerv7.worker.stream_health import play_log_backlog
 from fingerv7.worker.supervisor import StreamSupervisor
 from fingerv7.worker.system_metrics import SystemSampler
 from fingerv7.worker.watchdog import FreezeWatchdog
@@ -157,8 +158,7 @@ class StatusReporter:
 
     def play_log_backlog(self) -> dict[str, Any] | None:
         """The processor's play-log backlog, when it logs plays (fingerprint)."""
-        backlog = getattr(self.supervisor.processor, "play_log_backlog", None)
-        return dict(backlog()) if callable(backlog) else None
+        return play_log_backlog(self.supervisor.processor)
 
     def _stream_entry(self, stream_id: int) -> dict[str, Any]:
         running = self.supervisor.get(stream_id)

@@ -51,6 +51,26 @@ class StreamHealthReport(BaseModel):
     identifications: int = 0
 
 
+class PlayLogReport(BaseModel):
+    """The plays identified but not yet in music_log (PlayLog.backlog), for the heartbeat."""
+
+    plays_buffered: int
+    oldest_age_seconds: float
+    last_write_at: datetime | None = None
+    unavailable: bool = False
+
+
+def play_log_backlog(processor: StreamProcessor) -> dict[str, object] | None:
+    """The processor's play-log backlog, when it logs plays (optional `play_log_backlog()`)."""
+    backlog = getattr(processor, "play_log_backlog", None)
+    return dict(backlog()) if callable(backlog) else None
+
+
+def play_log_report(processor: StreamProcessor) -> PlayLogReport | None:
+    backlog = play_log_backlog(processor)
+    return None if backlog is None else PlayLogReport.model_validate(backlog)
+
+
 class WorkerHealthReport(BaseModel):
     processor: str
     problems: list[str] = Field(default_factory=list)

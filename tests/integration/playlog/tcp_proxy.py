@@ -2,6 +2,9 @@
 
 Switched off, it closes every open connection and refuses new ones (the port stops listening):
 to the writer, the database has gone away. Switched on, it listens on the same port again.
+Frozen, it keeps every connection open and accepts new ones but passes nothing on, in either
+direction: to the writer, the database hangs (a stopped or wedged server whose kernel still
+holds the sockets), which a real server cannot be made to do from a test.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class SwitchableProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.frozen = False
 
     async def switch_on(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -39,7 +43,16 @@ class SwitchableProxy:
             task.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
+    def freeze(self) -> None:
+        self.frozen = True
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.frozen:  # accepted, never answered
+            self._writers.add(writer)
+            swallow = asyncio.create_task(self._pipe(reader, writer))
+            self._pipes.add(swallow)
+            swallow.add_done_callback(self._pipes.discard)
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -57,6 +70,8 @@ class SwitchableProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.frozen:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -13,6 +13,7 @@ from fingerv7.core.stream_health import (
     StreamHealthSnapshot,
     StreamState,
     count_states,
+    decide_quarantine,
     judge,
     problems_first,
     stream_rules,
@@ -97,3 +98,40 @@ def test_stream_down_fires_past_the_threshold_and_resolves_once() -> None:
     assert [(e.rule, e.subject, e.status) for e in back] == [
         ("StreamDown", "1", AlertStatus.RESOLVED)
     ]
+
+
+def test_quarantine_moves_a_stream_its_holder_reports_down_too_long_once() -> None:
+    instances = {"a": facts(InstanceState.ACTIVE, 1, 2, 3), "w": facts(InstanceState.WARNING, 4)}
+    long_ago, lately = NOW - timedelta(seconds=600), NOW - timedelta(seconds=30)
+    healths = [
+        judge(1, "a", instances, ReportedHealth("a", StreamState.RECONNECTING, long_ago)),
+        judge(2, "a", instances, ReportedHealth("a", StreamState.RECONNECTING, lately)),
+        judge(3, "a", instances, ReportedHealth("a", StreamState.CONNECTING, long_ago)),
+        # Its holder is silent: failover's business, however long.
+        judge(4, "w", {"w": facts(InstanceState.WARNING, 4, seen_s_ago=900)}, None),
+        judge(5, None, instances, None),
+    ]
+    decision = decide_quarantine(healths, NOW, 300, moved={})
+    assert decision.move_away == {1: "a", 3: "a"} and decision.newly_due == {1, 3}
+    assert decide_quarantine(healths, NOW, 0, moved={}).move_away == {}  # off
+    # Already moved away from "z" for this episode: not moved again, but kept off "z" while
+    # the episode goes on (it is still down).
+    again = decide_quarantine(healths, NOW, 300, moved={1: "z", 3: "z"})
+    assert again.move_away == {1: "z", 3: "z"} and not again.newly_due and not again.ended
+
+
+def test_a_quarantine_episode_ends_when_the_stream_runs_or_leaves() -> None:
+    instances = {"b": facts(InstanceState.ACTIVE, 1)}
+    running = judge(1, "b", instances, ReportedHealth("b", StreamState.RUNNING, NOW))
+    decision = decide_quarantine([running], NOW, 300, moved={1: "a", 7: "a"})
+    assert decision.ended == {1, 7} and decision.move_away == {}
+
+
+def test_a_new_holder_that_has_not_reported_yet_does_not_end_the_episode() -> None:
+    # Moved from "a" to "b": "b" runs it but has sent no health yet (judged running, unreported).
+    instances = {"b": facts(InstanceState.ACTIVE, 1)}
+    stale = ReportedHealth("a", StreamState.RECONNECTING, NOW - timedelta(seconds=900))
+    health = judge(1, "b", instances, stale)
+    assert health.state is StreamState.RUNNING and not health.reported
+    decision = decide_quarantine([health], NOW, 300, moved={1: "a"})
+    assert decision.move_away == {1: "a"} and not decision.ended

@@ -39,6 +39,8 @@ ORCHESTRATOR_METRICS = frozenset(
         "fingerv7_streams_silent_too_long",
         "fingerv7_instances_with_problems",
         "fingerv7_monitor_failing",
+        "fingerv7_instance_plays_buffered",
+        "fingerv7_instance_plays_buffered_oldest_seconds",
     }
 )
 HISTOGRAMS = frozenset(

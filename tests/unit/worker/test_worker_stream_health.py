@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from fingerv7.api.schemas import HeartbeatRequest as OrchestratorHeartbeat
+from fingerv7.playlog import Play, PlayBuffer, PlayLog, SqliteMusicLogWriter
 from fingerv7.processing import AssignedStream, StreamStats
+from fingerv7.worker.messages import HeartbeatRequest
 from fingerv7.worker.stream_health import (
     HealthDelta,
     StreamHealthReport,
+    play_log_report,
     redact,
     stream_reports,
 )
@@ -67,3 +73,47 @@ def test_only_changed_streams_are_sent_and_everything_every_tenth_beat() -> None
     for _ in range(9):
         assert delta.select(down) == []
     assert len(delta.select(down)) == 100  # every tenth beat is complete
+
+
+class PlayLoggingProcessor:
+    """The part of a fingerprint processor the heartbeat reads: its play log's backlog."""
+
+    def __init__(self, play_log: PlayLog) -> None:
+        self.play_log = play_log
+
+    def play_log_backlog(self) -> dict[str, object]:
+        return self.play_log.backlog()
+
+
+async def test_the_heartbeat_carries_the_play_log_backlog_the_orchestrator_accepts(
+    tmp_path: Path,
+) -> None:
+    writer = SqliteMusicLogWriter(
+        tmp_path / "music.db", "music_log", window_s=900, zone=ZoneInfo("UTC")
+    )
+    play_log = PlayLog(PlayBuffer(tmp_path / "buffer.sqlite3"), writer)  # not started: it waits
+    heard = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    await play_log.record(Play(1, "Radio", "Artist", "Song", heard, "w1"))
+    try:
+        report = play_log_report(PlayLoggingProcessor(play_log))
+        assert report is not None and report.plays_buffered == 1
+        assert report.last_write_at is None and not report.unavailable
+        beat = HeartbeatRequest(
+            instance_id="w1",
+            timestamp=heard,
+            status="active",
+            current_streams=0,
+            processed_count=0,
+            error_count=0,
+            cpu_usage=0,
+            memory_usage=0,
+            last_activity=None,
+            stream_ids=[],
+            generation=0,
+            play_log=report,
+        )
+        received = OrchestratorHeartbeat.model_validate(beat.model_dump(mode="json"))
+        assert received.stats()["play_log"]["plays_buffered"] == 1
+        assert play_log_report(object()) is None  # probe: no play log
+    finally:
+        await play_log.aclose(drain_timeout_s=0)

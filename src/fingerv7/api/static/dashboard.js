@@ -206,6 +206,15 @@ function withHost(own, host) {
   return `${formatPercent(own)} (host ${formatPercent(host)})`;
 }
 
+// A worker that logs no plays (or predates the field) sends no backlog: "–".
+function describeBacklog(backlog) {
+  if (!backlog) return "–";
+  if (!backlog.plays_buffered) return "0";
+  const oldest = formatDuration(1000 * backlog.oldest_age_seconds);
+  const outage = backlog.unavailable ? ", music_log unavailable" : "";
+  return `${backlog.plays_buffered} (oldest ${oldest}${outage})`;
+}
+
 function formatPercent(value) {
   return value === null || value === undefined ? "–" : `${Number(value).toFixed(0)} %`;
 }
@@ -233,6 +242,8 @@ function updateCard(card, instance) {
   setText(part(".processed"), instance.processed_total.toLocaleString());
   setText(part(".errors"), instance.errors_total.toLocaleString());
   part(".errors").classList.toggle("warn", instance.errors_total > 0);
+  setText(part(".plays-buffered"), describeBacklog(instance.play_log));
+  part(".plays-buffered").classList.toggle("warn", (instance.play_log?.plays_buffered ?? 0) > 0);
   const drain = part(".drain");
   drain.dataset.draining = instance.draining ? "true" : "false";
   setText(drain, instance.draining ? "Undrain" : "Drain");

@@ -50,6 +50,7 @@ class ChangeReason(StrEnum):
     REBALANCE = "load_balancing"  # voluntary move between two live instances
     NO_CAPACITY = "no_capacity"  # taken off an instance and left unassigned
     REMOVED = "stream_removed"  # stream no longer in the source
+    QUARANTINE = "quarantine"  # down on its instance too long: tried once elsewhere
 
 
 class UnassignedReason(StrEnum):

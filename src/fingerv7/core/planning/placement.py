@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fingerv7.core.planning.balance import CountPlan
-from fingerv7.core.planning.fleet import NO_REGION, Fleet, IntArray
+from fingerv7.core.planning.fleet import NO_REGION, BoolArray, Fleet, IntArray
 from fingerv7.core.planning.model import ChangeReason
 
 # Reason codes for the arrays; REASON_BY_CODE turns them back into ChangeReason members.
-NEW, FAILOVER, DRAIN, OVER_CAPACITY, REBALANCE, NO_CAPACITY, REMOVED = range(7)
+NEW, FAILOVER, DRAIN, OVER_CAPACITY, REBALANCE, NO_CAPACITY, REMOVED, QUARANTINE = range(8)
 REASON_BY_CODE = (
     ChangeReason.NEW,
     ChangeReason.FAILOVER,
@@ -26,6 +26,7 @@ REASON_BY_CODE = (
     ChangeReason.REBALANCE,
     ChangeReason.NO_CAPACITY,
     ChangeReason.REMOVED,
+    ChangeReason.QUARANTINE,
 )
 
 
@@ -37,17 +38,22 @@ class Placement:
     reason: IntArray  # reason code; meaningful where `instance` differs from the current one
 
 
-def _leavers(fleet: Fleet, keep: IntArray, match_regions: bool) -> tuple[IntArray, IntArray]:
-    """Streams that leave their instance (sorted by stream index) and each one's reason code."""
+def _leavers(
+    fleet: Fleet, keep: IntArray, match_regions: bool, settled: BoolArray | None
+) -> tuple[IntArray, IntArray]:
+    """Streams that leave their instance (sorted by stream index) and each one's reason code.
+
+    `settled` streams (moved there by a quarantine) are the last an instance gives up."""
     current = fleet.stream_current
     # Only instances keeping fewer than they hold lose streams; when one instance dies, that
     # is a hundred streams out of a million, so rank just those. Index -1 reads the False pad.
     shedding = np.append(keep < fleet.held, False)
     assigned = np.flatnonzero(shedding[current])
     holder = current[assigned]
-    if match_regions:
+    if match_regions or settled is not None:
         away = fleet.stream_region[assigned] != fleet.location[holder]
-        order = assigned[np.lexsort((away, holder))]
+        unsettled = np.zeros(len(assigned), np.bool_) if settled is None else ~settled[assigned]
+        order = assigned[np.lexsort((away, unsettled, holder))]
     else:
         order = assigned[np.argsort(holder, kind="stable")]
     group = current[order]
@@ -93,10 +99,12 @@ def _match_regions(region: IntArray, slot_instance: IntArray, location: IntArray
     return destination
 
 
-def place_streams(fleet: Fleet, counts: CountPlan, *, match_regions: bool) -> Placement:
+def place_streams(
+    fleet: Fleet, counts: CountPlan, *, match_regions: bool, settled: BoolArray | None = None
+) -> Placement:
     """Move the streams the counts say must move; leave every other stream where it is."""
     current = fleet.stream_current
-    leavers, leaver_reason = _leavers(fleet, counts.keep, match_regions)
+    leavers, leaver_reason = _leavers(fleet, counts.keep, match_regions, settled)
     reason = np.full(len(current), NEW, dtype=np.int64)
     reason[leavers] = leaver_reason
 

@@ -32,6 +32,7 @@ from fingerv7.core.planning.model import (
     StreamSpec,
     UnassignedReason,
 )
+from fingerv7.core.planning.move_away import away_requests, move_streams_away
 from fingerv7.core.planning.placement import REASON_BY_CODE, REMOVED, Placement, place_streams
 from fingerv7.core.planning.targets import apportion_array, strategy_weights
 
@@ -53,6 +54,7 @@ def plan_assignment(
     *,
     seconds_since_last_rebalance: float | None = None,
     force_rebalance: bool = False,
+    move_away: Mapping[StreamId, InstanceId] | None = None,
 ) -> AssignmentPlan:
     """Plan one round: where every source stream should run, and why each change happens.
 
@@ -62,6 +64,9 @@ def plan_assignment(
     target first. Voluntary moves happen only when the imbalance or the distance to a target
     exceeds the policy and the cooldown has passed (`seconds_since_last_rebalance` None means
     never rebalanced), or when `force_rebalance` is set; at most `max_voluntary_moves` of them.
+    `move_away` names streams to keep off a given instance (quarantine): each still there takes
+    a free slot on another accepting instance, reason QUARANTINE; each already elsewhere is the
+    last its instance gives up in a rebalance (see :mod:`.move_away`).
     The plan keeps no reference to the arguments. Raises ValueError on duplicate stream or
     instance ids.
 
@@ -83,8 +88,11 @@ def plan_assignment(
         force_rebalance=force_rebalance,
         names=fleet.instance_ids,
     )
-    placement = place_streams(fleet, counts, match_regions=match_regions)
-    return _describe(fleet, targets, counts, placement)
+    requests = away_requests(fleet, move_away or {})
+    settled = requests.kept_away(fleet)
+    placement = place_streams(fleet, counts, match_regions=match_regions, settled=settled)
+    placement, notes = move_streams_away(fleet, placement, requests)
+    return _describe(fleet, targets, counts, placement, notes)
 
 
 def _targets(fleet: Fleet, strategy: BalanceStrategy) -> IntArray:
@@ -177,7 +185,7 @@ def _assignment_builder(
 
 
 def _describe(
-    fleet: Fleet, targets: IntArray, counts: CountPlan, placement: Placement
+    fleet: Fleet, targets: IntArray, counts: CountPlan, placement: Placement, notes: list[str]
 ) -> AssignmentPlan:
     names = fleet.instance_ids
     instance = placement.instance
@@ -213,5 +221,10 @@ def _describe(
         imbalance_before=imbalance_of(fleet.held[accepting], capacity),
         imbalance_after=imbalance_of(planned[accepting], capacity),
         rebalanced=counts.voluntary,
-        explanation=[summary, "changes: " + (", ".join(parts) or "none"), *counts.explanation],
+        explanation=[
+            summary,
+            "changes: " + (", ".join(parts) or "none"),
+            *counts.explanation,
+            *notes,
+        ],
     )
