@@ -232,6 +232,13 @@ def main() -> None:
     parser.add_argument("--steady", type=float, default=60, help="s of steady-state measurement")
     parser.add_argument("--failover-margin", type=float, default=30)
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--orchestrator-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment of the orchestrator (e.g. PYTHONASYNCIODEBUG=1 to log slow steps)",
+    )
     parser.add_argument("--profile", help="py-spy output during the steady phase (.svg or .txt)")
     args = parser.parse_args()
 
@@ -256,6 +263,7 @@ def main() -> None:
             "HEARTBEAT_TIMEOUT": str(args.heartbeat_timeout),
             "LOG_LEVEL": "WARNING",
         }
+        env |= dict(pair.split("=", 1) for pair in args.orchestrator_env)
         orchestrator = Orchestrator(env, port, log_path)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

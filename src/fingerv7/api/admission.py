@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -45,6 +46,10 @@ class TokenBucket:
             return 0.0
         return (1 - self.tokens) * 60 / self.rate_per_minute
 
+    def give_back(self) -> None:
+        """Return a token taken for a call that then failed."""
+        self.tokens = min(self.capacity, self.tokens + 1)
+
 
 def _bucket(request: Request, rate_per_minute: float) -> TokenBucket:
     bucket: TokenBucket | None = getattr(request.app.state, "registration_bucket", None)
@@ -56,29 +61,44 @@ def _bucket(request: Request, rate_per_minute: float) -> TokenBucket:
 
 async def admit_registration(
     body: RegisterRequest, request: Request, caller: InstanceCaller
-) -> RegisterRequest:
-    """The registration as it may be stored: own id, new ids rate-limited, capacity capped."""
+) -> AsyncIterator[RegisterRequest]:
+    """The registration as it may be stored: own id, new ids rate-limited, capacity capped.
+
+    A registration that then fails (the database busy or away) gives its token back: a fleet
+    retrying through an outage must not find itself rate-limited when the database returns.
+    """
     caller.admit(body.instance_id)
     settings = settings_of(request)
-    if settings.registration_rate > 0:
-        # A new id is one this process has no answer for (it caches every registered
-        # instance): no database read, so a fleet restart's registrations cost one round
-        # trip each. An id registered through another process in the last few seconds counts
-        # as new once, which only spends a token.
-        if request.app.state.runtime.cache.peek(body.instance_id) is None:
-            wait_s = _bucket(request, settings.registration_rate).take(time.monotonic())
-            if wait_s > 0:
-                log.warning(
-                    "[INSTANCE] registration of new instance %s refused: over REGISTRATION_RATE",
-                    body.instance_id,
-                )
-                raise HTTPException(
-                    status.HTTP_429_TOO_MANY_REQUESTS,
-                    f"too many new instances (REGISTRATION_RATE={settings.registration_rate:g} "
-                    "a minute); retry later",
-                    headers={"Retry-After": str(math.ceil(wait_s))},
-                )
-    cap = settings.max_streams_per_instance
+    bucket = None
+    # A new id is one this process has no answer for (it caches every registered instance):
+    # no database read, so a fleet restart's registrations cost one round trip each. An id
+    # registered through another process in the last few seconds counts as new once.
+    if (
+        settings.registration_rate > 0
+        and request.app.state.runtime.cache.peek(body.instance_id) is None
+    ):
+        bucket = _bucket(request, settings.registration_rate)
+        wait_s = bucket.take(time.monotonic())
+        if wait_s > 0:
+            log.warning(
+                "[INSTANCE] registration of new instance %s refused: over REGISTRATION_RATE",
+                body.instance_id,
+            )
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many new instances (REGISTRATION_RATE={settings.registration_rate:g} "
+                "a minute); retry later",
+                headers={"Retry-After": str(math.ceil(wait_s))},
+            )
+    try:
+        yield _capped(body, settings.max_streams_per_instance)
+    except Exception:
+        if bucket is not None:
+            bucket.give_back()
+        raise
+
+
+def _capped(body: RegisterRequest, cap: int) -> RegisterRequest:
     if body.max_streams > cap:
         log.warning(
             "[INSTANCE] %s asked for max_streams=%d; capped at MAX_STREAMS_PER_INSTANCE=%d",

@@ -161,20 +161,39 @@ class AssignmentCache:
         for start in range(0, len(stale), REFRESH_CHUNK):
             wanted = stale[start : start + REFRESH_CHUNK]
             found = await self._store.desired_sets(wanted)
+            # Rendering 250 instances' answers is CPU work: off the event loop.
+            rendered = await asyncio.to_thread(self._render_changed, found)
             for instance_id in wanted:
                 if instance_id in found:
-                    self._store_entry(instance_id, found[instance_id])
+                    self._store_entry(instance_id, found[instance_id], rendered.get(instance_id))
                 else:
                     self._drop(instance_id)
         self.refreshes += 1
         self.last_error = None
         self.last_refresh_s = time.monotonic()
 
-    def _store_entry(self, instance_id: str, desired: DesiredSet) -> CachedAssignment:
+    def _render_changed(self, found: dict[str, DesiredSet]) -> dict[str, CachedAssignment]:
+        """Answers for the sets that differ from the cached ones (any thread: reads only)."""
+        return {
+            instance_id: render(desired)
+            for instance_id, desired in found.items()
+            if (current := self._entries.get(instance_id)) is None or current.desired != desired
+        }
+
+    def _store_entry(
+        self, instance_id: str, desired: DesiredSet, rendered: CachedAssignment | None = None
+    ) -> CachedAssignment:
         current = self._entries.get(instance_id)
         if current is not None and current.generation > desired.generation:
             return current  # an older snapshot read concurrently: keep the newer
-        entry = render(desired) if current is None or current.desired != desired else current
+        if current is None or current.desired != desired:
+            entry = (
+                rendered
+                if rendered is not None and rendered.desired is desired
+                else render(desired)
+            )
+        else:
+            entry = current
         self._entries[instance_id] = entry
         if current is None or current.generation != entry.generation:
             self._wake(instance_id)

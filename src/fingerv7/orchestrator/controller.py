@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -202,19 +202,15 @@ class FleetController:
         self._next_sync_s = 0.0
         self._loaded = True
 
-    def ownership_view(self) -> tuple[list[InstanceRow], list[StreamOwnership]] | None:
-        """The leader's own (instances, ownership) as of its last tick: the stream-health pass
-        reads this instead of 100,000 ownership rows. None when not leading."""
+    def ownership_view(
+        self,
+    ) -> tuple[list[InstanceRow], dict[int, Holding], list[int]] | None:
+        """The leader's own instances, holdings and stream ids as of its last tick (copies):
+        the stream-health pass reads this instead of 100,000 ownership rows. None when not
+        leading."""
         if not (self.is_leader and self._loaded and self._instances):
             return None
-        holdings = self._holdings
-        ownership = [
-            StreamOwnership(stream_id, h.target, h.holder)
-            if (h := holdings.get(stream_id))
-            else StreamOwnership(stream_id, None, None)
-            for stream_id in sorted(self._streams)
-        ]
-        return list(self._instances.values()), ownership
+        return list(self._instances.values()), dict(self._holdings), list(self._streams)
 
     async def tick(self) -> TickDecision:
         """One reconcile pass. Public so tests can drive the monitor step by step."""
@@ -229,20 +225,11 @@ class FleetController:
         fleet = await self.store.fleet_row()
         rows = await self.store.instance_rows(self._instances)
         self._instances = {row.id: row for row in rows}
-        records = [_record(row, now_s) for row in rows]
-        states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
-        view, plan_key = self._view(records, states, fleet, now_s)
-        replan = plan_key != self._last_plan_key
-        policy = self.settings.balance_policy()
-        if replan:  # planning 100,000 streams takes a while: keep serving meanwhile
-            decision = await asyncio.to_thread(reconcile_fleet, view, states, policy, replan=True)
-        else:
-            decision = reconcile_fleet(view, states, policy, replan=False)
-        # A quarantine move is made after balancing: the next plan may balance again.
-        self._last_plan_key = None if _moved_for_quarantine(view, decision) else plan_key
-        write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)
-        if write is not None and _is_noop(write, self._generation):
-            write = None
+        # 2,000 instances and 100,000 streams: deciding is CPU work, done off the event loop
+        # that answers heartbeats (the loop only waits for it).
+        decision, write, view_generation = await asyncio.to_thread(
+            self._decide, now, rows, fleet, sync
+        )
         if write is not None:
             epoch = self.leadership.epoch
             if epoch is None:
@@ -251,13 +238,35 @@ class FleetController:
             self._commit(decision)
             self._refreshed = frozenset()
             log_tick(decision, write, self._previous_states(rows))
-            if decision.generation != view.generation:
+            if decision.generation != view_generation:
                 self.on_generation()
         self.ticks += 1
         source_up = None if sync is None else sync.status == "healthy"
         duration_s = time.perf_counter() - started_s
         await self._notify_observers(TickFacts(now, decision, write, rows, source_up, duration_s))
         return decision
+
+    def _decide(
+        self,
+        now: datetime,
+        rows: list[InstanceRow],
+        fleet: dict[str, Any],
+        sync: SourceSync | None,
+    ) -> tuple[TickDecision, TickWrite | None, int]:
+        """The tick's pure part: states, the plan when its inputs changed, settled handoffs,
+        and what to write (None when nothing). Changes no state but the plan key."""
+        now_s = now.timestamp()
+        records = [_record(row, now_s) for row in rows]
+        states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
+        view, plan_key = self._view(records, states, fleet, now_s)
+        replan = plan_key != self._last_plan_key
+        decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
+        # A quarantine move is made after balancing: the next plan may balance again.
+        self._last_plan_key = None if _moved_for_quarantine(view, decision) else plan_key
+        write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)
+        if write is not None and _is_noop(write, self._generation):
+            write = None
+        return decision, write, view.generation
 
     async def _notify_observers(self, facts: TickFacts) -> None:
         for observer in self.observers:
@@ -394,6 +403,18 @@ class FleetController:
 
     def _previous_states(self, rows: list[InstanceRow]) -> dict[str, InstanceState]:
         return {row.id: row.state for row in rows}
+
+
+def ownership_of(
+    holdings: Mapping[int, Holding], stream_ids: Iterable[int]
+) -> list[StreamOwnership]:
+    """(stream, target, holder) of every stream, unassigned ones included, by id."""
+    return [
+        StreamOwnership(stream_id, h.target, h.holder)
+        if (h := holdings.get(stream_id))
+        else StreamOwnership(stream_id, None, None)
+        for stream_id in sorted(stream_ids)
+    ]
 
 
 def source_changes(

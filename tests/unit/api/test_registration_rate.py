@@ -52,3 +52,18 @@ def test_invented_ids_are_bounded(default_rate: float) -> None:
     assert admitted <= default_rate * (minutes + 1)  # the burst, then the rate: 33,000 of 600,000
     refused_wait_s = bucket.take(minutes * 60.0 - 1)  # still within the last second
     assert 0 < refused_wait_s <= 60 / default_rate  # Retry-After: the next token's due time
+
+
+def test_a_registration_that_failed_gives_its_token_back() -> None:
+    """A fleet retrying through a database outage must not be rate-limited when it returns."""
+    bucket = TokenBucket(2, clock=0.0)
+    assert _admitted(bucket, 2, at_s=0.0) == 2
+    assert bucket.take(0.0) > 0  # empty
+
+    bucket.give_back()  # one of the two failed after admission (503)
+
+    assert bucket.take(0.0) == 0
+    bucket.give_back()
+    bucket.give_back()
+    bucket.give_back()
+    assert _admitted(bucket, 5, at_s=0.0) == 2  # never above the burst
