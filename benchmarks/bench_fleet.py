@@ -103,6 +103,27 @@ async def loop_lag(lags: list[float], every_s: float = 0.05) -> None:
         lags.append(max(0.0, time.monotonic() - asked - every_s))
 
 
+async def start_probe(url: str) -> subprocess.Popen[bytes]:
+    """fleet_probe.py in its own process, its instances registered and drained."""
+    probe = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("fleet_probe.py")), url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert probe.stdout is not None
+    line = await asyncio.to_thread(probe.stdout.readline)
+    if line.strip() != b"ready":
+        raise SystemExit(f"the probe did not start: {line!r}")
+    return probe
+
+
+def probe_result(probe: subprocess.Popen[bytes]) -> dict[str, Any]:
+    assert probe.stdout is not None
+    result: dict[str, Any] = json.loads(probe.stdout.readline())
+    probe.wait(timeout=30)
+    return result
+
+
 async def scrape(client: httpx.AsyncClient) -> str:
     response = await client.get("/metrics/prometheus", timeout=60)
     return response.text
@@ -121,6 +142,7 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         }
         watch = StateWatch(dsn)
         watch_task = asyncio.create_task(watch.run(fleet))
+        probe = await start_probe(orchestrator.url)
         started = time.monotonic()
         for instance in fleet.values():
             instance.start()
@@ -136,6 +158,7 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         report["coverage_at_deadline"] = len(ledger.owner)
         if covered is None:
             await stop_fleet(fleet)
+            probe.kill()
             watch_task.cancel()
             return report | finish(ledger, watch, time.monotonic() - started)
 
@@ -146,6 +169,9 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         profiler = start_profiler(args.profile, orchestrator, args.steady)
         cpu_before, steady_start = orchestrator.cpu_s(), time.monotonic()
         driver_cpu_before = time.process_time()
+        assert probe.stdin is not None
+        probe.stdin.write(f"go {args.steady}\n".encode())
+        probe.stdin.flush()
         lag_task = asyncio.create_task(loop_lag(lags := []))
         rss_samples = []
         while time.monotonic() - steady_start < args.steady:
@@ -155,6 +181,7 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         if profiler is not None:
             profiler.wait()
         lag_task.cancel()
+        probed = await asyncio.to_thread(probe_result, probe)
         cpu_cores = (orchestrator.cpu_s() - cpu_before) / (steady_end - steady_start)
         driver_cores = (time.process_time() - driver_cpu_before) / (steady_end - steady_start)
         exposition = await scrape(client)
@@ -167,6 +194,12 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
             "client_p50_ms": round(percentile(steady, 0.50) * 1000, 1),
             "client_p99_ms": round(percentile(steady, 0.99) * 1000, 1),
             "client_max_ms": round(max(steady, default=float("nan")) * 1000, 1),
+            # A worker's view: beats from a quiet process of their own (fleet_probe.py).
+            "probe_beats": len(probed["latencies"]),
+            "probe_p50_ms": round(percentile(probed["latencies"], 0.50) * 1000, 1),
+            "probe_p99_ms": round(percentile(probed["latencies"], 0.99) * 1000, 1),
+            "probe_max_ms": round(max(probed["latencies"], default=float("nan")) * 1000, 1),
+            "probe_errors": probed["errors"],
             "server_p50": bucket_percentile(before, after, 0.50),
             "server_p99": bucket_percentile(before, after, 0.99),
             "noop_ticks": ticks_after.get(float("inf"), 0) - ticks_before.get(float("inf"), 0),
