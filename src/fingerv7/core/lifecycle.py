@@ -8,6 +8,7 @@ a missed transition is simply computed again on the next tick).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fingerv7.core.planning.model import InstanceState
@@ -68,3 +69,31 @@ def derive_state(
     if silent_s > timeouts.warning_s:
         return InstanceState.WARNING
     return InstanceState.ACTIVE
+
+
+def next_transition_s(
+    fleet: Iterable[InstanceFacts],
+    now_s: float,
+    timeouts: LifecycleTimeouts,
+    grace_start_s: float | None = None,
+) -> float | None:
+    """The earliest moment after `now_s` at which silence alone changes some instance's state.
+
+    Until then, with no new report, :func:`derive_state` answers the same for every instance:
+    a report only moves `last_seen_s` later, which only delays these moments. So the monitor
+    may sleep until then (or until a report or an operator wakes it) instead of re-reading the
+    whole fleet every second, and still declares a silent instance dead on time. None when no
+    instance can change by silence (all removed).
+    """
+    earliest: float | None = None
+    limits = sorted((timeouts.warning_s, timeouts.inactive_s, timeouts.removal_s))
+    for facts in fleet:
+        if facts.deregistered:
+            continue
+        since_s = (
+            facts.last_seen_s if grace_start_s is None else max(facts.last_seen_s, grace_start_s)
+        )
+        due_s = next((since_s + limit for limit in limits if since_s + limit > now_s), None)
+        if due_s is not None and (earliest is None or due_s < earliest):
+            earliest = due_s
+    return earliest

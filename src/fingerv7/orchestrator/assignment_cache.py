@@ -132,7 +132,9 @@ class AssignmentCache:
                 await asyncio.wait_for(event.wait(), timeout=remaining_s)
 
     async def run(self) -> None:
-        """Refresh when asked, and every `resync_s` in any case."""
+        """Refresh at once (a new process warms up before the fleet's beats reach it), then
+        when asked, and every `resync_s` in any case."""
+        self._refresh_requested.set()
         while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._refresh_requested.wait(), timeout=self._resync_s)

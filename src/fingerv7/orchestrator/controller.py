@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fingerv7.core.handoff import Holding
-from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts
+from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts, next_transition_s
 from fingerv7.core.planning.model import ChangeReason, InstanceSpec, InstanceState, StreamSpec
 from fingerv7.core.reconcile import (
     FleetView,
@@ -51,6 +51,7 @@ log = logging.getLogger("fingerv7.orchestrator")
 
 TickObserver = Callable[[TickFacts], Awaitable[None]]
 TICK_GAP_S = 0.05
+DUE_MARGIN_S = 0.01  # wake just past a threshold: states change when silence *exceeds* it
 
 
 class StreamSource(Protocol):
@@ -107,6 +108,7 @@ class FleetController:
         self._refreshed: frozenset[int] = frozenset()
         self._generation = 0
         self._grace_start_s: float | None = None
+        self._next_due_s: float | None = None  # wall clock; see _idle_s
         self._next_sync_s = 0.0
         self._last_plan_key: object = None
         self._streams_version = 0
@@ -148,10 +150,23 @@ class FleetController:
                 self.last_tick_error = f"{type(error).__name__}: {error}"
                 log.exception("[ERROR] [BALANCE] monitor tick failed; retrying")
             delay_s = self.settings.monitor_interval * min(2**failures, 30) if failures else None
-            await self._sleep(delay_s or self.settings.monitor_interval)
+            await self._sleep(delay_s or self._idle_s())
         if self.is_leader:
             await self.leadership.release()
             self.is_leader = False
+
+    def _idle_s(self) -> float:
+        """How long the monitor may wait for a wake-up: until the next moment something is due
+        by time alone (an instance's silence crossing a threshold, the source sync, the end of
+        the rebalance cooldown), at most MONITOR_INTERVAL. Reports that change something,
+        registrations and operator actions wake it sooner; steady heartbeats only postpone
+        what is due, so a quiet fleet is not re-read every second."""
+        interval_s = self.settings.monitor_interval
+        if not self.is_leader:  # a follower polls for the lease as often as the leader renews
+            return min(interval_s, self.settings.leader_lease_seconds / 4)
+        if self._next_due_s is None:
+            return interval_s
+        return min(interval_s, max(0.0, self._next_due_s - time.time()) + DUE_MARGIN_S)
 
     async def _sleep(self, seconds: float) -> None:
         """Until woken or `seconds` passed; but never tick again sooner than TICK_GAP_S.
@@ -259,6 +274,7 @@ class FleetController:
         records = [_record(row, now_s) for row in rows]
         states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
         view, plan_key = self._view(records, states, fleet, now_s)
+        self._next_due_s = self._next_due(records, fleet, now_s)
         replan = plan_key != self._last_plan_key
         decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
         # A quarantine move is made after balancing: the next plan may balance again.
@@ -267,6 +283,21 @@ class FleetController:
         if write is not None and _is_noop(write, self._generation):
             write = None
         return decision, write, view.generation
+
+    def _next_due(
+        self, records: list[InstanceRecord], fleet: dict[str, Any], now_s: float
+    ) -> float | None:
+        """The next wall-clock moment a tick would decide differently with no new report."""
+        due = [self._next_sync_s]
+        silence_due_s = next_transition_s(
+            (r.facts for r in records), now_s, self.timeouts, self._grace_start_s
+        )
+        if silence_due_s is not None:
+            due.append(silence_due_s)
+        last = fleet["last_rebalance_at"]
+        if last is not None and last.timestamp() + self.settings.rebalance_cooldown > now_s:
+            due.append(last.timestamp() + self.settings.rebalance_cooldown)
+        return min(due)
 
     async def _notify_observers(self, facts: TickFacts) -> None:
         for observer in self.observers:

@@ -65,7 +65,7 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     max_missed_heartbeats: Annotated[int, Field(ge=1)] = 2
     instance_removal_timeout: PositiveSeconds = 3600
     stream_sync_interval: PositiveSeconds = 60
-    monitor_interval: PositiveSeconds = 1.0
+    monitor_interval: PositiveSeconds = 5.0
 
     postgres_startup_timeout: PositiveSeconds = 60
     redis_startup_timeout: PositiveSeconds = 30

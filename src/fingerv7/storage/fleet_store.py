@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -55,8 +55,8 @@ class FleetStore:
         set is read in the same snapshot (a re-registered instance keeps its streams). On
         PostgreSQL all of it is one statement in autocommit, one round trip: a fleet restart
         registers thousands at once, and every round trip waits its turn on a busy event loop.
-        Registering changes nobody's desired set, so no process is told to refresh; the
-        leader plans at its next tick (the caller wakes it in this process).
+        Registering changes nobody's desired set, so no cache is told to refresh; the leader
+        is woken (in this process by the caller, in another by NOTIFY in the same statement).
         """
 
         async def transaction() -> Registered:
@@ -241,6 +241,8 @@ async def _register_in_one_statement(
     registered = (
         _upsert(registration, conn.dialect).returning(*schema.instances.c).cte("registered")
     )
+    # The leader of another process plans for the newcomer now (delivered on commit).
+    woken = select(func.pg_notify(REPORTS_CHANNEL, "").label("woken")).cte("woken")
     owned = a.join(m, m.c.id == a.c.stream_id)
     query = (
         select(
@@ -251,7 +253,7 @@ async def _register_in_one_statement(
             m.c.stream_metadata,
         )
         .select_from(
-            registered.outerjoin(
+            registered.join(woken, true()).outerjoin(
                 owned, (a.c.holder == registered.c.id) & (a.c.target == registered.c.id)
             )
         )

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts, derive_state, silence_s
+from fingerv7.core.lifecycle import (
+    InstanceFacts,
+    LifecycleTimeouts,
+    derive_state,
+    next_transition_s,
+    silence_s,
+)
 from fingerv7.core.planning.model import InstanceState as S
 
 TIMEOUTS = LifecycleTimeouts(warning_s=90, inactive_s=180, removal_s=3600)
@@ -77,3 +83,39 @@ def test_silence_decides_death_whatever_the_history(
     assert (result in (S.INACTIVE, S.REMOVED)) == (silent > TIMEOUTS.inactive_s)
     if silent <= TIMEOUTS.warning_s and state not in (S.INACTIVE, S.REMOVED, S.RECOVERING):
         assert result is S.ACTIVE
+
+
+def test_the_next_transition_is_the_nearest_threshold_of_the_quietest_instance() -> None:
+    fleet = [facts(S.ACTIVE, last_seen_s=50), facts(S.WARNING, last_seen_s=0)]
+
+    assert next_transition_s(fleet, now_s=100, timeouts=TIMEOUTS) == 140  # 50 + 90: warning
+    assert next_transition_s(fleet, now_s=150, timeouts=TIMEOUTS) == 180  # 0 + 180: inactive
+    # after a restart, silence counts from the restart (grace)
+    assert next_transition_s(fleet, now_s=150, timeouts=TIMEOUTS, grace_start_s=120) == 210
+    assert next_transition_s([facts(S.REMOVED, deregistered=True)], 10, TIMEOUTS) is None
+
+
+states = st.sampled_from(list(S))
+fleet_facts = st.lists(
+    st.builds(
+        facts,
+        states,
+        last_seen_s=st.floats(0, 5000),
+        has_heartbeat=st.booleans(),
+        deregistered=st.booleans(),
+    ),
+    max_size=8,
+)
+
+
+@given(fleet_facts, st.floats(0, 5000), st.floats(0, 1), st.one_of(st.none(), st.floats(0, 5000)))
+def test_no_state_changes_by_silence_before_the_next_transition(
+    fleet: list[InstanceFacts], now_s: float, fraction: float, grace_start_s: float | None
+) -> None:
+    """The monitor may sleep until then: no derived state differs at any moment before it."""
+    due_s = next_transition_s(fleet, now_s, TIMEOUTS, grace_start_s)
+    later_s = now_s + 10_000 if due_s is None else now_s + fraction * (due_s - now_s)
+    for f in fleet:
+        assert derive_state(f, later_s, TIMEOUTS, grace_start_s) is derive_state(
+            f, now_s, TIMEOUTS, grace_start_s
+        )
