@@ -188,14 +188,12 @@ class AssignmentCache:
         current = self._entries.get(instance_id)
         if current is not None and current.generation > desired.generation:
             return current  # an older snapshot read concurrently: keep the newer
-        if current is None or current.desired != desired:
-            entry = (
-                rendered
-                if rendered is not None and rendered.desired is desired
-                else render(desired)
-            )
-        else:
+        if rendered is not None and rendered.desired is desired:
+            entry = rendered  # rendered off the loop because it differed: no second comparison
+        elif current is not None and current.desired == desired:
             entry = current
+        else:
+            entry = render(desired)
         self._entries[instance_id] = entry
         if current is None or current.generation != entry.generation:
             self._wake(instance_id)

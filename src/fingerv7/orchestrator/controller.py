@@ -269,7 +269,8 @@ class FleetController:
         sync: SourceSync | None,
     ) -> tuple[TickDecision, TickWrite | None, int]:
         """The tick's pure part: states, the plan when its inputs changed, settled handoffs,
-        and what to write (None when nothing). Changes no state but the plan key."""
+        and what to write (None when nothing). Runs in a worker thread while the loop awaits
+        it; the only state it sets is the plan key and the next due moment (`_idle_s`)."""
         now_s = now.timestamp()
         records = [_record(row, now_s) for row in rows]
         states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
