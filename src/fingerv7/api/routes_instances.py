@@ -57,7 +57,7 @@ async def register(
     """Register an instance, or update it (idempotent: its streams are kept)."""
     runtime = runtime_of(request)
     now = datetime.now(UTC)
-    registered = await runtime.store.register(
+    registered = await runtime.registrations.register(
         Registration(
             instance_id=body.instance_id,
             max_streams=body.max_streams,

@@ -25,6 +25,7 @@ from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.quarantine import StreamQuarantine
+from fingerv7.orchestrator.registration_intake import RegistrationIntake
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.stream_health import (
     FleetFacts,
@@ -72,6 +73,7 @@ class OrchestratorRuntime:
     stream_health: StreamHealthBook
     discrepancies: DiscrepancyRecorder
     quarantine: StreamQuarantine
+    registrations: RegistrationIntake
     listener: NotificationListener | None = None
     control_engine: AsyncEngine | None = None  # the monitor's own pool (see _start)
     redis: redis_asyncio.Redis | None = None
@@ -226,6 +228,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         stream_health=StreamHealthBook(StreamHealthStore(engine), settings),
         discrepancies=discrepancies,
         quarantine=quarantine,
+        registrations=RegistrationIntake(store.register_many),
         listener=listener,
         control_engine=control_engine,
         redis=redis_client,

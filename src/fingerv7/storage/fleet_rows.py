@@ -7,7 +7,7 @@ keyed by column name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -88,6 +88,10 @@ class FleetStorage(Protocol):
     """The request side of the fleet: what the API and the stream-health views read and write."""
 
     async def register(self, registration: Registration) -> Registered: ...
+
+    async def register_many(
+        self, registrations: Sequence[Registration]
+    ) -> dict[str, Registered]: ...
 
     async def streams_held_by_others(
         self, instance_id: str, stream_ids: Iterable[int]

@@ -8,12 +8,31 @@ fleet generation. No table locks, no lock rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    ScalarSelect,
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
@@ -48,26 +67,35 @@ class FleetStore:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def register(self, registration: Registration) -> Registered:
-        """Insert or update the instance; never touches its streams (idempotent re-register).
+        """Insert or update one instance (see `register_many`)."""
+        return (await self.register_many([registration]))[registration.instance_id]
 
-        One upsert, so concurrent first registrations of one id, or a registration racing the
-        monitor's removal of the same id, all end in one registered row. The answer's desired
-        set is read in the same snapshot (a re-registered instance keeps its streams). On
-        PostgreSQL all of it is one statement in autocommit, one round trip: a fleet restart
-        registers thousands at once, and every round trip waits its turn on a busy event loop.
+    async def register_many(self, registrations: Sequence[Registration]) -> dict[str, Registered]:
+        """Insert or update instances; never touches their streams (idempotent re-register).
+
+        An upsert, so concurrent first registrations of one id, or a registration racing the
+        monitor's removal of the same id, all end in one registered row (of one id given twice
+        here, the later registration wins). Each answer's desired set is read in the same
+        snapshot (a re-registered instance keeps its streams). On PostgreSQL all of it is one
+        statement in autocommit, one round trip for the whole batch: a fleet restart registers
+        thousands at once, and each round trip waits its turn on a busy event loop.
         Registering changes nobody's desired set, so no cache is told to refresh; the leader
         is woken (in this process by the caller, in another by NOTIFY in the same statement).
         """
+        latest = list({r.instance_id: r for r in registrations}.values())
 
-        async def transaction() -> Registered:
+        async def transaction() -> dict[str, Registered]:
             if is_postgresql(self.engine.dialect):
                 async with self._autocommit.connect() as conn:
-                    return await _register_in_one_statement(conn, registration)
+                    return await _register_in_one_statement(conn, latest)
             async with self.engine.begin() as conn:
-                upsert = _upsert(registration, conn.dialect).returning(*schema.instances.c)
-                row = (await conn.execute(upsert)).one()
-                desired = await read_desired_sets(conn, [registration.instance_id])
-                return Registered(_instance(row._mapping), desired[registration.instance_id])
+                rows = {}
+                for registration in latest:
+                    upsert = _upsert_one(registration, conn.dialect)
+                    row = (await conn.execute(upsert.returning(*schema.instances.c))).one()
+                    rows[registration.instance_id] = _instance(row._mapping)
+                desired = await read_desired_sets(conn, list(rows))
+                return {key: Registered(row, desired[key]) for key, row in rows.items()}
 
         return await retrying(transaction)
 
@@ -193,55 +221,99 @@ class FleetStore:
         return _fleet(await read_fleet_row(self.engine))
 
 
-def _upsert(registration: Registration, dialect: Dialect) -> Insert:
-    """INSERT ... ON CONFLICT DO UPDATE of one registration (PostgreSQL or SQLite)."""
+_REGISTERED_FIELDS = ("id", "max_streams", "capabilities", "version", "location")
+# What a registration sets on an instance that exists already; the rest is kept.
+_UPDATED_ON_REGISTRATION = (
+    "max_streams",
+    "capabilities",
+    "version",
+    "location",
+    "last_seen_at",
+    "last_report_at",
+    "deregistered",
+)
+
+
+def _new_instance(registered: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
+    """Every column of a newly registered instance, from the registration's own fields."""
     i, f = schema.instances, schema.fleet_state
     now = database_now(dialect)
-    values: dict[str, Any] = {
-        "max_streams": registration.max_streams,
-        "capabilities": registration.capabilities,
-        "version": registration.version,
-        "location": registration.location,
+    return {
+        **registered,
+        "performance_score": 1.0,
+        "state": InstanceState.REGISTERED.value,
+        "draining": False,
+        "deregistered": False,
+        "registered_at": now,
         "last_seen_at": now,
+        "state_changed_at": now,
         # Reports received before this registration belong to a previous life.
         "last_report_at": now,
-        "deregistered": False,
-    }
-    dialect_insert = postgresql.insert if is_postgresql(dialect) else sqlite.insert
-    statement = dialect_insert(i).values(
-        id=registration.instance_id,
-        performance_score=1.0,
-        state=InstanceState.REGISTERED.value,
-        draining=False,
-        registered_at=now,
-        state_changed_at=now,
-        heartbeat_count=0,
+        "heartbeat_count": 0,
         # Never below any generation this id was answered before it was removed:
         # answers (generation, set) stay monotonic per instance id.
-        generation=select(f.c.generation).where(f.c.id == schema.FLEET_ROW_ID).scalar_subquery(),
-        applied_generation=0,
-        reported_stream_ids=[],
-        stats={},
-        report_version=0,
-        **values,
-    )
+        "generation": select(f.c.generation).where(f.c.id == schema.FLEET_ROW_ID).scalar_subquery(),
+        "applied_generation": 0,
+        "reported_stream_ids": literal([], i.c.reported_stream_ids.type),
+        "stats": literal({}, i.c.stats.type),
+        "report_version": 0,
+    }
+
+
+def _on_conflict_update(statement: PgInsert | SqliteInsert) -> Insert:
+    """A registration of an existing id updates it; a removed one starts a fresh life."""
+    i = schema.instances
     fresh_start = {
         "heartbeat_count": case((i.c.deregistered, 0), else_=i.c.heartbeat_count),
-        "registered_at": case((i.c.deregistered, now), else_=i.c.registered_at),
+        "registered_at": case(
+            (i.c.deregistered, statement.excluded.registered_at), else_=i.c.registered_at
+        ),
         "report_version": i.c.report_version + 1,
     }
-    return statement.on_conflict_do_update(index_elements=[i.c.id], set_=values | fresh_start)
+    updated = {name: statement.excluded[name] for name in _UPDATED_ON_REGISTRATION}
+    return statement.on_conflict_do_update(index_elements=[i.c.id], set_=updated | fresh_start)
+
+
+def _upsert_one(registration: Registration, dialect: Dialect) -> Insert:
+    """INSERT ... ON CONFLICT DO UPDATE of one registration (SQLite, one at a time)."""
+    fields = {name: getattr(registration, name) for name in _REGISTERED_FIELDS[1:]}
+    row = _new_instance({"id": registration.instance_id, **fields}, dialect)
+    return _on_conflict_update(sqlite_insert(schema.instances).values(**row))
+
+
+def _upsert_many(registrations: Sequence[Registration], dialect: Dialect) -> Insert:
+    """PostgreSQL: every registration in one `INSERT ... SELECT FROM unnest(arrays)`."""
+    i = schema.instances
+    arrays = func.unnest(
+        bindparam("ids", [r.instance_id for r in registrations], type_=ARRAY(String)),
+        bindparam("max_streams", [r.max_streams for r in registrations], type_=ARRAY(Integer)),
+        bindparam(
+            "capabilities", [json.dumps(r.capabilities) for r in registrations], type_=ARRAY(Text)
+        ),
+        bindparam("versions", [r.version for r in registrations], type_=ARRAY(String)),
+        bindparam("locations", [r.location for r in registrations], type_=ARRAY(String)),
+    )
+    given = arrays.table_valued(*_REGISTERED_FIELDS).render_derived(name="given")
+    registered: dict[str, ColumnElement[Any]] = {name: given.c[name] for name in _REGISTERED_FIELDS}
+    registered["capabilities"] = cast(given.c.capabilities, i.c.capabilities.type)
+    row = _new_instance(registered, dialect)
+    source = select(*(_as_column(value).label(name) for name, value in row.items()))
+    return _on_conflict_update(pg_insert(i).from_select(list(row), source.select_from(given)))
+
+
+def _as_column(value: Any) -> ColumnElement[Any]:
+    return value if isinstance(value, ColumnElement | ScalarSelect) else literal(value)
 
 
 async def _register_in_one_statement(
-    conn: AsyncConnection, registration: Registration
-) -> Registered:
-    """The upsert as a CTE joined to the instance's holdings: row and desired set, one trip."""
+    conn: AsyncConnection, registrations: Sequence[Registration]
+) -> dict[str, Registered]:
+    """The upsert as a CTE joined to the instances' holdings: rows and desired sets, one trip."""
     a, m = schema.assignments, schema.monitored_streams
     registered = (
-        _upsert(registration, conn.dialect).returning(*schema.instances.c).cte("registered")
+        _upsert_many(registrations, conn.dialect).returning(*schema.instances.c).cte("registered")
     )
-    # The leader of another process plans for the newcomer now (delivered on commit).
+    # The leader of another process plans for the newcomers now (delivered on commit).
     woken = select(func.pg_notify(REPORTS_CHANNEL, "").label("woken")).cte("woken")
     owned = a.join(m, m.c.id == a.c.stream_id)
     query = (
@@ -257,16 +329,22 @@ async def _register_in_one_statement(
                 owned, (a.c.holder == registered.c.id) & (a.c.target == registered.c.id)
             )
         )
-        .order_by(m.c.id)
+        .order_by(registered.c.id, m.c.id)
     )
-    rows = (await conn.execute(query)).all()
-    streams = [
-        DesiredStream(int(r.stream_id), r.stream_url, r.stream_name, dict(r.stream_metadata))
-        for r in rows
-        if r.stream_id is not None
-    ]
-    row = _instance(rows[0]._mapping)
-    return Registered(row, DesiredSet(row.generation, streams))
+    rows: dict[str, InstanceRow] = {}
+    streams: dict[str, list[DesiredStream]] = {}
+    for r in await conn.execute(query):
+        if r.id not in rows:
+            rows[r.id], streams[r.id] = _instance(r._mapping), []
+        if r.stream_id is not None:
+            streams[r.id].append(
+                DesiredStream(
+                    int(r.stream_id), r.stream_url, r.stream_name, dict(r.stream_metadata)
+                )
+            )
+    return {
+        key: Registered(row, DesiredSet(row.generation, streams[key])) for key, row in rows.items()
+    }
 
 
 def _instance(row: RowMapping) -> InstanceRow:

@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from tests.support.instances import ScriptedInstance, seed_streams
+from fingerv7.storage.database import create_engine
+from fingerv7.storage.fleet_rows import Registration
+from fingerv7.storage.fleet_store import FleetStore
+from tests.support.instances import (
+    ScriptedInstance,
+    register_instances,
+    seed_streams,
+    settle_fleet,
+)
 from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
@@ -57,6 +65,62 @@ async def test_register_again_keeps_streams_and_updates_capacity(database_url, s
     detail = (await orch.client.get("/instances/solo")).json()
     assert detail["max_streams"] == 30
     assert detail["generation"] == generation
+
+
+async def test_a_registration_storm_is_written_in_batches(database_url, start_orchestrator):
+    """200 registrations at once (a fleet restart): all answered 200 with their own rows, one
+    id sent twice in the storm registered once, in far fewer statements than registrations."""
+    orch = await start_orchestrator(database_url=database_url)
+
+    async def register(instance_id: str, max_streams: int) -> dict:
+        body = {
+            "instance_id": instance_id,
+            "max_streams": max_streams,
+            "capabilities": ["audio_fingerprinting"],
+        }
+        response = await orch.client.post("/register", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    storm = [(f"storm-{n:03d}", 1 + n % 7) for n in range(199)] + [("storm-007", 3)]
+    answers = await asyncio.gather(*(register(i, m) for i, m in storm))
+
+    assert [a["instance_id"] for a in answers] == [i for i, _ in storm]
+    assert 1 <= orch.runtime.registrations.batches < len(storm) // 4
+    listed = {i["id"]: i for i in (await orch.client.get("/instances")).json()["instances"]}
+    assert len(listed) == 199
+    assert listed["storm-006"]["max_streams"] == 7
+    assert listed["storm-007"]["max_streams"] in (1, 3)  # one of its two registrations won
+
+
+async def test_a_batch_answers_each_instance_its_own_streams(database_url, start_orchestrator):
+    """Re-registrations in one batch each get the streams they own (read in the same statement),
+    a new one none; written straight through the store while no monitor moves anything."""
+    seed_streams(database_url, 12)
+    orch = await start_orchestrator(database_url=database_url)
+    a, b = await register_instances(orch.client, {"a": 8, "b": 4})
+    await settle_fleet(a, b, counts=[8, 4])
+    await orch.stop()
+
+    engine = create_engine(database_url)
+    try:
+        registered = await FleetStore(engine).register_many(
+            [_registration("b", 5), _registration("new", 2), _registration("a", 9)]
+        )
+    finally:
+        await engine.dispose()
+
+    assert {key: {s.id for s in r.desired.streams} for key, r in registered.items()} == {
+        "a": a.running,
+        "b": b.running,
+        "new": set(),
+    }
+    assert (registered["a"].row.max_streams, registered["b"].row.max_streams) == (9, 5)
+    assert registered["a"].desired.generation == a.generation
+
+
+def _registration(instance_id: str, max_streams: int) -> Registration:
+    return Registration(instance_id, max_streams, ["audio_fingerprinting"], "7.1", None)
 
 
 async def _follow_until(instance: ScriptedInstance, count: int) -> bool:
