@@ -22,6 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import SecretStr
 
 from fingerv7.core.credentials import INSTANCE_ID_PATTERN, instance_of_key, key_matches
@@ -124,9 +125,21 @@ AnyCaller = Annotated[Caller, Depends(any_caller)]
 
 async def instance_caller(caller: AnyCaller) -> Caller:
     """A caller that may make protocol calls; the handler still checks the body's id."""
+    return _may_make_protocol_calls(caller)
+
+
+def _may_make_protocol_calls(caller: Caller) -> Caller:
     if caller.role is Role.SHARED and not caller.shared_key_acts_as_instance:
         caller.admit("")  # raises the explanatory 403
     return caller
+
+
+def instance_caller_of(settings: OrchestratorSettings, authorization: str | None) -> Caller:
+    """`instance_caller` from the raw Authorization header, for a route served outside
+    FastAPI's dependency resolution (the heartbeat's fast path); the same rules and errors."""
+    scheme, key = get_authorization_scheme_param(authorization)
+    presented = key.strip() if scheme.lower() == "bearer" else ""
+    return _may_make_protocol_calls(identify(settings, presented or None))
 
 
 async def fleet_reader(caller: AnyCaller) -> Caller:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response
 
 from fingerv7.api.admission import AdmittedRegistration
 from fingerv7.api.deps import InstanceCaller, InstanceIdPath, InstanceReader, Operator, OwnInstance
+from fingerv7.api.heartbeat import answer_heartbeat, not_registered
 from fingerv7.api.responses import InstanceDetail
 from fingerv7.api.schemas import (
     MAX_INT64,
@@ -20,7 +20,6 @@ from fingerv7.api.schemas import (
     HeartbeatRequest,
     HeartbeatResponse,
     RegisterResponse,
-    StreamCommand,
     StreamOut,
 )
 from fingerv7.api.views import instance_view
@@ -37,13 +36,6 @@ MAX_LONG_POLL_S = 60.0
 def runtime_of(request: Request) -> OrchestratorRuntime:
     runtime: OrchestratorRuntime = request.app.state.runtime
     return runtime
-
-
-def _not_registered(instance_id: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_404_NOT_FOUND,
-        f"instance '{instance_id}' is not registered; POST /register first",
-    )
 
 
 def _streams_out(streams: list[DesiredStream]) -> list[StreamOut]:
@@ -89,72 +81,11 @@ async def register(
 async def heartbeat(body: HeartbeatRequest, request: Request, caller: InstanceCaller) -> Response:
     """Record what the instance runs; answer its complete desired set (and the diff as commands).
 
-    The hot path of the fleet: no database round trip. The answer comes from this process's
-    assignment cache (rendered once per generation) and the report joins the next batch write.
+    In a running orchestrator `HeartbeatFastPath` answers this route before FastAPI's routing
+    (same validation, keys and errors); this declaration is its contract in OpenAPI.
     """
-    started = time.perf_counter()
-    runtime = runtime_of(request)
-    caller.admit(body.instance_id)
-    entry = await runtime.cache.get(body.instance_id)
-    if entry is None:
-        raise _not_registered(body.instance_id)
-    stopping = body.status == "stopping"
-    wanted, running = (set() if stopping else entry.stream_ids), set(body.stream_ids)
-    steady = not stopping and running == entry.stream_ids and body.generation == entry.generation
-    runtime.intake.record(
-        body.instance_id,
-        body.stream_ids,
-        body.generation,
-        body.stats(),
-        stopping=stopping,
-        urgent=not steady,  # a release, a recovery, a first beat: act on it now
-    )
-    runtime.metrics.totals.heartbeats += 1
-    now = datetime.now(UTC)
-    # Stream health: kept in memory, written only when a stream's episode changes.
-    await runtime.stream_health.record(
-        body.instance_id, body.stream_health, body.worker_health, now
-    )
-    if stopping:
-        log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)
-    await runtime.discrepancies.note(body.instance_id, () if stopping else running - wanted)
-    next_heartbeat = now + timedelta(seconds=runtime.settings.heartbeat_interval)
-    content = render_heartbeat_answer(
-        entry.generation,
-        b"[]" if stopping else entry.streams_json,
-        sorted(wanted - running),
-        sorted(running - wanted),
-        next_heartbeat,
-    )
-    runtime.metrics.heartbeat_latency.observe(time.perf_counter() - started)
+    content = await answer_heartbeat(runtime_of(request), caller, body)
     return Response(content, media_type="application/json")
-
-
-def render_heartbeat_answer(
-    generation: int,
-    streams_json: bytes,
-    to_add: list[int],
-    to_remove: list[int],
-    next_heartbeat: datetime,
-) -> bytes:
-    """The HeartbeatResponse JSON, around the cached streams list (never re-serialised)."""
-    commands = [StreamCommand(stream_id=s, action="add").model_dump() for s in to_add]
-    commands += [StreamCommand(stream_id=s, action="remove").model_dump() for s in to_remove]
-    head = {
-        "status": "acknowledged",
-        "next_heartbeat": next_heartbeat.isoformat().replace("+00:00", "Z"),
-        "generation": generation,
-    }
-    return b"".join(
-        (
-            json.dumps(head, separators=(",", ":"))[:-1].encode(),
-            b',"streams":',
-            streams_json,
-            b',"commands":',
-            json.dumps(commands, separators=(",", ":")).encode(),
-            b"}",
-        )
-    )
 
 
 @router.get(
@@ -171,7 +102,7 @@ async def assignment(
     runtime = runtime_of(request)
     entry = await runtime.cache.wait_for(instance_id, after_generation, wait)
     if entry is None:
-        raise _not_registered(instance_id)
+        raise not_registered(instance_id)
     content = b"".join(
         (
             json.dumps({"instance_id": instance_id, "generation": entry.generation})[:-1].encode(),
@@ -192,7 +123,7 @@ async def get_instance(
     row = await runtime.store.instance(instance_id)
     entry = await runtime.cache.reload(instance_id)
     if row is None or entry is None:
-        raise _not_registered(instance_id)
+        raise not_registered(instance_id)
     view = instance_view(row, len(entry.stream_ids))
     view["generation"] = entry.generation
     view["streams"] = [s.model_dump() for s in _streams_out(entry.desired.streams)]
@@ -216,7 +147,7 @@ async def undrain(
 async def _set_draining(instance_id: str, request: Request, *, draining: bool) -> ActionResponse:
     runtime = runtime_of(request)
     if not await runtime.store.set_draining(instance_id, draining):
-        raise _not_registered(instance_id)
+        raise not_registered(instance_id)
     runtime.controller.wake()
     word = "draining" if draining else "accepting streams again"
     log.info("[INSTANCE] %s is %s (operator)", instance_id, word)
@@ -232,7 +163,7 @@ async def deregister(
     """Forget the instance now; its streams go to others at once."""
     runtime = runtime_of(request)
     if not await runtime.store.deregister(instance_id):
-        raise _not_registered(instance_id)
+        raise not_registered(instance_id)
     runtime.controller.wake()
     log.info("[INSTANCE] %s deregistered (operator)", instance_id)
     return ActionResponse(status="removed", detail=f"{instance_id} deregistered")

@@ -1,0 +1,95 @@
+"""The heartbeat's answer: the hot path of the fleet, shared by the route and its fast path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from fastapi import HTTPException, status
+
+from fingerv7.api.deps import Caller
+from fingerv7.api.schemas import HeartbeatRequest, StreamCommand
+from fingerv7.orchestrator.runtime import OrchestratorRuntime
+
+log = logging.getLogger("fingerv7.orchestrator")
+
+
+def not_registered(instance_id: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        f"instance '{instance_id}' is not registered; POST /register first",
+    )
+
+
+async def answer_heartbeat(
+    runtime: OrchestratorRuntime, caller: Caller, body: HeartbeatRequest
+) -> bytes:
+    """Record what the instance runs; the JSON answer with its complete desired set.
+
+    No database round trip in the steady case: the answer comes from this process's assignment
+    cache (rendered once per generation) and the report joins the next batch write.
+    """
+    started = time.perf_counter()
+    caller.admit(body.instance_id)
+    entry = await runtime.cache.get(body.instance_id)
+    if entry is None:
+        raise not_registered(body.instance_id)
+    stopping = body.status == "stopping"
+    wanted, running = (set() if stopping else entry.stream_ids), set(body.stream_ids)
+    steady = not stopping and running == entry.stream_ids and body.generation == entry.generation
+    runtime.intake.record(
+        body.instance_id,
+        body.stream_ids,
+        body.generation,
+        body.stats(),
+        stopping=stopping,
+        urgent=not steady,  # a release, a recovery, a first beat: act on it now
+    )
+    runtime.metrics.totals.heartbeats += 1
+    now = datetime.now(UTC)
+    # Stream health: kept in memory, written only when a stream's episode changes.
+    await runtime.stream_health.record(
+        body.instance_id, body.stream_health, body.worker_health, now
+    )
+    if stopping:
+        log.info("[INSTANCE] %s is stopping: its streams go to other instances", body.instance_id)
+    await runtime.discrepancies.note(body.instance_id, () if stopping else running - wanted)
+    next_heartbeat = now + timedelta(seconds=runtime.settings.heartbeat_interval)
+    content = render_heartbeat_answer(
+        entry.generation,
+        b"[]" if stopping else entry.streams_json,
+        sorted(wanted - running),
+        sorted(running - wanted),
+        next_heartbeat,
+    )
+    runtime.metrics.heartbeat_latency.observe(time.perf_counter() - started)
+    return content
+
+
+def render_heartbeat_answer(
+    generation: int,
+    streams_json: bytes,
+    to_add: list[int],
+    to_remove: list[int],
+    next_heartbeat: datetime,
+) -> bytes:
+    """The HeartbeatResponse JSON, around the cached streams list (never re-serialised)."""
+    commands = [StreamCommand(stream_id=s, action="add").model_dump() for s in to_add]
+    commands += [StreamCommand(stream_id=s, action="remove").model_dump() for s in to_remove]
+    head = {
+        "status": "acknowledged",
+        "next_heartbeat": next_heartbeat.isoformat().replace("+00:00", "Z"),
+        "generation": generation,
+    }
+    return b"".join(
+        (
+            json.dumps(head, separators=(",", ":"))[:-1].encode(),
+            b',"streams":',
+            streams_json,
+            b',"commands":',
+            json.dumps(commands, separators=(",", ":")).encode(),
+            b"}",
+        )
+    )
