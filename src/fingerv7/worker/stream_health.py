@@ -6,30 +6,17 @@ redacted first (a stream URL may carry a password or a token), and cut to a boun
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal, TypeGuard, get_args
 
 from pydantic import BaseModel, Field
 
+from fingerv7.core.credentials import redact_urls
 from fingerv7.processing import StreamProcessor
 from fingerv7.worker.supervisor import RunningStream
 
 MAX_ERROR_CHARS = 300
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-_SECRET_PARAM = re.compile(
-    r"(?P<name>[?&;](?:[a-z_]*(?:pass(?:word)?|token|key|secret|auth|sig(?:nature)?)[a-z_]*))=[^&\s'\"]+",
-    re.IGNORECASE,
-)
-
-
-def redact(text: str) -> str:
-    """`http://user:pw@host/x?token=abc` → `http://***@host/x?token=***`."""
-    text = _USERINFO.sub(r"\g<scheme>***@", text)
-    return _SECRET_PARAM.sub(r"\g<name>=***", text)
-
-
 ReportedState = Literal["starting", "connecting", "running", "reconnecting", "failed"]
 _STATES = frozenset(get_args(ReportedState))
 
@@ -82,7 +69,7 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
     for running in streams:
         stats = running.stats
         state: ReportedState = stats.status if _is_reported_state(stats.status) else "connecting"
-        error = redact(stats.last_error)[:MAX_ERROR_CHARS] if stats.last_error else None
+        error = redact_urls(stats.last_error)[:MAX_ERROR_CHARS] if stats.last_error else None
         reports.append(
             StreamHealthReport(
                 stream_id=running.stream.id,
@@ -103,7 +90,7 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
 def processor_problems(processor: StreamProcessor) -> list[str]:
     """What stops the processor doing its job, if it can tell (optional `problems()` method)."""
     problems = getattr(processor, "problems", None)
-    return [redact(p)[:MAX_ERROR_CHARS] for p in problems()] if callable(problems) else []
+    return [redact_urls(p)[:MAX_ERROR_CHARS] for p in problems()] if callable(problems) else []
 
 
 class ProblemTracker:
