@@ -47,13 +47,13 @@ class PlayLogReport(BaseModel):
     unavailable: bool = False
 
 
-def play_log_backlog(processor: StreamProcessor) -> dict[str, object] | None:
+def play_log_backlog(processor: object) -> dict[str, object] | None:
     """The processor's play-log backlog, when it logs plays (optional `play_log_backlog()`)."""
     backlog = getattr(processor, "play_log_backlog", None)
     return dict(backlog()) if callable(backlog) else None
 
 
-def play_log_report(processor: StreamProcessor) -> PlayLogReport | None:
+def play_log_report(processor: object) -> PlayLogReport | None:
     backlog = play_log_backlog(processor)
     return None if backlog is None else PlayLogReport.model_validate(backlog)
 

@@ -44,7 +44,7 @@ SENT = [
         generation=4,
     ),
 ]
-ACCEPTED_BY = {
+ACCEPTED_BY: dict[type[BaseModel], type[BaseModel]] = {
     worker.RegisterRequest: api.RegisterRequest,
     worker.HeartbeatRequest: api.HeartbeatRequest,
 }
@@ -69,7 +69,7 @@ ANSWERED = [
     STREAM,
     api.StreamCommand(stream_id=7, action="remove"),
 ]
-READ_BY = {
+READ_BY: dict[type[BaseModel], type[BaseModel]] = {
     api.RegisterResponse: worker.RegisterAnswer,
     api.HeartbeatResponse: worker.HeartbeatAnswer,
     api.AssignmentResponse: worker.AssignmentAnswer,
