@@ -17,6 +17,10 @@ from fingerv7.processing import StreamProcessor
 from fingerv7.worker.supervisor import RunningStream
 
 MAX_ERROR_CHARS = 300
+# Within what the orchestrator accepts (orchestrator/health_reports.py): one value past them
+# would refuse the whole heartbeat, and the instance would look dead.
+MAX_PROBLEMS = 20
+MAX_BITRATE_KBPS = 100_000  # a stream's icy-br header may say anything
 ReportedState = Literal["starting", "connecting", "running", "reconnecting", "failed"]
 _STATES = frozenset(get_args(ReportedState))
 
@@ -77,7 +81,7 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
                 since=stats.status_since,
                 last_error=error,
                 codec=stats.codec,
-                bitrate_kbps=stats.bitrate_kbps,
+                bitrate_kbps=_plausible_bitrate(stats.bitrate_kbps),
                 last_audio_at=stats.last_activity,
                 last_identified_at=stats.last_identified_at,
                 last_song=stats.last_song[:300] if stats.last_song else None,
@@ -87,10 +91,16 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
     return reports
 
 
-def processor_problems(processor: StreamProcessor) -> list[str]:
+def processor_problems(processor: object) -> list[str]:
     """What stops the processor doing its job, if it can tell (optional `problems()` method)."""
     problems = getattr(processor, "problems", None)
-    return [redact_urls(p)[:MAX_ERROR_CHARS] for p in problems()] if callable(problems) else []
+    if not callable(problems):
+        return []
+    return [redact_urls(p)[:MAX_ERROR_CHARS] for p in list(problems())[:MAX_PROBLEMS]]
+
+
+def _plausible_bitrate(kbps: int | None) -> int | None:
+    return kbps if kbps is not None and kbps <= MAX_BITRATE_KBPS else None
 
 
 class ProblemTracker:

@@ -149,7 +149,7 @@ stream_reports = st.builds(
     since=st.none() | times,
     last_error=st.none() | _texts(worker_health.MAX_ERROR_CHARS),
     codec=st.none() | words,
-    bitrate_kbps=st.none() | st.integers(min_value=0, max_value=10_000),
+    bitrate_kbps=st.none() | st.integers(min_value=0, max_value=worker_health.MAX_BITRATE_KBPS),
     last_audio_at=st.none() | times,
     last_identified_at=st.none() | times,
     last_song=st.none() | _texts(300),
@@ -175,7 +175,9 @@ heartbeats = st.builds(
     | st.builds(
         worker_health.WorkerHealthReport,
         processor=words,
-        problems=st.lists(_texts(worker_health.MAX_ERROR_CHARS), max_size=5),
+        problems=st.lists(
+            _texts(worker_health.MAX_ERROR_CHARS), max_size=worker_health.MAX_PROBLEMS
+        ),
         since=st.none() | times,
     ),
     play_log=st.none()
