@@ -22,6 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -145,6 +146,8 @@ def test_the_api_keeps_its_openapi_contract(orchestrator_url: str) -> None:
 
     # Every operation on its own, with valid and with invalid input.
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         raw = document["paths"][operation.path][operation.method.lower()]
         has_input = bool(raw.get("parameters") or raw.get("requestBody"))

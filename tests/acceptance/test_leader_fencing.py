@@ -84,7 +84,7 @@ def replicas(pg_url: str, tmp_path: Path) -> Iterator[tuple[Replica, Replica, st
             replica.log_file.close()
 
 
-def _wait(check, what: str, timeout_s: float = 30.0) -> float:  # type: ignore[no-untyped-def]
+def _wait(check, what: str, timeout_s: float = 30.0) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         if check():
@@ -149,7 +149,7 @@ def assert_never_two_owners(*instances: ScriptedInstance) -> None:
                 assert not (a.desired & b.desired), (a.instance_id, b.instance_id)
 
 
-async def _follow_until(instances: list[ScriptedInstance], check, what: str) -> None:  # type: ignore[no-untyped-def]
+async def _follow_until(instances: list[ScriptedInstance], check, what: str) -> None:
     async def step() -> bool:
         for instance in instances:
             await instance.follow()
@@ -159,7 +159,7 @@ async def _follow_until(instances: list[ScriptedInstance], check, what: str) -> 
     await eventually(step, timeout_s=30, what=what)
 
 
-async def test_killed_leader_is_replaced_within_two_seconds(replicas) -> None:  # type: ignore[no-untyped-def]
+async def test_killed_leader_is_replaced_within_two_seconds(replicas) -> None:
     a, b, dsn = replicas
     async with httpx.AsyncClient(base_url=b.url, timeout=10) as client:
         w1, w2 = ScriptedInstance(client, "w1", 30), ScriptedInstance(client, "w2", 30)
@@ -188,7 +188,7 @@ async def test_killed_leader_is_replaced_within_two_seconds(replicas) -> None:  
     assert "this process is now the leader (epoch" in b.log()
 
 
-async def test_a_paused_leader_cannot_commit_after_waking(replicas) -> None:  # type: ignore[no-untyped-def]
+async def test_a_paused_leader_cannot_commit_after_waking(replicas) -> None:
     a, b, dsn = replicas
     async with httpx.AsyncClient(base_url=b.url, timeout=10) as client:
         w1 = ScriptedInstance(client, "w1", 30)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from fingerv7.api.app import create_app
 from fingerv7.http_limits import HeaderLimitedHttpTools
@@ -52,7 +53,9 @@ class RunningOrchestrator:
 
     @property
     def runtime(self) -> OrchestratorRuntime:
-        runtime: OrchestratorRuntime = self.server.config.app.state.runtime
+        app = self.server.config.app
+        assert isinstance(app, FastAPI)
+        runtime: OrchestratorRuntime = app.state.runtime
         return runtime
 
     async def stop(self) -> None:

@@ -1,5 +1,6 @@
-"""Layers point one way: what sits below the worker never imports it, and the worker never
-imports the orchestrator's side."""
+"""Layers point one way: the pure core imports nothing of ours; storage sits below the
+orchestrator, which sits below the API; what sits below the worker never imports it, and the
+worker and the orchestrator's side never import each other."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "fingerv7"
 
+# Every package and module of fingerv7 but the core itself: the core imports none of them.
+ABOVE_CORE = sorted(
+    path.stem
+    for path in PACKAGE.iterdir()
+    if (path.is_dir() or path.suffix == ".py") and path.stem != "core" and path.stem[0] != "_"
+)
+
 # module or package (relative to src/fingerv7) → packages it must not import
 FORBIDDEN = {
     "audio": ("fingerv7.worker", "fingerv7.api", "fingerv7.orchestrator"),
@@ -19,6 +27,10 @@ FORBIDDEN = {
     "worker/sample_streams.py": ("fingerv7.testing",),
     "worker": ("fingerv7.api", "fingerv7.orchestrator"),
     "http_limits.py": ("fingerv7.api", "fingerv7.worker", "fingerv7.orchestrator"),
+    "core": tuple(f"fingerv7.{name}" for name in ABOVE_CORE),
+    "storage": ("fingerv7.api", "fingerv7.orchestrator", "fingerv7.worker", "fingerv7.cli"),
+    "orchestrator": ("fingerv7.api", "fingerv7.worker", "fingerv7.cli"),
+    "api": ("fingerv7.worker", "fingerv7.cli"),
 }
 
 

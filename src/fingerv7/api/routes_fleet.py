@@ -43,6 +43,7 @@ from fingerv7.api.views import (
     state_counts,
     stream_totals,
 )
+from fingerv7.core.durations import format_uptime
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage.database import create_engine, ping
@@ -160,12 +161,6 @@ async def _services(runtime: OrchestratorRuntime) -> dict[str, Any]:
     return services
 
 
-def _uptime(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes}m {secs}s"
-
-
 @router.get(
     "/health",
     response_model=HealthResponse,
@@ -180,7 +175,7 @@ async def health(request: Request) -> JSONResponse:
     body: dict[str, Any] = {
         "status": "healthy",
         "timestamp": datetime.now(UTC).isoformat(),
-        "uptime": _uptime((datetime.now(UTC) - runtime.started_at).total_seconds()),
+        "uptime": format_uptime((datetime.now(UTC) - runtime.started_at).total_seconds()),
         "version": __version__,
         "services": services,
         "leader": runtime.controller.is_leader,

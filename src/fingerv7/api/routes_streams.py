@@ -15,12 +15,12 @@ from fingerv7.api.deps import FleetReader
 from fingerv7.api.responses import StreamDetail
 from fingerv7.api.routes_instances import runtime_of
 from fingerv7.api.schemas import MAX_INT64
+from fingerv7.core.credentials import redact_urls
 from fingerv7.core.stream_health import StreamHealth, count_states, problems_first
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.stream_health import Ownership, instance_facts
 from fingerv7.storage.fleet_rows import InstanceRow
 from fingerv7.storage.stream_health_store import stream_names
-from fingerv7.worker.stream_health import redact
 
 router = APIRouter()
 
@@ -112,6 +112,6 @@ def monitor_section(runtime: OrchestratorRuntime) -> tuple[dict[str, Any], list[
     section = {
         "leader": runtime.controller.is_leader,
         "ticks": runtime.controller.ticks,
-        "last_tick_error": redact(error)[:300] if error else None,
+        "last_tick_error": redact_urls(error)[:300] if error else None,
     }
     return section, ["monitor"] if error else []

@@ -1,13 +1,17 @@
-"""Request and response bodies: the manual's JSON shapes, validated at the edge."""
+"""Request and response bodies: the manual's JSON shapes, validated at the edge.
+
+The heartbeat's health parts are defined in `orchestrator/health_reports.py`, which keeps them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
 from fingerv7.core.credentials import INSTANCE_ID_PATTERN
+from fingerv7.orchestrator.health_reports import RequestModel, StreamHealthIn, WorkerHealthIn
 
 REQUIRED_CAPABILITY = "audio_fingerprinting"
 # No instance may hold more than 1000 streams (max_streams), so no honest report lists more; the
@@ -34,10 +38,6 @@ InstanceIdField = Annotated[
         examples=["fingerv7-001"],
     ),
 ]
-
-
-class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
 class RegisterRequest(RequestModel):
@@ -79,31 +79,6 @@ class RegisterResponse(BaseModel):
     heartbeat_interval: float
     next_assignment_check: datetime
     generation: int
-
-
-class StreamHealthIn(RequestModel):
-    """One stream as its worker sees it (issue 11); optional, so older workers keep working."""
-
-    stream_id: Annotated[int, Field(ge=0)]
-    state: Literal["starting", "connecting", "running", "reconnecting", "failed"]
-    since: datetime | None = None
-    last_error: Annotated[str, Field(max_length=500)] | None = None
-    codec: Annotated[str, Field(max_length=32)] | None = None
-    bitrate_kbps: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    last_audio_at: datetime | None = None
-    last_identified_at: datetime | None = None
-    last_song: Annotated[str, Field(max_length=300)] | None = None
-    identifications: Annotated[int, Field(ge=0)] = 0
-
-
-class WorkerHealthIn(RequestModel):
-    """The worker's processor and what stops it doing its job (an empty catalog, say)."""
-
-    processor: Annotated[str, Field(max_length=32)] | None = None
-    since: datetime | None = None  # when these problems began: a new `since` is a new episode
-    problems: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=20)] = Field(
-        default_factory=list
-    )
 
 
 class PlayLogIn(RequestModel):

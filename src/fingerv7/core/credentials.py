@@ -19,10 +19,11 @@ INSTANCE_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # `scheme://user:password@` and `scheme://token@` in any text, e.g. a stream URL in an error.
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@?#]+)@")
-# Query parameters whose value is a credential (`?token=...`, `&api_key=...`).
+# Query parameters whose value may be a credential (`?token=...`, `&stream_key=...`, `;pass=...`):
+# a name that merely looks like one (`?design=`) is hidden too, which costs nothing.
 _SECRET_PARAMETER = re.compile(
-    r"(?P<name>[?&;](?:[\w.-]*(?:token|secret|passw|pwd|signature|credential|session|api_?key|"
-    r"access_?key|auth)[\w.-]*|key|sig))=(?P<value>[^&;#\s'\"]*)",
+    r"(?P<name>[?&;][\w.-]*(?:token|secret|pass|pwd|sig|credential|session|key|auth)[\w.-]*)"
+    r"=(?P<value>[^&;#\s'\"]*)",
     re.IGNORECASE,
 )
 REDACTED = "***"

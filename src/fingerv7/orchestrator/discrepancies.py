@@ -14,7 +14,7 @@ from fingerv7.core.discrepancies import DiscrepancyEpisodes
 from fingerv7.core.planning.model import InstanceState
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.tick_observers import TickFacts
-from fingerv7.storage.fleet_store import FleetStore
+from fingerv7.storage.fleet_rows import FleetStorage
 
 log = logging.getLogger("fingerv7.orchestrator")
 
@@ -24,7 +24,7 @@ class DiscrepancyRecorder:
 
     def __init__(
         self,
-        store: FleetStore,
+        store: FleetStorage,
         metrics: OrchestratorMetrics,
         episodes: DiscrepancyEpisodes | None = None,
     ) -> None:

@@ -1,7 +1,7 @@
 """Stream health at the orchestrator: the latest report per stream, shared through its own table.
 
-Heartbeats carry each worker's view of its streams (optional field, see api/schemas.py). This
-component keeps the newest report per stream in memory and writes a row only when the report
+Heartbeats carry each worker's view of its streams (optional fields, see health_reports.py).
+This component keeps the newest report per stream in memory and writes a row only when the report
 starts a new episode (another state, another instance, or a new `since` from the worker), so a
 steady fleet writes nothing and other orchestrator processes still see every change. Views judge
 each stream from that, who holds it and whether the holder is alive (core/stream_health.py).
@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from fingerv7.api.schemas import StreamHealthIn, WorkerHealthIn
 from fingerv7.core.alerting import AlertEvaluator, AlertEvent
 from fingerv7.core.planning.model import InstanceState
 from fingerv7.core.stream_health import (
@@ -32,6 +31,7 @@ from fingerv7.core.stream_health import (
     judge,
     stream_rules,
 )
+from fingerv7.orchestrator.health_reports import StreamHealthIn, WorkerHealthIn
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage.fleet_rows import StreamOwnership
 from fingerv7.storage.stream_health_store import (

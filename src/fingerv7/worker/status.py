@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fingerv7.core.credentials import RedactsLastError
+from fingerv7.core.durations import format_uptime
 from fingerv7.retry import CircuitBreaker
 from fingerv7.worker.reconciler import Reconciler
 from fingerv7.worker.stream_health import play_log_backlog
@@ -35,14 +36,6 @@ class AgentCounters(RedactsLastError):
     stale_answers: int = 0
     last_error: str | None = None
     stopping: bool = False
-
-
-def format_uptime(seconds: float) -> str:
-    """`2h 15m 30s`, as the manual prints it."""
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes}m {secs}s"
 
 
 class StatusReporter:

@@ -6,30 +6,21 @@ redacted first (a stream URL may carry a password or a token), and cut to a boun
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal, TypeGuard, get_args
 
 from pydantic import BaseModel, Field
 
+from fingerv7.core.credentials import redact_urls
 from fingerv7.processing import StreamProcessor
 from fingerv7.worker.supervisor import RunningStream
 
 MAX_ERROR_CHARS = 300
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-_SECRET_PARAM = re.compile(
-    r"(?P<name>[?&;](?:[a-z_]*(?:pass(?:word)?|token|key|secret|auth|sig(?:nature)?)[a-z_]*))=[^&\s'\"]+",
-    re.IGNORECASE,
-)
-
-
-def redact(text: str) -> str:
-    """`http://user:pw@host/x?token=abc` → `http://***@host/x?token=***`."""
-    text = _USERINFO.sub(r"\g<scheme>***@", text)
-    return _SECRET_PARAM.sub(r"\g<name>=***", text)
-
-
+# Within what the orchestrator accepts (orchestrator/health_reports.py): one value past them
+# would refuse the whole heartbeat, and the instance would look dead.
+MAX_PROBLEMS = 20
+MAX_BITRATE_KBPS = 100_000  # a stream's icy-br header may say anything
 ReportedState = Literal["starting", "connecting", "running", "reconnecting", "failed"]
 _STATES = frozenset(get_args(ReportedState))
 
@@ -60,13 +51,13 @@ class PlayLogReport(BaseModel):
     unavailable: bool = False
 
 
-def play_log_backlog(processor: StreamProcessor) -> dict[str, object] | None:
+def play_log_backlog(processor: object) -> dict[str, object] | None:
     """The processor's play-log backlog, when it logs plays (optional `play_log_backlog()`)."""
     backlog = getattr(processor, "play_log_backlog", None)
     return dict(backlog()) if callable(backlog) else None
 
 
-def play_log_report(processor: StreamProcessor) -> PlayLogReport | None:
+def play_log_report(processor: object) -> PlayLogReport | None:
     backlog = play_log_backlog(processor)
     return None if backlog is None else PlayLogReport.model_validate(backlog)
 
@@ -82,7 +73,7 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
     for running in streams:
         stats = running.stats
         state: ReportedState = stats.status if _is_reported_state(stats.status) else "connecting"
-        error = redact(stats.last_error)[:MAX_ERROR_CHARS] if stats.last_error else None
+        error = redact_urls(stats.last_error)[:MAX_ERROR_CHARS] if stats.last_error else None
         reports.append(
             StreamHealthReport(
                 stream_id=running.stream.id,
@@ -90,7 +81,7 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
                 since=stats.status_since,
                 last_error=error,
                 codec=stats.codec,
-                bitrate_kbps=stats.bitrate_kbps,
+                bitrate_kbps=_plausible_bitrate(stats.bitrate_kbps),
                 last_audio_at=stats.last_activity,
                 last_identified_at=stats.last_identified_at,
                 last_song=stats.last_song[:300] if stats.last_song else None,
@@ -100,10 +91,16 @@ def stream_reports(streams: Iterable[RunningStream]) -> list[StreamHealthReport]
     return reports
 
 
-def processor_problems(processor: StreamProcessor) -> list[str]:
+def processor_problems(processor: object) -> list[str]:
     """What stops the processor doing its job, if it can tell (optional `problems()` method)."""
     problems = getattr(processor, "problems", None)
-    return [redact(p)[:MAX_ERROR_CHARS] for p in problems()] if callable(problems) else []
+    if not callable(problems):
+        return []
+    return [redact_urls(p)[:MAX_ERROR_CHARS] for p in list(problems())[:MAX_PROBLEMS]]
+
+
+def _plausible_bitrate(kbps: int | None) -> int | None:
+    return kbps if kbps is not None and kbps <= MAX_BITRATE_KBPS else None
 
 
 class ProblemTracker:

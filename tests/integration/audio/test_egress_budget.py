@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -42,9 +44,9 @@ def test_three_workers_behind_one_exit_make_three_calls_a_minute(
     try:
         for second in range(20):  # each worker's own budget would allow 100 calls a second
             for index, (fallback, _) in enumerate(workers):
-                fallback.clock = lambda second=second: float(second)
+                fallback.clock = functools.partial(float, second)
                 fallback.ask(index, clip, None)
-            other_exit.clock = lambda second=second: float(second)
+            other_exit.clock = functools.partial(float, second)
             other_exit.ask(9, clip, None)
     finally:
         for fallback, _ in [*workers, (other_exit, other_service)]:

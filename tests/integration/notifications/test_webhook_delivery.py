@@ -6,6 +6,7 @@ import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ def server() -> Iterator[WebhookServer]:
     yield from running_server()
 
 
-def _notifier(targets: list[WebhookTarget], **options: float) -> WebhookNotifier:
+def _notifier(targets: list[WebhookTarget], **options: Any) -> WebhookNotifier:
     return WebhookNotifier(targets, backoff_s=0.01, max_backoff_s=0.05, timeout_s=5, **options)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from fingerv7.api.schemas import WorkerHealthIn
+from fingerv7.orchestrator.health_reports import WorkerHealthIn
 from fingerv7.orchestrator.stream_health import StreamHealthBook, instance_facts
 from fingerv7.storage.stream_health_store import StreamHealthStore
 from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet

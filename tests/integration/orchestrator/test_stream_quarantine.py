@@ -106,7 +106,7 @@ async def test_off_by_default_a_down_stream_stays(database_url, start_orchestrat
 
 
 def test_the_health_pass_runs_often_enough_for_the_quarantine_threshold() -> None:
-    def interval(**values: float) -> float:
+    def interval(**values: Any) -> float:
         settings = OrchestratorSettings(_env_file=None, **values)  # type: ignore[call-arg]
         return alert_pass_interval(settings)
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from typer.testing import CliRunner
@@ -72,11 +72,11 @@ class InProcessOrchestrator:
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_config=None
         )
-        self.server = uvicorn.Server(config)
-        self.task = asyncio.create_task(self.server.serve())
-        await eventually(lambda: self.server.started or self.task.done(), what="orchestrator")
-        if self.task.done():
-            self.task.result()
+        server = self.server = uvicorn.Server(config)
+        task = self.task = asyncio.create_task(server.serve())
+        await eventually(lambda: server.started or task.done(), what="orchestrator")
+        if task.done():
+            task.result()
         return self
 
     async def stop(self) -> None:
@@ -113,7 +113,7 @@ def worker_settings(
         "worker_http_port": 0,
         "worker_journal_path": journal,
     }
-    return WorkerSettings(_env_file=None, **(values | overrides))
+    return WorkerSettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
 
 
 class Cluster:
@@ -152,7 +152,7 @@ class Cluster:
 class ScriptedProcessor:
     """A processor whose behaviour a test chooses: crash N times, then count forever."""
 
-    name = "scripted"
+    name: ClassVar[str] = "scripted"
 
     def __init__(self, crashes: int = 0, on_cancel_delay_s: float = 0.0) -> None:
         self.crashes_left = crashes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,11 +16,10 @@ from fingerv7.worker.sample_streams import LocalStreamServer
 from tests.integration.worker.support import (
     Cluster,
     InProcessOrchestrator,
-    eventually,
-    free_port,
     import_streams,
     worker_settings,
 )
+from tests.support.orchestrator import eventually, free_port
 
 
 def no_double_ownership(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def no_double_ownership(tmp_path: Path) -> None:
 
 
 async def orchestrator_with_streams(
-    cluster: Cluster, server: LocalStreamServer, count: int, **overrides: object
+    cluster: Cluster, server: LocalStreamServer, count: int, **overrides: Any
 ) -> InProcessOrchestrator:
     database_url = f"sqlite:///{cluster.tmp_path / 'orchestrator.db'}"
     await import_streams(database_url, server, count, cluster.tmp_path)

@@ -21,7 +21,7 @@ from fingerv7.worker.sample_streams import LocalStreamServer
 from fingerv7.worker.status import AgentCounters, StatusReporter
 from fingerv7.worker.supervisor import StreamSupervisor
 from fingerv7.worker.system_metrics import SystemSampler
-from tests.integration.worker.support import eventually
+from tests.support.orchestrator import eventually
 
 MANUAL_METRIC_FIELDS = {
     "instance_id", "uptime", "streams_assigned", "streams_processed", "success_rate",
@@ -124,7 +124,9 @@ async def test_presence_key_ttl_json_and_message(redis_url: str, redis_prefix: s
     assert await presence.publish(PresenceSnapshot(["Radio 1", "Radio 2"], 12.5, 40.0))
 
     key = f"{redis_prefix}:server:fingerv7-002"
-    stored = json.loads(await reader.get(key))
+    raw = await reader.get(key)
+    assert raw is not None
+    stored = json.loads(raw)
     assert set(stored) == {
         "server_id", "last_ts", "ip_address", "processing_streams", "processing_stream_names"
     }  # fmt: skip

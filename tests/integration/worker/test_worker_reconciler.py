@@ -10,7 +10,8 @@ from fingerv7.worker.processors.probe import ProbeProcessor
 from fingerv7.worker.reconciler import ApplyOutcome, Reconciler
 from fingerv7.worker.sample_streams import LocalStreamServer
 from fingerv7.worker.supervisor import StreamSupervisor
-from tests.integration.worker.support import ScriptedProcessor, eventually
+from tests.integration.worker.support import ScriptedProcessor
+from tests.support.orchestrator import eventually
 
 
 def streams(server: LocalStreamServer, *numbers: int) -> list[AssignedStream]:
@@ -159,6 +160,6 @@ async def test_a_stream_that_will_not_stop_is_still_reported(
     await reconciler.apply(streams(stream_server, 1), 1, epoch=0)
     assert await reconciler.apply([], 2, epoch=0) is ApplyOutcome.INCOMPLETE
     assert reconciler.report() == ([1], 1)  # not released, generation not advanced
-    await eventually(lambda: supervisor.get(1) is not None and supervisor.get(1).task.done())
+    await eventually(lambda: (running := supervisor.get(1)) is not None and running.task.done())
     assert await reconciler.apply([], 2, epoch=0) is ApplyOutcome.APPLIED
     assert reconciler.report() == ([], 2)

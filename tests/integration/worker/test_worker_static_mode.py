@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,7 +19,8 @@ from fingerv7.worker.settings import WorkerSettings
 from fingerv7.worker.static_mode import PostgresStreamSource, StaticAgent
 from fingerv7.worker.status import AgentCounters
 from fingerv7.worker.supervisor import StreamSupervisor
-from tests.integration.worker.support import Cluster, ScriptedProcessor, eventually
+from tests.integration.worker.support import Cluster, ScriptedProcessor
+from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +45,7 @@ def original_streams_table(pg_url: str, server: LocalStreamServer, count: int) -
 
 
 def static_settings(database: str, **values: object) -> WorkerSettings:
-    base: dict[str, object] = {
+    base: dict[str, Any] = {
         "use_orchestrator": False,
         "server_id": "fingerv7-002",
         "total_servers": 3,
@@ -54,7 +56,7 @@ def static_settings(database: str, **values: object) -> WorkerSettings:
         "worker_http_port": 0,
         "heartbeat_interval": 0.5,
     }
-    return WorkerSettings(_env_file=None, **(base | values))  # type: ignore[arg-type]
+    return WorkerSettings(_env_file=None, **(base | values))  # type: ignore[call-arg]
 
 
 class WallClock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_a_healthy_fleet_fires_nothing_however_long() -> None:
     ],
 )
 def test_each_manual_alert_fires_after_its_duration(
-    change: dict[str, object], rule: str, for_s: float
+    change: dict[str, Any], rule: str, for_s: float
 ) -> None:
     snapshot = replace(HEALTHY, **change)
 

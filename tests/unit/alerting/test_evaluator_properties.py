@@ -32,7 +32,7 @@ def _run(
     trace: list[tuple[int, bool]], for_s: float, cooldown_s: float
 ) -> tuple[list[tuple[float, bool]], list[AlertEvent], list[int]]:
     """Ticks as (time, holds), the events, and for each event the index of its tick."""
-    rule = AlertRule(
+    rule: AlertRule[FleetSnapshot] = AlertRule(
         "StreamsUnassigned",
         AlertSeverity.WARNING,
         "s",

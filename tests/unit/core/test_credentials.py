@@ -49,6 +49,14 @@ def test_keys_are_stable_and_header_safe() -> None:
         ("https://radio.example/a.mp3?token=abc&x=1", "https://radio.example/a.mp3?token=***&x=1"),
         ("icy://k@h:8000/s?sig=1;api_key=2", "icy://***@h:8000/s?sig=***;api_key=***"),
         ("postgresql://u:p@db:5432/music_log", "postgresql://***@db:5432/music_log"),
+        (
+            "ConnectError for http://user:s3cret@radio.example/live?token=abc&x=1;api_key=zz",
+            "ConnectError for http://***@radio.example/live?token=***&x=1;api_key=***",
+        ),
+        (
+            "rtmp://h/app?stream_key=k1&pass=p2&x_sig=s3",
+            "rtmp://h/app?stream_key=***&pass=***&x_sig=***",
+        ),
         ("plain text, no URL", "plain text, no URL"),
         ("https://radio.example/live?bitrate=128", "https://radio.example/live?bitrate=128"),
     ],

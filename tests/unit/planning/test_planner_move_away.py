@@ -108,6 +108,7 @@ def test_quarantine_moves_only_into_free_slots_of_other_instances(case: tuple[An
     # Same counts as without the requests, but for the quarantine moves themselves...
     expected = Counter(plain.assignment.values())
     for change in quarantined:
+        assert change.from_instance is not None and change.to_instance is not None
         expected[change.from_instance] -= 1
         expected[change.to_instance] += 1
     assert +expected == Counter(plan.assignment.values())

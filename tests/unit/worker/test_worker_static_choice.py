@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fingerv7.core.sharding import SECONDS_PER_HOUR
@@ -10,8 +12,8 @@ from fingerv7.worker.static_mode import NumberedStream, choose_streams, row_to_s
 
 
 def static_settings(**values: object) -> WorkerSettings:
-    base: dict[str, object] = {"use_orchestrator": False, "server_id": "2", "total_servers": 3}
-    return WorkerSettings(_env_file=None, **(base | values))  # type: ignore[arg-type]
+    base: dict[str, Any] = {"use_orchestrator": False, "server_id": "2", "total_servers": 3}
+    return WorkerSettings(_env_file=None, **(base | values))  # type: ignore[call-arg]
 
 
 def rows(count: int) -> list[NumberedStream]:

@@ -12,21 +12,14 @@ from fingerv7.playlog import Play, PlayBuffer, PlayLog, SqliteMusicLogWriter
 from fingerv7.processing import AssignedStream, StreamStats
 from fingerv7.worker.messages import HeartbeatRequest
 from fingerv7.worker.stream_health import (
+    MAX_PROBLEMS,
     HealthDelta,
     StreamHealthReport,
     play_log_report,
-    redact,
+    processor_problems,
     stream_reports,
 )
 from fingerv7.worker.supervisor import RunningStream
-
-
-def test_redact_hides_credentials_in_urls_and_query_strings() -> None:
-    text = "ConnectError for http://user:s3cret@radio.example/live?token=abc&x=1;api_key=zz"
-    assert redact(text) == (
-        "ConnectError for http://***@radio.example/live?token=***&x=1;api_key=***"
-    )
-    assert redact("stream ended") == "stream ended"
 
 
 def test_status_since_moves_only_when_the_status_changes() -> None:
@@ -54,6 +47,34 @@ async def test_reports_carry_state_detail_and_redacted_error() -> None:
     assert report.since == stats.status_since
     assert report.last_error == "HTTPStatusError: 503 for http://***@host/x"
     assert (report.codec, report.bitrate_kbps) == ("mp3", 128)
+
+
+async def test_what_a_stream_or_processor_claims_stays_within_what_the_orchestrator_accepts() -> (
+    None
+):
+    stats = StreamStats()
+    stats.bitrate_kbps = 999_999  # icy-br: 999999, from a misconfigured radio
+    task = asyncio.create_task(asyncio.sleep(0))
+    await task
+    (report,) = stream_reports([RunningStream(AssignedStream(7, "http://h", "Seven"), stats, task)])
+    assert report.bitrate_kbps is None
+
+    class Troubled:
+        name = "fingerprint"
+
+        def problems(self) -> list[str]:
+            return [f"problem {i}" for i in range(25)]
+
+    problems = processor_problems(Troubled())
+    assert problems == [f"problem {i}" for i in range(MAX_PROBLEMS)]
+    beat = OrchestratorHeartbeat.model_validate(
+        {
+            "instance_id": "w1",
+            "stream_health": [report.model_dump(mode="json")],
+            "worker_health": {"processor": "fingerprint", "problems": problems},
+        }
+    )
+    assert beat.worker_health is not None and len(beat.worker_health.problems) == MAX_PROBLEMS
 
 
 def test_only_changed_streams_are_sent_and_everything_every_tenth_beat() -> None:

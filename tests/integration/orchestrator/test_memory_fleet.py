@@ -1,0 +1,170 @@
+"""The in-memory fleet store answers as `FleetStore` does, on SQLite and on PostgreSQL.
+
+One scenario (registrations, operator actions, what the monitor wrote) runs against both; every
+answer is compared, times of the database's clock aside. The API's in-process tests rely on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fingerv7.core.planning.model import ChangeReason, InstanceState
+from fingerv7.storage import schema
+from fingerv7.storage.database import create_engine
+from fingerv7.storage.fleet_rows import (
+    FleetRow,
+    FleetStorage,
+    InstanceRow,
+    Registered,
+    Registration,
+    StreamChange,
+)
+from fingerv7.storage.fleet_store import FleetStore
+from fingerv7.storage.memory_fleet import InMemoryFleetStore
+from fingerv7.storage.migrate import upgrade_to_head
+from fingerv7.storage.report_store import DesiredStream
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+STREAMS = [
+    DesiredStream(i, f"http://radio.example/{i}", f"Radio {i}", {"regiao": "Sul"})
+    for i in (1, 2, 3, 4)
+]
+OWNERS = {1: ("w1", "w1"), 2: ("w1", None), 3: ("w2", "w2")}  # 4: never assigned
+CHANGES = [
+    StreamChange(T0, 1, 3, None, "w2", ChangeReason.NEW.value),
+    StreamChange(T0 + timedelta(seconds=1), 2, 1, "w2", "w1", ChangeReason.QUARANTINE.value),
+    StreamChange(T0 + timedelta(seconds=2), 3, 3, "w2", "w1", ChangeReason.QUARANTINE.value),
+    StreamChange(T0 + timedelta(seconds=3), 4, 3, "w1", "w2", ChangeReason.REBALANCE.value),
+]
+FLEET = FleetRow(generation=4, rebalances_automatic=2, rebalances_manual=1, source_status="healthy")
+
+
+def _instance(row: InstanceRow | None) -> dict[str, Any] | None:
+    """The row without the database clock's times."""
+    if row is None:
+        return None
+    return dataclasses.asdict(row) | {"registered_at": None, "last_seen_at": None}
+
+
+def _registered(answer: Registered) -> tuple[object, ...]:
+    return _instance(answer.row), answer.desired
+
+
+async def _scenario(store: FleetStorage, seed: Callable[[], Any]) -> list[object]:
+    """Everything the API asks of a store, in the order a fleet's life would ask it."""
+    answers: list[object] = []
+    for instance_id, max_streams in (("w2", 5), ("w1", 10)):
+        registration = Registration(instance_id, max_streams, ["audio_fingerprinting"], "0.1", None)
+        answers.append(_registered(await store.register(registration)))
+    await seed()  # the monitor's writes and a heartbeat's report
+    answers += [
+        [_instance(row) for row in await store.instances()],
+        _instance(await store.instance("w1")),
+        _instance(await store.instance("nobody")),
+        await store.assignment_counts(),
+        await store.ownership(),
+        await store.ownership(3),
+        await store.ownership(99),
+        await store.recent_changes(limit=3),
+        await store.quarantined_streams(),
+        await store.streams_held_by_others("w1", [5, 3, 1, 2, 1]),
+        await store.streams_held_by_others("w1", []),
+        await store.fleet_row(),
+        await store.set_draining("w2", True),
+        await store.set_draining("nobody", True),
+        await store.deregister("w2"),
+        await store.deregister("w2"),
+        await store.set_draining("w2", False),
+        [_instance(row) for row in await store.instances()],
+        _instance(await store.instance("w2")),
+    ]
+    # Registered again: w1 keeps its streams; w2 comes back still draining.
+    for instance_id in ("w1", "w2"):
+        registration = Registration(instance_id, 7, ["audio_fingerprinting"], "0.2", "sp")
+        answers.append(_registered(await store.register(registration)))
+    answers.append([_instance(row) for row in await store.instances()])
+    return answers
+
+
+async def _memory_answers() -> list[object]:
+    store = InMemoryFleetStore(clock=lambda: T0)
+
+    async def seed() -> None:
+        store.monitor(STREAMS)
+        for stream_id, (target, holder) in OWNERS.items():
+            store.assign(stream_id, target, holder)
+        for change in CHANGES:
+            store.audit(change)
+        store.fleet = FLEET
+        store.report(
+            "w1", state=InstanceState.ACTIVE, reported_stream_ids=(1,), stats={"cpu_usage": 3.5}
+        )
+
+    return await _scenario(store, seed)
+
+
+async def _sql_seed(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(schema.monitored_streams),
+            [
+                {
+                    "id": s.id,
+                    "url": s.url,
+                    "name": s.name,
+                    "stream_metadata": s.metadata,
+                    "synced_at": T0,
+                }
+                for s in STREAMS
+            ],
+        )
+        await conn.execute(
+            insert(schema.assignments),
+            [
+                {"stream_id": s, "target": target, "holder": holder, "updated_at": T0}
+                for s, (target, holder) in OWNERS.items()
+            ],
+        )
+        await conn.execute(insert(schema.stream_changes), [dataclasses.asdict(c) for c in CHANGES])
+        await conn.execute(
+            update(schema.fleet_state)
+            .where(schema.fleet_state.c.id == schema.FLEET_ROW_ID)
+            .values(**dataclasses.asdict(FLEET))
+        )
+        await conn.execute(
+            update(schema.instances)
+            .where(schema.instances.c.id == "w1")
+            .values(
+                state=InstanceState.ACTIVE.value, reported_stream_ids=[1], stats={"cpu_usage": 3.5}
+            )
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = (
+        f"sqlite:///{tmp_path / 'fleet.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    await asyncio.to_thread(upgrade_to_head, url)
+    engine = create_engine(url)
+    yield engine
+    await engine.dispose()
+
+
+async def test_the_memory_store_answers_as_the_database_does(sql_engine: AsyncEngine) -> None:
+    expected = await _scenario(FleetStore(sql_engine), lambda: _sql_seed(sql_engine))
+
+    assert await _memory_answers() == expected
