@@ -24,6 +24,7 @@ from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
 from fingerv7.orchestrator.quarantine import StreamQuarantine
+from fingerv7.orchestrator.registration_intake import RegistrationIntake
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.stream_health import StreamHealthBook
@@ -71,6 +72,7 @@ async def in_process_app(
             load_moved=store.quarantined_streams,
             epoch=lambda: leadership.epoch,
         ),
+        registrations=RegistrationIntake(store.register_many),
     )
     app = create_app(settings, runtime)
     app.state.runtime = runtime  # what the lifespan would do

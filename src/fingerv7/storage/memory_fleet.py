@@ -10,7 +10,7 @@ what the leader's monitor tick and the heartbeat batches write in production (`t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +73,10 @@ class InMemoryFleetStore:
         self._instances[row.id] = row
         self._deregistered.discard(row.id)
         return Registered(row, DesiredSet(row.generation, self._owned_by(row.id)))
+
+    async def register_many(self, registrations: Sequence[Registration]) -> dict[str, Registered]:
+        """Each in turn; of one id given twice, the later wins (as FleetStore's)."""
+        return {r.instance_id: await self.register(r) for r in registrations}
 
     async def streams_held_by_others(
         self, instance_id: str, stream_ids: Iterable[int]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-
 from fingerv7.core.planning.model import InstanceState
 from fingerv7.orchestrator.registration_intake import RegistrationIntake
 from fingerv7.storage.fleet_rows import InstanceRow, Registered, Registration
