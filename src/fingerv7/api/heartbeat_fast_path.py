@@ -2,19 +2,20 @@
 
 At 2,000 instances the heartbeat is nearly all of the orchestrator's traffic, and profiling
 (py-spy --gil during bench_intake.py) showed most of its CPU in per-request framework work:
-routing, dependency resolution (the bearer scheme and two auth dependencies), parsing the body
-into a dict and then validating the dict. Here the body is validated straight from its bytes by
-the same Pydantic model, the key checked by the same function as the dependencies
+routing, dependency resolution (the bearer scheme and two auth dependencies) and the layers
+around them. Here the body is parsed and validated as FastAPI does it, by the same Pydantic
+model, the key checked by the same function as the dependencies
 (`instance_caller_of`), the answer made by the same code as the route (`answer_heartbeat`), and
 any error answered by the app's own exception handlers; a body that is not declared JSON goes
-on to FastAPI. Clients see the same answers (malformed JSON is described by Pydantic's parser,
-with its position, rather than FastAPI's). The route in routes_instances.py stays the contract
-in OpenAPI.
+on to FastAPI. Clients see the same answers, byte for byte but for the clock
+(tests/integration/orchestrator/test_heartbeat_fast_path.py). The route in routes_instances.py
+stays the contract in OpenAPI.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -76,7 +77,11 @@ async def _answer(app: FastAPI, request: Request) -> Response:
         missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
         raise RequestValidationError([missing])
     try:
-        body = HeartbeatRequest.model_validate_json(raw)
+        # As FastAPI does it (json.loads, then the model in Python mode): the same coercions
+        # and the same messages as the route.
+        body = HeartbeatRequest.model_validate(json.loads(raw), from_attributes=True)
+    except json.JSONDecodeError as error:
+        raise RequestValidationError([_json_invalid(error)], body=raw) from None
     except ValidationError as error:
         raise RequestValidationError(_as_body_errors(error), body=raw) from None
     content = await answer_heartbeat(runtime, caller, body)
@@ -90,6 +95,17 @@ def _is_json(content_type: str | None) -> bool:
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
     )
+
+
+def _json_invalid(error: json.JSONDecodeError) -> dict[str, Any]:
+    """FastAPI's own description of a body that is not JSON."""
+    return {
+        "type": "json_invalid",
+        "loc": ("body", error.pos),
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": error.msg},
+    }
 
 
 def _as_body_errors(error: ValidationError) -> list[dict[str, Any]]:

@@ -1,0 +1,85 @@
+"""The heartbeat's fast path answers exactly what FastAPI's route answers.
+
+One real orchestrator (its runtime, its database); the same requests sent to it over HTTP (the
+fast path) and to a second app on the same runtime with the fast path taken out (FastAPI's
+routing, dependencies and handlers). Every status code and body must match.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from fingerv7.api.app import create_app
+from fingerv7.api.heartbeat_fast_path import HeartbeatFastPath
+from fingerv7.core.credentials import instance_key
+from tests.support.instances import ScriptedInstance, seed_streams, settle_fleet
+
+SECRET = "per-instance-secret"
+CAPABILITIES = ["audio_fingerprinting"]
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _comparable(response: httpx.Response) -> tuple[int, object]:
+    body = response.json()
+    if isinstance(body, dict):
+        body.pop("next_heartbeat", None)  # the clock moves between the two calls
+    return response.status_code, body
+
+
+async def test_the_fast_path_and_the_route_answer_alike(tmp_path: Path, start_orchestrator):
+    database_url = f"sqlite:///{tmp_path / 'o.db'}"
+    seed_streams(database_url, 6)
+    orch = await start_orchestrator(
+        database_url=database_url,
+        orchestrator_instance_secret=SECRET,
+        orchestrator_api_key="reader-key",
+    )
+    own = _bearer(instance_key(SECRET, "a"))
+    async with httpx.AsyncClient(base_url=orch.url, headers=own, timeout=10) as a_client:
+        a = ScriptedInstance(a_client, "a", 6)
+        await a.register()
+        await settle_fleet(a, counts=[6])
+    steady = {"instance_id": "a", "stream_ids": sorted(a.running), "generation": a.generation}
+
+    route_app = create_app(orch.runtime.settings, orch.runtime)
+    route_app.user_middleware = [m for m in route_app.user_middleware if m.cls != HeartbeatFastPath]
+    route_app.state.runtime = orch.runtime
+    json_type = {"Content-Type": "application/json"}
+    cases: list[tuple[str, dict[str, str], bytes]] = [
+        ("steady beat", own, json.dumps(steady).encode()),
+        ("a change", own, json.dumps(steady | {"stream_ids": [1, 99]}).encode()),
+        ("no key", {}, json.dumps(steady).encode()),
+        ("not a bearer key", {"Authorization": "Basic abc"}, json.dumps(steady).encode()),
+        ("unknown key", _bearer("nope"), json.dumps(steady).encode()),
+        ("reader key", _bearer("reader-key"), json.dumps(steady).encode()),
+        ("another's key", _bearer(instance_key(SECRET, "b")), json.dumps(steady).encode()),
+        ("unregistered", _bearer(instance_key(SECRET, "zz")), b'{"instance_id": "zz"}'),
+        ("bad values", own, b'{"instance_id": "a", "generation": "7", "cpu_usage": -1}'),
+        (
+            "stopping with streams",
+            own,
+            b'{"instance_id": "a", "status": "stopping", "stream_ids": [1]}',
+        ),
+        ("not an object", own, b"[1, 2]"),
+        ("empty body", own, b""),
+        ("malformed JSON", own, b'{"instance_id": "a",'),
+    ]
+    async with (
+        httpx.AsyncClient(base_url=orch.url, timeout=10) as fast,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=route_app), base_url="http://route"
+        ) as route,
+    ):
+        for name, headers, content in cases:
+            by_fast = await fast.post("/heartbeat", content=content, headers=headers | json_type)
+            by_route = await route.post("/heartbeat", content=content, headers=headers | json_type)
+            assert _comparable(by_fast) == _comparable(by_route), name
+            assert by_fast.headers.get("www-authenticate") == by_route.headers.get(
+                "www-authenticate"
+            ), name
