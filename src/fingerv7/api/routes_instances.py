@@ -20,12 +20,10 @@ from fingerv7.api.schemas import (
     HeartbeatRequest,
     HeartbeatResponse,
     RegisterResponse,
-    StreamOut,
 )
 from fingerv7.api.views import instance_view
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.storage.fleet_rows import Registration
-from fingerv7.storage.report_store import DesiredStream
 
 log = logging.getLogger("fingerv7.orchestrator")
 router = APIRouter()
@@ -36,10 +34,6 @@ MAX_LONG_POLL_S = 60.0
 def runtime_of(request: Request) -> OrchestratorRuntime:
     runtime: OrchestratorRuntime = request.app.state.runtime
     return runtime
-
-
-def _streams_out(streams: list[DesiredStream]) -> list[StreamOut]:
-    return [StreamOut(id=s.id, url=s.url, name=s.name, metadata=s.metadata) for s in streams]
 
 
 @router.post("/register", response_model=RegisterResponse, tags=["instances"])
@@ -126,7 +120,7 @@ async def get_instance(
         raise not_registered(instance_id)
     view = instance_view(row, len(entry.stream_ids))
     view["generation"] = entry.generation
-    view["streams"] = [s.model_dump() for s in _streams_out(entry.desired.streams)]
+    view["streams"] = json.loads(entry.streams_json)
     return view
 
 

@@ -30,10 +30,16 @@ REFRESH_CHUNK = 250  # instances per read: a refresh never holds one long query
 
 @dataclass(frozen=True, slots=True)
 class CachedAssignment:
+    """One instance's answer. Only the rendered bytes and the ids are kept, not the stream
+    objects they were rendered from: at 100,000 streams those objects were most of the
+    cache's memory, and nothing on the hot path reads them."""
+
     generation: int
     stream_ids: frozenset[int]
     streams_json: bytes  # `[{"id":..,"url":..,"name":..,"metadata":{..}}, ...]`
-    desired: DesiredSet
+
+    def same_answer(self, other: CachedAssignment) -> bool:
+        return self.generation == other.generation and self.streams_json == other.streams_json
 
 
 def render(desired: DesiredSet) -> CachedAssignment:
@@ -44,7 +50,6 @@ def render(desired: DesiredSet) -> CachedAssignment:
         generation=desired.generation,
         stream_ids=frozenset(s.id for s in desired.streams),
         streams_json=json.dumps(streams, separators=(",", ":"), ensure_ascii=False).encode(),
-        desired=desired,
     )
 
 
@@ -174,13 +179,10 @@ class AssignmentCache:
         self.last_error = None
         self.last_refresh_s = time.monotonic()
 
-    def _render_changed(self, found: dict[str, DesiredSet]) -> dict[str, CachedAssignment]:
-        """Answers for the sets that differ from the cached ones (any thread: reads only)."""
-        return {
-            instance_id: render(desired)
-            for instance_id, desired in found.items()
-            if (current := self._entries.get(instance_id)) is None or current.desired != desired
-        }
+    @staticmethod
+    def _render_changed(found: dict[str, DesiredSet]) -> dict[str, CachedAssignment]:
+        """Answers for the sets read (any thread: touches no shared state)."""
+        return {instance_id: render(desired) for instance_id, desired in found.items()}
 
     def _store_entry(
         self, instance_id: str, desired: DesiredSet, rendered: CachedAssignment | None = None
@@ -188,12 +190,9 @@ class AssignmentCache:
         current = self._entries.get(instance_id)
         if current is not None and current.generation > desired.generation:
             return current  # an older snapshot read concurrently: keep the newer
-        if rendered is not None and rendered.desired is desired:
-            entry = rendered  # rendered off the loop because it differed: no second comparison
-        elif current is not None and current.desired == desired:
-            entry = current
-        else:
-            entry = render(desired)
+        entry = rendered if rendered is not None else render(desired)
+        if current is not None and current.same_answer(entry):
+            entry = current  # unchanged: keep the object long-polls and beats already hold
         self._entries[instance_id] = entry
         if current is None or current.generation != entry.generation:
             self._wake(instance_id)
