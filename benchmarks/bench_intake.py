@@ -26,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+import aiohttp
 import httpx
 import psycopg
 
@@ -60,29 +61,27 @@ async def steady_bodies(url: str, instances: int, capacity: int) -> list[str]:
     running: dict[str, tuple[list[int], int]] = {name: ([], 0) for name in names}
     limit = asyncio.Semaphore(64)
 
-    async def register(client: httpx.AsyncClient, name: str) -> None:
+    async def register(client: aiohttp.ClientSession, name: str) -> None:
         body = {
             "instance_id": name,
             "max_streams": capacity,
             "capabilities": ["audio_fingerprinting"],
         }
-        async with limit:
-            (await client.post("/register", json=body)).raise_for_status()
+        async with limit, client.post("/register", json=body) as answer:
+            answer.raise_for_status()
 
-    async def beat(client: httpx.AsyncClient, name: str) -> bool:
+    async def beat(client: aiohttp.ClientSession, name: str) -> bool:
         streams, generation = running[name]
-        async with limit:
-            answer = await client.post(
-                "/heartbeat",
-                json={"instance_id": name, "stream_ids": streams, "generation": generation},
-            )
-        answer.raise_for_status()
-        reply = answer.json()
+        body = {"instance_id": name, "stream_ids": streams, "generation": generation}
+        async with limit, client.post("/heartbeat", json=body) as answer:
+            answer.raise_for_status()
+            reply = await answer.json()
         wanted = sorted(s["id"] for s in reply["streams"])
         running[name] = (wanted, reply["generation"])
         return wanted == streams and reply["generation"] == generation and not reply["commands"]
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    # aiohttp, as the fleet simulator: httpx's CPU per request made settling the driver's work.
+    async with aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=60)) as client:
         await asyncio.gather(*(register(client, name) for name in names))
         for _ in range(120):
             steady = await asyncio.gather(*(beat(client, name) for name in names))
@@ -114,12 +113,11 @@ async def changed_answers(url: str, bodies: list[str]) -> int:
     """How many bodies the orchestrator answers with commands (0 when the bodies are steady)."""
     limit = asyncio.Semaphore(32)
 
-    async def changed(client: httpx.AsyncClient, body: str) -> bool:
-        async with limit:
-            answer = await client.post("/heartbeat", content=body, headers=JSON)
-        return bool(answer.json()["commands"])
+    async def changed(client: aiohttp.ClientSession, body: str) -> bool:
+        async with limit, client.post("/heartbeat", data=body, headers=JSON) as answer:
+            return bool((await answer.json())["commands"])
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=60)) as client:
         return sum(await asyncio.gather(*(changed(client, body) for body in bodies)))
 
 
