@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fingerv7 import __version__
 from fingerv7.api import routes_dashboard, routes_fleet, routes_instances, routes_streams
 from fingerv7.api.errors import BodySizeLimit, install_error_handlers
-from fingerv7.api.heartbeat_fast_path import HeartbeatFastPath
+from fingerv7.api.fast_path import ProtocolFastPath
 from fingerv7.api.openapi import build_openapi
 from fingerv7.api.request_metrics import RequestMetrics
 from fingerv7.api.routes_fleet import credentials_report
@@ -66,7 +66,7 @@ def create_app(
     app.include_router(routes_fleet.router)
     app.include_router(routes_streams.router)
     app.include_router(routes_dashboard.router)
-    app.add_middleware(HeartbeatFastPath)
+    app.add_middleware(ProtocolFastPath)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestMetrics)  # outermost: counts the 413s and 500s too
     return app

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from fingerv7.api.admission import AdmittedRegistration
 from fingerv7.api.deps import InstanceCaller, InstanceIdPath, InstanceReader, Operator, OwnInstance
-from fingerv7.api.heartbeat import answer_heartbeat, not_registered
+from fingerv7.api.protocol_answers import (
+    DEFAULT_LONG_POLL_WAIT_S,
+    MAX_LONG_POLL_S,
+    answer_heartbeat,
+    not_registered,
+    render_assignment_answer,
+)
 from fingerv7.api.responses import InstanceDetail
 from fingerv7.api.schemas import (
     MAX_INT64,
@@ -27,8 +33,6 @@ from fingerv7.storage.fleet_rows import Registration
 
 log = logging.getLogger("fingerv7.orchestrator")
 router = APIRouter()
-
-MAX_LONG_POLL_S = 60.0
 
 
 def runtime_of(request: Request) -> OrchestratorRuntime:
@@ -75,7 +79,7 @@ async def register(
 async def heartbeat(body: HeartbeatRequest, request: Request, caller: InstanceCaller) -> Response:
     """Record what the instance runs; answer its complete desired set (and the diff as commands).
 
-    In a running orchestrator `HeartbeatFastPath` answers this route before FastAPI's routing
+    In a running orchestrator `ProtocolFastPath` answers this route before FastAPI's routing
     (same validation, keys and errors); this declaration is its contract in OpenAPI.
     """
     content = await answer_heartbeat(runtime_of(request), caller, body)
@@ -90,22 +94,18 @@ async def assignment(
     request: Request,
     caller: OwnInstance,
     after_generation: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
-    wait: Annotated[float, Query(ge=0, le=MAX_LONG_POLL_S)] = 25.0,
+    wait: Annotated[float, Query(ge=0, le=MAX_LONG_POLL_S)] = DEFAULT_LONG_POLL_WAIT_S,
 ) -> Response:
-    """Long-poll: answer once the instance's generation exceeds `after_generation`, or at `wait`."""
+    """Long-poll: answer once the instance's generation exceeds `after_generation`, or at `wait`.
+
+    In a running orchestrator `ProtocolFastPath` serves well-formed, authorised long-polls before
+    FastAPI's routing; anything else (a bad parameter, a refused key) comes here.
+    """
     runtime = runtime_of(request)
     entry = await runtime.cache.wait_for(instance_id, after_generation, wait)
     if entry is None:
         raise not_registered(instance_id)
-    content = b"".join(
-        (
-            json.dumps({"instance_id": instance_id, "generation": entry.generation})[:-1].encode(),
-            b',"streams":',
-            entry.streams_json,
-            b"}",
-        )
-    )
-    return Response(content, media_type="application/json")
+    return Response(render_assignment_answer(instance_id, entry), media_type="application/json")
 
 
 @router.get("/instances/{instance_id}", response_model=InstanceDetail, tags=["instances"])

@@ -1,4 +1,5 @@
-"""The heartbeat's answer: the hot path of the fleet, shared by the route and its fast path."""
+"""The answers of the protocol's hot calls (heartbeat, long-poll), shared by the routes and the
+fast path in front of them (api/fast_path.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from fastapi import HTTPException, status
 
 from fingerv7.api.deps import Caller
 from fingerv7.api.schemas import HeartbeatRequest, StreamCommand
+from fingerv7.orchestrator.assignment_cache import CachedAssignment
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 
 log = logging.getLogger("fingerv7.orchestrator")
+
+MAX_LONG_POLL_S = 60.0
+DEFAULT_LONG_POLL_WAIT_S = 25.0
 
 
 def not_registered(instance_id: str) -> HTTPException:
@@ -90,6 +95,18 @@ def render_heartbeat_answer(
             streams_json,
             b',"commands":',
             json.dumps(commands, separators=(",", ":")).encode(),
+            b"}",
+        )
+    )
+
+
+def render_assignment_answer(instance_id: str, entry: CachedAssignment) -> bytes:
+    """The AssignmentResponse JSON (the long-poll's answer), around the cached streams list."""
+    return b"".join(
+        (
+            json.dumps({"instance_id": instance_id, "generation": entry.generation})[:-1].encode(),
+            b',"streams":',
+            entry.streams_json,
             b"}",
         )
     )
