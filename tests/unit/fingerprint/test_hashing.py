@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fingerv7.core.fingerprint import (
@@ -50,28 +52,68 @@ def test_out_of_range_fields_are_rejected(anchor: int, delta: int, frame: int) -
         pack_hashes(np.array([anchor]), np.array([delta]), np.array([frame]))
 
 
-@given(
-    st.lists(st.tuples(st.floats(0, 500), st.floats(5, 240)), min_size=0, max_size=120, unique=True)
+peak_lists = st.lists(
+    st.tuples(st.floats(0, 500), st.floats(5, 240)), min_size=0, max_size=120, unique=True
 )
-def test_pairs_respect_target_zone_and_fan_out(points: list[tuple[float, float]]) -> None:
-    config = FingerprintConfig()
+
+
+def _peaks(points: list[tuple[float, float]]) -> Peaks:
     ordered = sorted(points)
     frames = np.array([p[0] for p in ordered], dtype=np.float64)
     bins = np.array([p[1] for p in ordered], dtype=np.float64)
-    peaks = Peaks(frames=frames, bins=bins, levels_db=np.zeros(frames.size))
+    return Peaks(frames=frames, bins=bins, levels_db=np.zeros(frames.size))
+
+
+@settings(deadline=None)
+@given(peak_lists, st.booleans())
+def test_pairs_respect_target_zone_and_fan_out(
+    points: list[tuple[float, float]], reference: bool
+) -> None:
+    query_config = FingerprintConfig()
+    config = query_config.for_references() if reference else query_config
+    peaks = _peaks(points)
     result = hash_peaks(peaks, config)
     anchor_bins, delta_bins, delta_frames = unpack_hashes(result.hashes)
     assert np.all(delta_frames >= config.target_min_frames)
     assert np.all(delta_frames <= config.target_max_frames)
     assert np.all(np.abs(delta_bins) <= config.target_max_bins)
+    assert np.all((anchor_bins >= 0) & (anchor_bins < 256))
     # every hash's anchor frame is one of the peaks' (rounded) frames
-    assert set(result.anchor_frames.tolist()) <= set(np.rint(frames).astype(int).tolist())
-    _, per_anchor = np.unique(
-        np.stack([result.anchor_frames, anchor_bins]), axis=1, return_counts=True
+    assert set(result.anchor_frames.tolist()) <= set(np.rint(peaks.frames).astype(int).tolist())
+    # a reference stores one hash per pair; a query at most one per rounding of its 3 fields
+    variants = 1 if reference else 8
+    assert len(result) <= variants * config.fan_out * len(points)
+
+
+@settings(deadline=None)
+@given(peak_lists)
+def test_query_margin_only_adds_hashes(points: list[tuple[float, float]]) -> None:
+    peaks = _peaks(points)
+    config = FingerprintConfig()
+    exact = hash_peaks(peaks, replace(config, hash_margin=0.0))
+    widened = hash_peaks(peaks, config)
+    pairs = set(zip(exact.hashes.tolist(), exact.anchor_frames.tolist(), strict=True))
+    assert pairs <= set(zip(widened.hashes.tolist(), widened.anchor_frames.tolist(), strict=True))
+
+
+@pytest.mark.parametrize(
+    "anchor_bin, expected_anchor_bins", [(20.5, {20}), (20.9, {20, 21}), (21.1, {20, 21})]
+)
+def test_query_margin_hashes_both_sides_of_a_rounding_edge(
+    anchor_bin: float, expected_anchor_bins: set[int]
+) -> None:
+    """Re-encoding moves a peak by a fraction of a bin; near an edge the query carries both."""
+    peaks = Peaks(
+        frames=np.array([10.0, 20.0]),
+        bins=np.array([anchor_bin, anchor_bin + 5.0]),  # delta 5.0, 10 frames: far from edges
+        levels_db=np.zeros(2),
     )
-    # anchors sharing a rounded position may pool their targets; never more than that
-    assert per_anchor.size == 0 or per_anchor.max() <= config.fan_out * len(points)
-    assert len(result) <= config.fan_out * len(points)
+    config = FingerprintConfig()
+    anchor_bins, delta_bins, delta_frames = unpack_hashes(hash_peaks(peaks, config).hashes)
+    assert set(anchor_bins.tolist()) == expected_anchor_bins
+    assert set(delta_bins.tolist()) == {5} and set(delta_frames.tolist()) == {10}
+    reference = hash_peaks(peaks, config.for_references())
+    assert unpack_hashes(reference.hashes)[0].tolist() == [int(np.floor(anchor_bin))]
 
 
 def test_no_peaks_no_hashes() -> None:

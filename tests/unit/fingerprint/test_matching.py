@@ -217,11 +217,11 @@ def test_a_shared_loop_is_not_evidence() -> None:
         np.tile(loop_bins, starts.size),
         np.zeros(starts.size * loop_frames.size),
     )
-    reference = hash_peaks(loop, CONFIG)
+    reference = hash_peaks(loop, CONFIG.for_references())
     config = MatchConfig(query_speeds=(1.0,))
     filler = Peaks(np.sort(rng.uniform(0, 200_000, 60_000)), rng.uniform(10, 230, 60_000),
                    np.zeros(60_000))  # fmt: skip
-    filler_fp = hash_peaks(filler, CONFIG)
+    filler_fp = hash_peaks(filler, CONFIG.for_references())
     index = HashIndex(
         np.concatenate([reference.hashes, filler_fp.hashes]),
         np.concatenate([np.full(len(reference), 1), np.full(len(filler_fp), 2)]),
@@ -233,3 +233,37 @@ def test_a_shared_loop_is_not_evidence() -> None:
     assert best is not None and best.aligned_hashes >= 36
     assert best.distinct_hashes <= 12
     assert LandmarkMatcher(index, CONFIG, config).identify(query) is None
+
+
+def _index_of(parts: list[tuple[np.ndarray, int]]) -> HashIndex:
+    fingerprints = [(fingerprint_reference(pcm, CONFIG), track_id) for pcm, track_id in parts]
+    return HashIndex(
+        np.concatenate([fp.hashes for fp, _ in fingerprints]),
+        np.concatenate([np.full(len(fp), track_id) for fp, track_id in fingerprints]),
+        np.concatenate([fp.anchor_frames for fp, _ in fingerprints]),
+    )
+
+
+def test_runner_up_ratio_ignores_a_second_copy_of_the_winner(
+    songs: dict[int, np.ndarray],
+) -> None:
+    """Album and compilation files of one recording line up the same query hashes: the copy is
+    not an independent runner-up, so the ratio test still lets the clip match."""
+    pcm = {seed: resample(song, SONG_SAMPLE_RATE_HZ, RATE) for seed, song in songs.items()}
+    index = _index_of([(pcm[11], 1), (pcm[11], 2), (pcm[22], 3), (pcm[33], 4)])
+    strict = LandmarkMatcher(index, CONFIG, MatchConfig(min_runner_up_ratio=3.0))
+    match = strict.identify(fingerprint(_query(_clip(songs[11], 4.0)), CONFIG))
+    assert match is not None and match.track_id in {1, 2}
+    assert match.runner_up_aligned == match.aligned_hashes  # a plain runner-up test would refuse
+
+
+def test_runner_up_ratio_refuses_two_tracks_equally_supported(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    """Half a clip from one song and half from another: each lines up its own hashes, so
+    neither is much better supported than the other and the ratio test says no match."""
+    medley = np.concatenate([_clip(songs[11], 4.0, 5.0), _clip(songs[22], 10.0, 5.0)])
+    query = fingerprint(_query(medley), CONFIG)
+    assert matcher.identify(query) is not None
+    strict = LandmarkMatcher(matcher.index, CONFIG, MatchConfig(min_runner_up_ratio=2.0))
+    assert strict.identify(query) is None

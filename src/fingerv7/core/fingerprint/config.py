@@ -15,8 +15,8 @@ class FingerprintConfig:
 
     Density is asymmetric: catalog references keep few peaks and pairs (storage per hour), queries
     keep more, so that a reference's pairs are still found among a noisy query's pairs.
-    `peaks_per_second` / `fan_out` are the query side; :meth:`for_references` swaps in the
-    reference side.
+    `neighbourhood_*`, `peaks_per_second`, `fan_out` and `hash_margin` are the query side;
+    :meth:`for_references` swaps in the reference side.
     """
 
     sample_rate_hz: int = 8000
@@ -24,12 +24,21 @@ class FingerprintConfig:
     hop_size: int = 128  # 16 ms per frame
     min_frequency_bin: int = 10  # ~160 Hz: below this, kick drums and bass repeat the same hashes
     max_frequency_bin: int = 240  # ~3.75 kHz: above this, MP3 low-passing at low bit rates
-    neighbourhood_frames: int = 9  # peak must be the maximum of +-9 frames ...
-    neighbourhood_bins: int = 10  # ... and +-10 bins
+    # Query side: a peak must be the maximum of +-6 frames and +-6 bins. The reference's peaks are
+    # maxima of a larger area (below); a presenter or noise near a reference peak hides it from
+    # that area's maximum in the query, not from this smaller one (docs/fingerprint.md).
+    neighbourhood_frames: int = 6
+    neighbourhood_bins: int = 6
+    reference_neighbourhood_frames: int = 9
+    reference_neighbourhood_bins: int = 10
     min_peak_db_above_median: float = 6.0  # reject flat regions (noise floor, silence)
     silence_floor_db: float = -70.0  # absolute floor, dB relative to a full-scale sine
-    peaks_per_second: int = 18  # density control, enforced per one-second block
-    fan_out: int = 8  # targets paired with each anchor
+    peaks_per_second: int = 30  # density control, enforced per one-second block
+    fan_out: int = 12  # targets paired with each anchor
+    # Query side: a pair whose frequency or time field lies within this fraction of a bin (frame)
+    # of a rounding edge is also hashed with the neighbouring value, so sub-bin jitter from
+    # re-encoding does not change the hash. References store one hash per pair.
+    hash_margin: float = 0.2
     reference_peaks_per_second: int = 10
     reference_fan_out: int = 3
     target_min_frames: int = 2
@@ -37,9 +46,15 @@ class FingerprintConfig:
     target_max_bins: int = 63  # |f2 - f1| limit, 7 bits signed
 
     def for_references(self) -> FingerprintConfig:
-        """The same analysis with the (sparser) catalog-side density and fan-out."""
+        """The same analysis with the (sparser) catalog-side neighbourhood, density and fan-out,
+        and one hash per pair."""
         return replace(
-            self, peaks_per_second=self.reference_peaks_per_second, fan_out=self.reference_fan_out
+            self,
+            neighbourhood_frames=self.reference_neighbourhood_frames,
+            neighbourhood_bins=self.reference_neighbourhood_bins,
+            peaks_per_second=self.reference_peaks_per_second,
+            fan_out=self.reference_fan_out,
+            hash_margin=0.0,
         )
 
     @property
@@ -63,15 +78,21 @@ class MatchConfig:
     # The decision: the best alignment must be unlikely by chance (`min_score`, -log10 of the
     # expected chance alignments this good, see significance.py) and reach a small floor of
     # aligned hashes. Real music is not the independent-hits null model (related recordings
-    # share motifs): on the Debian corpus the worst of 846 negatives scored 15.2, so the bar is
-    # 16 (docs/fingerprint.md). Under the old fixed rule of 36 aligned hashes, a short or sparse
-    # track and most noisy clips were refused.
-    min_score: float = 16.0
+    # share motifs): on the Debian corpus the worst of 846 negatives scored 16.8 with the denser
+    # query of this configuration (15.2 before it), so the bar is 17 (docs/fingerprint.md). Under
+    # the old fixed rule of 36 aligned hashes, a short or sparse track and most noisy clips were
+    # refused.
+    min_score: float = 17.0
     min_aligned_hashes: int = 8
     # Hashes this common (drum hits, repeated notes) carry little identity and would dominate
     # voting time; skipped at query time. About 20x the average at 1,000 hours of catalog.
     max_postings_per_hash: int | None = 1000
     min_confidence: float = 0.0
+    # Off by default. When > 0, refuse a match whose aligned count is under this multiple of the
+    # best other track's alignment made of query hashes the winner did not align (a duplicate of
+    # the winner does not count). On generated songs 3 removes every false identification of
+    # 1,000; on real recordings it costs recall (docs/fingerprint.md), hence off.
+    min_runner_up_ratio: float = 0.0
     offset_bin_frames: int = 2
     reference_speeds: tuple[float, ...] = (1.0,)
     query_speeds: tuple[float, ...] = (

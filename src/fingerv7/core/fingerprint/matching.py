@@ -78,7 +78,9 @@ class LandmarkMatcher:
     def identify(self, fingerprint: Fingerprint) -> Match | None:
         """The best-supported track, or None when too few hashes line up (silence, noise,
         music that is not in the catalog)."""
-        hashes, anchor_frames, hypotheses, hashes_per_hypothesis = self._query_hashes(fingerprint)
+        hashes, anchor_frames, pairs, hypotheses, hashes_per_hypothesis = self._query_hashes(
+            fingerprint
+        )
         if hashes.size == 0:
             return None
         hits = self.index.lookup(hashes, self.match_config.max_postings_per_hash)
@@ -92,17 +94,7 @@ class LandmarkMatcher:
             hits.track_ids << _VARIANT_BITS | hits.variants
         ) << _HYPOTHESIS_BITS | hypothesis
         keys = candidate << _OFFSET_BITS | np.clip(offset_bins, 0, (1 << _OFFSET_BITS) - 1)
-        unique_keys, counts = np.unique(keys, return_counts=True)
-        # Speed drift smears a true peak over neighbouring offset bins: score a bin with its
-        # right-hand neighbour so the smear is counted once, not split.
-        neighbour = np.searchsorted(unique_keys, unique_keys + 1)
-        neighbour_counts = np.zeros_like(counts)
-        has_neighbour = neighbour < unique_keys.size
-        has_neighbour[has_neighbour] = unique_keys[neighbour[has_neighbour]] == (
-            unique_keys[has_neighbour] + 1
-        )
-        neighbour_counts[has_neighbour] = counts[neighbour[has_neighbour]]
-        scores = counts + neighbour_counts
+        unique_keys, scores = _cell_scores(keys)
         best = int(np.argmax(scores))
         # The offset reported is the median of the hits in the winning pair of bins, which is
         # finer than the bin edge.
@@ -113,6 +105,11 @@ class LandmarkMatcher:
         # evidence in the score.
         distinct = int(np.unique(hashes[hits.query_positions[winners]]).size)
         hits_per_hypothesis = np.bincount(hypothesis, minlength=hashes_per_hypothesis.size)
+        independent = (
+            _independent_runner_up(keys, pairs[hits.query_positions], winners)
+            if self.match_config.min_runner_up_ratio > 0
+            else 0
+        )
         return self._decide(
             unique_keys,
             scores,
@@ -121,6 +118,7 @@ class LandmarkMatcher:
             distinct,
             hashes_per_hypothesis,
             hits_per_hypothesis,
+            independent,
         )
 
     def _decide(
@@ -132,6 +130,7 @@ class LandmarkMatcher:
         distinct: int,
         hashes_per_hypothesis: IntArray,
         hits_per_hypothesis: IntArray,
+        independent_runner_up: int,
     ) -> Match | None:
         aligned = int(scores[best])
         key = int(keys[best])
@@ -154,6 +153,8 @@ class LandmarkMatcher:
             return None
         if confidence < self.match_config.min_confidence:
             return None
+        if aligned < self.match_config.min_runner_up_ratio * independent_runner_up:
+            return None
         reference_speed = self.match_config.reference_speeds[variant]
         query_speed = self.match_config.query_speeds[hypothesis]
         return Match(
@@ -170,10 +171,12 @@ class LandmarkMatcher:
 
     def _query_hashes(
         self, fingerprint: Fingerprint
-    ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
-        """Hashes of every speed hypothesis, concatenated, with their hypothesis number."""
+    ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+        """Hashes of every speed hypothesis, concatenated, with their anchor frames, peak pairs
+        and hypothesis number."""
         all_hashes: list[IntArray] = []
         all_frames: list[IntArray] = []
+        all_pairs: list[IntArray] = []
         all_hypotheses: list[IntArray] = []
         per_hypothesis = np.zeros(len(self.match_config.query_speeds), dtype=np.int64)
         for number, speed in enumerate(self.match_config.query_speeds):
@@ -187,11 +190,48 @@ class LandmarkMatcher:
                 )
             all_hashes.append(hashed.hashes)
             all_frames.append(hashed.anchor_frames)
+            # Without pair identities (hashes from elsewhere), each hash is its own pair.
+            all_pairs.append(
+                hashed.pairs
+                if hashed.pairs.size == hashed.hashes.size
+                else -1 - np.arange(hashed.hashes.size, dtype=np.int64)
+            )
             all_hypotheses.append(np.full(hashed.hashes.size, number, dtype=np.int64))
             per_hypothesis[number] = hashed.hashes.size
         return (
             np.concatenate(all_hashes),
             np.concatenate(all_frames),
+            np.concatenate(all_pairs),
             np.concatenate(all_hypotheses),
             per_hypothesis,
         )
+
+
+def _cell_scores(keys: IntArray) -> tuple[IntArray, IntArray]:
+    """Distinct (candidate, offset bin) keys and each one's count plus its right-hand
+    neighbour's: speed drift smears a true peak over neighbouring offset bins, and this counts
+    the smear once instead of splitting it."""
+    unique_keys, counts = np.unique(keys, return_counts=True)
+    neighbour = np.searchsorted(unique_keys, unique_keys + 1)
+    neighbour_counts = np.zeros_like(counts)
+    has_neighbour = neighbour < unique_keys.size
+    has_neighbour[has_neighbour] = unique_keys[neighbour[has_neighbour]] == (
+        unique_keys[has_neighbour] + 1
+    )
+    neighbour_counts[has_neighbour] = counts[neighbour[has_neighbour]]
+    return unique_keys, counts + neighbour_counts
+
+
+def _independent_runner_up(
+    keys: IntArray, hit_pairs: IntArray, winners: npt.NDArray[np.bool_]
+) -> int:
+    """The best alignment of any other track made only of query peak pairs the winner did not
+    align (under any speed hypothesis). A second copy of the winning recording lines up the same
+    pairs and so does not count against it; music merely like the query (shared timbres, key,
+    beat grid) lines up its own pairs about as well as the winner does."""
+    track_shift = _OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS
+    winner_track = int(keys[winners][0]) >> track_shift
+    others = ((keys >> track_shift) != winner_track) & ~np.isin(hit_pairs, hit_pairs[winners])
+    if not others.any():
+        return 0
+    return int(_cell_scores(keys[others])[1].max())
