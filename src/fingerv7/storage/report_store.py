@@ -66,15 +66,12 @@ _PG_WRITE = text(
       report_version = i.report_version + CASE
         WHEN i.applied_generation <> v.gen OR v.stopping
           OR i.reported_stream_ids::jsonb <> v.streams::jsonb THEN 1 ELSE 0 END,
-      reported_stream_ids = v.streams::json,
+      reported_stream_ids = v.streams,
       applied_generation = v.gen,
-      stats = v.stats::json,
+      stats = v.stats,
       deregistered = v.stopping
-    FROM unnest(
-      CAST(:ids AS text[]), CAST(:ages AS float8[]), CAST(:beats AS bigint[]),
-      CAST(:gens AS bigint[]), CAST(:streams AS text[]), CAST(:stats AS text[]),
-      CAST(:stopping AS bool[])
-    ) AS v(id, age, beats, gen, streams, stats, stopping)
+    FROM json_to_recordset(CAST(:batch AS json))
+      AS v(id text, age float8, beats bigint, gen bigint, streams json, stats json, stopping bool)
     WHERE i.id = v.id AND NOT i.deregistered
       AND (i.last_report_at IS NULL OR i.last_report_at <= now() - make_interval(secs => v.age))
     """
@@ -149,16 +146,23 @@ async def read_desired_sets(
     return {key: DesiredSet(generation, streams) for key, (generation, streams) in found.items()}
 
 
-def _pg_parameters(reports: Sequence[StoredReport]) -> dict[str, list[Any]]:
-    return {
-        "ids": [r.instance_id for r in reports],
-        "ages": [r.age_s for r in reports],
-        "beats": [r.beats for r in reports],
-        "gens": [r.applied_generation for r in reports],
-        "streams": [json.dumps(r.stream_ids) for r in reports],
-        "stats": [json.dumps(r.stats) for r in reports],
-        "stopping": [r.stopping for r in reports],
-    }
+def _pg_parameters(reports: Sequence[StoredReport]) -> dict[str, str]:
+    """The batch as one JSON document: one `json.dumps` in C instead of seven parameter arrays
+    that psycopg dumps element by element in Python (8 % of the orchestrator's CPU at 1,100
+    heartbeats a second under py-spy --gil)."""
+    batch = [
+        {
+            "id": r.instance_id,
+            "age": r.age_s,
+            "beats": r.beats,
+            "gen": r.applied_generation,
+            "streams": r.stream_ids,
+            "stats": r.stats,
+            "stopping": r.stopping,
+        }
+        for r in reports
+    ]
+    return {"batch": json.dumps(batch)}
 
 
 async def _sqlite_write(conn: AsyncConnection, reports: Sequence[StoredReport]) -> None:
