@@ -79,14 +79,16 @@ class ProtocolFastPath:
         app: FastAPI = scope["app"]
         scope["route"] = self._routes[HEARTBEAT]  # for the request metrics
         try:
-            response = await _answer_heartbeat(app, request)
+            content = await _answer_heartbeat(app, request)
         except Exception as error:
             handler = _handler_for(app, error)
             if handler is None:
                 raise
             answered = handler(request, error)
             response = await answered if inspect.isawaitable(answered) else answered
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return True
+        await _send_json(send, content)
         return True
 
     async def _long_poll(
@@ -109,12 +111,18 @@ class ProtocolFastPath:
         if entry is None:  # not registered: the route's 404
             return False
         scope["route"] = self._routes[ASSIGNMENT]
-        content = render_assignment_answer(instance_id, entry)
-        await Response(content, media_type="application/json")(scope, receive, send)
+        await _send_json(send, render_assignment_answer(instance_id, entry))
         return True
 
 
-async def _answer_heartbeat(app: FastAPI, request: Request) -> Response:
+async def _send_json(send: Send, content: bytes) -> None:
+    """A 200 with a JSON body, as two ASGI messages (what `Response` sends, without its object)."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(content))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _answer_heartbeat(app: FastAPI, request: Request) -> bytes:
     runtime: OrchestratorRuntime = app.state.runtime
     caller = instance_caller_of(runtime.settings, request.headers.get("authorization"))
     raw = await request.body()
@@ -133,8 +141,7 @@ async def _answer_heartbeat(app: FastAPI, request: Request) -> Response:
         body = HeartbeatRequest.model_validate(parsed, from_attributes=True)
     except ValidationError as error:
         raise RequestValidationError(_as_body_errors(error), body=raw) from None
-    content = await answer_heartbeat(runtime, caller, body)
-    return Response(content, media_type="application/json")
+    return await answer_heartbeat(runtime, caller, body)
 
 
 def _long_poll_parameters(query_string: bytes) -> tuple[int, float] | None:

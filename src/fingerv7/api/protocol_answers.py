@@ -18,6 +18,7 @@ from fingerv7.orchestrator.runtime import OrchestratorRuntime
 log = logging.getLogger("fingerv7.orchestrator")
 
 MAX_LONG_POLL_S = 60.0
+COMMAND_TYPE = StreamCommand.model_fields["type"].default  # "stream_update"
 DEFAULT_LONG_POLL_WAIT_S = 25.0
 
 
@@ -80,9 +81,16 @@ def render_heartbeat_answer(
     to_remove: list[int],
     next_heartbeat: datetime,
 ) -> bytes:
-    """The HeartbeatResponse JSON, around the cached streams list (never re-serialised)."""
-    commands = [StreamCommand(stream_id=s, action="add").model_dump() for s in to_add]
-    commands += [StreamCommand(stream_id=s, action="remove").model_dump() for s in to_remove]
+    """The HeartbeatResponse JSON, around the cached streams list (never re-serialised).
+
+    A steady beat (nothing to add or remove, every beat of a settled fleet) gets the empty
+    command list as a constant; commands are rendered from StreamCommand's defaults.
+    """
+    if to_add or to_remove:
+        commands = [_command(s, "add") for s in to_add] + [_command(s, "remove") for s in to_remove]
+        rendered_commands = json.dumps(commands, separators=(",", ":")).encode()
+    else:
+        rendered_commands = b"[]"
     head = {
         "status": "acknowledged",
         "next_heartbeat": next_heartbeat.isoformat().replace("+00:00", "Z"),
@@ -94,10 +102,14 @@ def render_heartbeat_answer(
             b',"streams":',
             streams_json,
             b',"commands":',
-            json.dumps(commands, separators=(",", ":")).encode(),
+            rendered_commands,
             b"}",
         )
     )
+
+
+def _command(stream_id: int, action: str) -> dict[str, object]:
+    return {"type": COMMAND_TYPE, "stream_id": stream_id, "action": action}
 
 
 def render_assignment_answer(instance_id: str, entry: CachedAssignment) -> bytes:
