@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
 from fingerv7.orchestrator.controller import FleetController, ownership_of
 from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
+from fingerv7.orchestrator.gc_tuning import tune_collector
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
@@ -128,6 +129,7 @@ async def start_runtime(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
 async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     log.info("[STARTUP] === ORCHESTRATOR STARTUP SEQUENCE ===")
+    tune_collector()
     for warning in settings.timeout_warnings():
         log.warning("[STARTUP] %s", warning)
     database_url = settings.database_url.get_secret_value()
