@@ -52,6 +52,8 @@ log = logging.getLogger("fingerv7.orchestrator")
 TickObserver = Callable[[TickFacts], Awaitable[None]]
 TICK_GAP_S = 0.05
 DUE_MARGIN_S = 0.01  # wake just past a threshold: states change when silence *exceeds* it
+# The fleet row's columns a tick decides from (not the lease's, renewed every second).
+_DECIDING_FLEET_FACTS = ("generation", "last_rebalance_at", "rebalance_requested_at")
 
 
 class StreamSource(Protocol):
@@ -115,6 +117,8 @@ class FleetController:
         self._next_due_s: float | None = None  # wall clock; see _idle_s
         self._next_sync_s = 0.0
         self._source_digest: object | None = None  # of the last source read applied
+        self._quiet_inputs: tuple[object, ...] | None = None  # of the last tick that did nothing
+        self._last_states: dict[str, InstanceState] = {}
         self._last_plan_key: object = None
         self._streams_version = 0
         self._specs: list[StreamSpec] = []
@@ -221,6 +225,7 @@ class FleetController:
         self._last_plan_key = None
         self._next_sync_s = 0.0
         self._source_digest = None
+        self._quiet_inputs = None
         self._loaded = True
 
     def ownership_view(
@@ -244,6 +249,9 @@ class FleetController:
         if sync is not None:
             self._apply_sync(sync)
         fleet = await self.store.fleet_row()
+        inputs = await self._inputs(fleet)
+        if sync is None and self._nothing_to_decide(inputs, now_s):
+            return await self._quiet_tick(now, started_s)
         rows = await self.store.instance_rows(self._instances)
         self._instances = {row.id: row for row in rows}
         # 2,000 instances and 100,000 streams: deciding is CPU work, done off the event loop
@@ -261,10 +269,54 @@ class FleetController:
             log_tick(decision, write, self._previous_states(rows))
             if decision.generation != view_generation:
                 self.on_generation()
+        # A tick that wrote is followed by a full one; one that changed nothing may be repeated
+        # cheaply while its inputs stay the same (see _nothing_to_decide).
+        self._quiet_inputs = inputs if write is None else None
+        self._last_states = decision.states
         self.ticks += 1
         source_up = None if sync is None else sync.status == "healthy"
         duration_s = time.perf_counter() - started_s
         await self._notify_observers(TickFacts(now, decision, write, rows, source_up, duration_s))
+        return decision
+
+    async def _inputs(self, fleet: dict[str, Any]) -> tuple[object, ...] | None:
+        """What a tick decides from, apart from the passage of time and the source: a digest of
+        every instance row but its last beat, the fleet row, the streams and the operators'
+        requests. None when the store cannot digest the instances (SQLite)."""
+        digest = await self.store.instances_digest()
+        if digest is None:
+            return None
+        fleet_facts = tuple(fleet[name] for name in _DECIDING_FLEET_FACTS)
+        move_away = tuple(self._move_away.items())
+        return digest, fleet_facts, self._streams_version, move_away, self._generation
+
+    def _nothing_to_decide(self, inputs: tuple[object, ...] | None, now_s: float) -> bool:
+        """True when this tick would decide exactly what the last one did, nothing.
+
+        The last full tick changed nothing; since then no instance row changed except by its
+        beats, and the fleet row, the streams and the operators' requests are the same. Beats
+        only postpone the moments at which silence changes a state (`next_transition_s`), so
+        until the earliest moment the last tick computed (`_next_due_s`, which also covers the
+        rebalance cooldown and the source sync) the decision cannot differ. Handoffs in
+        progress and streams whose URL changed always get a full tick. At 2,000 instances this
+        skips reading and converting 2,000 rows and deciding over them.
+        """
+        return (
+            inputs is not None
+            and inputs == self._quiet_inputs
+            and not self._handoffs
+            and not self._refreshed
+            and self._next_due_s is not None
+            and now_s < self._next_due_s
+        )
+
+    async def _quiet_tick(self, now: datetime, started_s: float) -> TickDecision:
+        """A tick that read only digests: observers see the states of the last full tick."""
+        decision = TickDecision(states=dict(self._last_states), generation=self._generation)
+        self.ticks += 1
+        rows = list(self._instances.values())
+        duration_s = time.perf_counter() - started_s
+        await self._notify_observers(TickFacts(now, decision, None, rows, None, duration_s))
         return decision
 
     def _decide(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import Table, Text, cast, func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fingerv7.core.handoff import Holding
@@ -136,6 +136,32 @@ class TickStore:
             )
             for r in rows
         ]
+
+    async def instances_digest(self) -> tuple[int, int] | None:
+        """`(rows, sum of row hashes)` over every instance column a tick decides from, except
+        the last beat: equal digests mean no instance changed but by beating. PostgreSQL hashes
+        the 2,000 rows itself, so a quiet monitor tick reads one row instead of 2,000. None on
+        SQLite (no hash function there: every tick reads the rows)."""
+        if not is_postgresql(self.engine.dialect):
+            return None
+        i = schema.instances
+        deciding = tuple_(
+            i.c.id,
+            i.c.max_streams,
+            i.c.location,
+            i.c.performance_score,
+            i.c.state,
+            i.c.draining,
+            i.c.deregistered,
+            i.c.heartbeat_count > 0,
+            i.c.generation,
+            i.c.applied_generation,
+            i.c.report_version,
+        )
+        row_hash = func.hashtextextended(cast(deciding, Text), 0)
+        async with self.reader.connect() as conn:
+            count, total = (await conn.execute(select(func.count(), func.sum(row_hash)))).one()
+        return int(count), int(total or 0)
 
     async def load_holdings(self) -> dict[int, Holding]:
         a = schema.assignments
