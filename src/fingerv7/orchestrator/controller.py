@@ -102,6 +102,7 @@ class FleetController:
         )
         self.is_leader = False
         self.ticks = 0  # monitor ticks run (leader only)
+        self.quiet_ticks = 0  # of which decided from digests alone (see _nothing_to_decide)
         self.rounds = 0  # loop rounds, leader or not
         self.last_tick_error: str | None = None
         self._wake = asyncio.Event()
@@ -314,6 +315,7 @@ class FleetController:
         """A tick that read only digests: observers see the states of the last full tick."""
         decision = TickDecision(states=dict(self._last_states), generation=self._generation)
         self.ticks += 1
+        self.quiet_ticks += 1
         rows = list(self._instances.values())
         duration_s = time.perf_counter() - started_s
         await self._notify_observers(TickFacts(now, decision, None, rows, None, duration_s))
