@@ -50,8 +50,9 @@ def wait_serving(url: str, timeout_s: float = 120) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-async def steady_bodies(url: str, instances: int, capacity: int) -> list[str]:
-    """Register the fleet, then beat every instance until a whole pass answers no change.
+async def steady_bodies(url: str, instances: int, capacity: int, streams: int) -> list[str]:
+    """Register the fleet, then beat every instance until a whole pass answers no change and
+    the fleet runs every stream (before the first plan every answer is a steady "nothing").
 
     Only then is each body a steady beat (what the instance runs is exactly what it holds, at
     the generation it holds): a body taken while later registrations still moved streams would
@@ -85,7 +86,7 @@ async def steady_bodies(url: str, instances: int, capacity: int) -> list[str]:
         await asyncio.gather(*(register(client, name) for name in names))
         for _ in range(120):
             steady = await asyncio.gather(*(beat(client, name) for name in names))
-            if all(steady):
+            if all(steady) and sum(len(held) for held, _ in running.values()) == streams:
                 break
             await asyncio.sleep(1)
         else:
@@ -214,7 +215,7 @@ def main() -> None:
                 wait_serving(url)
                 if not bodies_file.exists():
                     started = time.monotonic()
-                    bodies = asyncio.run(steady_bodies(url, args.instances, capacity))
+                    bodies = asyncio.run(steady_bodies(url, args.instances, capacity, args.streams))
                     bodies_file.write_text("\n".join(bodies) + "\n")
                     print(f"fleet settled after {time.monotonic() - started:.0f} s", flush=True)
                     time.sleep(3)  # let the last reports be written

@@ -52,3 +52,14 @@ def test_upgrading_twice_changes_nothing(tmp_path) -> None:
         assert TABLES <= set(inspect(conn).get_table_names())
         assert conn.execute(text("SELECT count(*) FROM fleet_state")).scalar_one() == 1
     engine.dispose()
+
+
+def test_postgresql_instances_keep_room_for_heartbeat_updates(pg_url: str) -> None:
+    upgrade_to_head(pg_url)
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        options = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'instances'")
+        ).scalar_one()
+    engine.dispose()
+    assert options == ["fillfactor=50"]
