@@ -105,6 +105,18 @@ async def loop_lag(lags: list[float], every_s: float = 0.05) -> None:
         lags.append(max(0.0, time.monotonic() - asked - every_s))
 
 
+async def coverage_timeline(
+    fleet: dict[str, SimInstance], ledger: Ledger, timeline: list[tuple[int, int, int]]
+) -> None:
+    """(second, instances answered, streams running) each second until full coverage: shows
+    whether the time goes to registering the fleet or to moving streams afterwards."""
+    started = time.monotonic()
+    while True:
+        answered = sum(1 for i in fleet.values() if i.last_beat_ok)
+        timeline.append((round(time.monotonic() - started), answered, len(ledger.owner)))
+        await asyncio.sleep(1)
+
+
 async def start_probe(url: str) -> subprocess.Popen[bytes]:
     """fleet_probe.py in its own process, its instances registered and drained."""
     probe = subprocess.Popen(
@@ -148,6 +160,8 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         started = time.monotonic()
         for instance in fleet.values():
             instance.start()
+        timeline: list[tuple[int, int, int]] = []
+        timeline_task = asyncio.create_task(coverage_timeline(fleet, ledger, timeline))
         registered = await wait_until(
             lambda: all(i.last_beat_ok for i in fleet.values()), args.coverage_timeout
         )
@@ -158,6 +172,8 @@ async def drive(args: argparse.Namespace, orchestrator: Orchestrator, dsn: str) 
         )
         report["full_coverage_after_fleet_registered_s"] = covered
         report["coverage_at_deadline"] = len(ledger.owner)
+        timeline_task.cancel()
+        report["coverage_timeline"] = timeline
         if covered is None:
             await stop_fleet(fleet)
             probe.kill()
