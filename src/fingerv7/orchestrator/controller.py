@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -116,6 +117,7 @@ class FleetController:
         self._generation = 0
         self._grace_start_s: float | None = None
         self._next_due_s: float | None = None  # wall clock; see _idle_s
+        self._cooldown_end_s = math.inf  # wall clock; see _nothing_to_decide
         self._next_sync_s = 0.0
         self._source_digest: object | None = None  # of the last source read applied
         self._quiet_inputs: tuple[object, ...] | None = None  # of the last tick that did nothing
@@ -250,7 +252,7 @@ class FleetController:
         if sync is not None:
             self._apply_sync(sync)
         fleet = await self.store.fleet_row()
-        inputs = await self._inputs(fleet)
+        inputs = await self._inputs(fleet, now_s)
         if sync is None and self._nothing_to_decide(inputs, now_s):
             return await self._quiet_tick(now, started_s)
         rows = await self.store.instance_rows(self._instances)
@@ -280,11 +282,14 @@ class FleetController:
         await self._notify_observers(TickFacts(now, decision, write, rows, source_up, duration_s))
         return decision
 
-    async def _inputs(self, fleet: dict[str, Any]) -> tuple[object, ...] | None:
-        """What a tick decides from, apart from the passage of time and the source: a digest of
-        every instance row but its last beat, the fleet row, the streams and the operators'
-        requests. None when the store cannot digest the instances (SQLite)."""
-        digest = await self.store.instances_digest()
+    async def _inputs(self, fleet: dict[str, Any], now_s: float) -> tuple[object, ...] | None:
+        """What a tick decides from, but the source: a digest of every instance row (its last
+        beat only as the lifecycle thresholds its silence has passed), the fleet row, the
+        streams and the operators' requests. None when the store cannot digest (SQLite)."""
+        limits = (self.timeouts.warning_s, self.timeouts.inactive_s, self.timeouts.removal_s)
+        # Right after a takeover silence counts from the takeover (the lifecycle's grace).
+        grace_s = None if self._grace_start_s is None else max(0.0, now_s - self._grace_start_s)
+        digest = await self.store.instances_digest(limits, silence_cap_s=grace_s)
         if digest is None:
             return None
         fleet_facts = tuple(fleet[name] for name in _DECIDING_FLEET_FACTS)
@@ -294,11 +299,11 @@ class FleetController:
     def _nothing_to_decide(self, inputs: tuple[object, ...] | None, now_s: float) -> bool:
         """True when this tick would decide exactly what the last one did, nothing.
 
-        The last full tick changed nothing; since then no instance row changed except by its
-        beats, and the fleet row, the streams and the operators' requests are the same. Beats
-        only postpone the moments at which silence changes a state (`next_transition_s`), so
-        until the earliest moment the last tick computed (`_next_due_s`, which also covers the
-        rebalance cooldown and the source sync) the decision cannot differ. Handoffs in
+        The last full tick changed nothing; since then no instance row changed, no instance's
+        silence crossed a lifecycle threshold either way (a silent instance going past
+        `HEARTBEAT_WARNING_THRESHOLD`, or a WARNING or INACTIVE one beating again: the digest
+        holds which thresholds each silence has passed), and the fleet row, the streams and the
+        operators' requests are the same; nor has the rebalance cooldown ended. Handoffs in
         progress and streams whose URL changed always get a full tick. At 2,000 instances this
         skips reading and converting 2,000 rows and deciding over them.
         """
@@ -307,8 +312,7 @@ class FleetController:
             and inputs == self._quiet_inputs
             and not self._handoffs
             and not self._refreshed
-            and self._next_due_s is not None
-            and now_s < self._next_due_s
+            and now_s < self._cooldown_end_s
         )
 
     async def _quiet_tick(self, now: datetime, started_s: float) -> TickDecision:
@@ -336,6 +340,7 @@ class FleetController:
         states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
         view, plan_key = self._view(records, states, fleet, now_s)
         self._next_due_s = self._next_due(records, fleet, now_s)
+        self._cooldown_end_s = self._cooldown_end(fleet, now_s)
         replan = plan_key != self._last_plan_key
         decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
         # A quarantine move is made after balancing: the next plan may balance again.
@@ -355,10 +360,16 @@ class FleetController:
         )
         if silence_due_s is not None:
             due.append(silence_due_s)
+        if (cooldown_end_s := self._cooldown_end(fleet, now_s)) != math.inf:
+            due.append(cooldown_end_s)
+        return min(due)
+
+    def _cooldown_end(self, fleet: dict[str, Any], now_s: float) -> float:
+        """When the rebalance cooldown running now ends (infinity: none is running)."""
         last = fleet["last_rebalance_at"]
         if last is not None and last.timestamp() + self.settings.rebalance_cooldown > now_s:
-            due.append(last.timestamp() + self.settings.rebalance_cooldown)
-        return min(due)
+            return float(last.timestamp() + self.settings.rebalance_cooldown)
+        return math.inf
 
     async def _notify_observers(self, facts: TickFacts) -> None:
         for observer in self.observers:

@@ -151,29 +151,37 @@ class TickStore:
             for r in rows
         ]
 
-    async def instances_digest(self) -> tuple[int, int] | None:
-        """`(rows, sum of row hashes)` over every instance column a tick decides from, except
-        the last beat: equal digests mean no instance changed but by beating. PostgreSQL hashes
-        the 2,000 rows itself, so a quiet monitor tick reads one row instead of 2,000. None on
-        SQLite (no hash function there: every tick reads the rows)."""
+    async def instances_digest(
+        self, silence_limits: Sequence[float], *, silence_cap_s: float | None = None
+    ) -> tuple[int, int] | None:
+        """`(rows, sum of row hashes)` over every instance column a tick decides from, the last
+        beat only as which of `silence_limits` its silence (at most `silence_cap_s`) exceeds:
+        equal digests mean no instance changed but by beating, and none crossed a threshold
+        either way. PostgreSQL hashes the 2,000 rows itself, so a quiet monitor tick reads one
+        row instead of 2,000. None on SQLite (no hash function there: every tick reads rows)."""
         if not is_postgresql(self.engine.dialect):
             return None
         i = schema.instances
-        deciding = tuple_(
-            i.c.id,
-            i.c.max_streams,
-            i.c.location,
-            i.c.performance_score,
-            i.c.state,
-            i.c.draining,
-            i.c.deregistered,
-            i.c.heartbeat_count > 0,
-            i.c.generation,
-            i.c.applied_generation,
-            i.c.report_version,
-        )
-        row_hash = func.hashtextextended(cast(deciding, Text), 0)
         async with self.reader.connect() as conn:
+            silent = seconds_since(i.c.last_seen_at, conn.dialect)
+            if silence_cap_s is not None:
+                silent = func.least(silent, silence_cap_s)
+            passed = [silent > limit for limit in silence_limits]
+            deciding = tuple_(
+                i.c.id,
+                i.c.max_streams,
+                i.c.location,
+                i.c.performance_score,
+                i.c.state,
+                i.c.draining,
+                i.c.deregistered,
+                i.c.heartbeat_count > 0,
+                i.c.generation,
+                i.c.applied_generation,
+                i.c.report_version,
+                *passed,
+            )
+            row_hash = func.hashtextextended(cast(deciding, Text), 0)
             count, total = (await conn.execute(select(func.count(), func.sum(row_hash)))).one()
         return int(count), int(total or 0)
 

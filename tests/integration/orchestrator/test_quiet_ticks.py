@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from tests.support.instances import register_instances, seed_streams, settle_fleet
+from tests.support.orchestrator import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +42,29 @@ async def test_a_beating_fleet_is_ticked_from_digests_and_a_drain_still_acts_at_
     drained = await orch.client.post("/instances/b/drain")
     assert drained.status_code == 200
     await settle_fleet(a, b, counts=[6, 0])
+
+
+async def test_an_instance_back_from_silence_is_active_again_at_once(
+    make_pg_database, start_orchestrator
+):
+    url = make_pg_database()
+    seed_streams(url, 4)
+    orch = await start_orchestrator(
+        database_url=url,
+        stream_sync_interval=3600,
+        heartbeat_warning_threshold=1,
+        # Once b is WARNING its next moment due by silence alone is 40 s after its last beat.
+        heartbeat_timeout=40,
+        instance_removal_timeout=80,
+    )
+    (b,) = await register_instances(orch.client, {"b": 10})
+    await settle_fleet(b, counts=[4])
+
+    async def status_of_b(wanted: str, *, b_beats: bool) -> bool:
+        if b_beats:
+            await b.beat()
+        listed = (await orch.client.get("/instances")).json()["instances"]
+        return {i["id"]: i["status"] for i in listed}["b"] == wanted
+
+    await eventually(lambda: status_of_b("warning", b_beats=False), what="b WARNING")
+    await eventually(lambda: status_of_b("active", b_beats=True), what="b ACTIVE again")
