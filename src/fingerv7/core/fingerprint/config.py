@@ -92,7 +92,7 @@ class MatchConfig:
     # expected chance alignments this good, see significance.py) and reach a small floor of
     # aligned hashes. Real music is not the independent-hits null model (related recordings
     # share motifs): on the Debian corpus the worst of 846 negatives scored 16.8 with the denser
-    # query of this configuration (15.2 before it), so the bar is 17 (docs/fingerprint.md). Under
+    # query (15.2 before it), so the bar is 17; 14.2 with octave bands (docs/fingerprint.md). Under
     # the old fixed rule of 36 aligned hashes, a short or sparse track and most noisy clips were
     # refused.
     min_score: float = 17.0
