@@ -13,7 +13,7 @@ from fingerv7.catalog.engine import (
 from fingerv7.catalog.identification import CatalogIdentifier, Identification
 from fingerv7.catalog.ingest import AddResult, AddStatus, CatalogIngestor, audio_files
 from fingerv7.catalog.schema import catalog_metadata, create_catalog_schema
-from fingerv7.catalog.store import CatalogStore, TrackInfo, TrackRecord
+from fingerv7.catalog.store import CatalogStore, StaleCatalogError, TrackInfo, TrackRecord
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -26,6 +26,7 @@ __all__ = [
     "CatalogStore",
     "DecodedAudio",
     "Identification",
+    "StaleCatalogError",
     "TrackInfo",
     "TrackRecord",
     "audio_files",

@@ -22,6 +22,7 @@ _MIN_DURATION_S = 1.0
 class AddStatus(StrEnum):
     ADDED = "added"
     UNCHANGED = "unchanged"  # same content already in the catalog
+    UPDATED = "updated"  # same content, re-fingerprinted: the stored hashes were another version
     FAILED = "failed"
 
 
@@ -68,7 +69,7 @@ class CatalogIngestor:
         except OSError as error:
             return AddResult(path, AddStatus.FAILED, error=str(error))
         existing = self.store.find_by_content(digest)
-        if existing is not None:
+        if existing is not None and not existing.is_stale:
             return AddResult(path, AddStatus.UNCHANGED, track=existing)
         # Decoded and fingerprinted chunk by chunk: memory does not grow with the track's length.
         streamer = StreamingFingerprinter(self.config.for_references())
@@ -81,6 +82,9 @@ class CatalogIngestor:
             return AddResult(path, AddStatus.FAILED, error=str(error))
         if streamer.duration_s < _MIN_DURATION_S:
             return AddResult(path, AddStatus.FAILED, error="shorter than one second")
+        if existing is not None:
+            updated = self.store.replace_fingerprint(existing.id, streamer.finish())
+            return AddResult(path, AddStatus.UPDATED, track=updated or existing)
         record, added = self.store.add_track(
             track_info_from_tags(tags, path),
             duration_s=streamer.duration_s,

@@ -41,6 +41,8 @@ catalog_tracks = Table(
     Column("source_path", Text, nullable=False),
     Column("content_sha256", String(64), nullable=False, unique=True),
     Column("hash_count", Integer, nullable=False),
+    # CATALOG_FINGERPRINT_VERSION of the algorithm that made the track's hashes (revision c0004).
+    Column("fingerprint_version", Integer, nullable=False, server_default="1"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

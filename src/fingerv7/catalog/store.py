@@ -10,14 +10,28 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine, Row, delete, insert, select
+from sqlalchemy import Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fingerv7.catalog.fingerprint_blobs import decode_fingerprint, encode_fingerprint
 from fingerv7.catalog.schema import catalog_fingerprints, catalog_tracks, create_catalog_schema
-from fingerv7.core.fingerprint import Fingerprint, HashIndex
+from fingerv7.core.fingerprint import CATALOG_FINGERPRINT_VERSION, Fingerprint, HashIndex
 
 IntArray = npt.NDArray[np.int64]
+
+
+class StaleCatalogError(RuntimeError):
+    """The catalog holds hashes made by another fingerprint version, which today's queries would
+    silently fail to match; they must be re-fingerprinted first."""
+
+    def __init__(self, stale_tracks: int) -> None:
+        super().__init__(
+            f"{stale_tracks} catalog track(s) were fingerprinted by another version than this "
+            f"build's ({CATALOG_FINGERPRINT_VERSION}): run `fingerv7 catalog add` on the "
+            "original files again (tracks are re-fingerprinted in place, ids kept) and "
+            "`fingerv7 catalog remove` fragments learned from streams"
+        )
+        self.stale_tracks = stale_tracks
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +55,12 @@ class TrackRecord:
     source_path: str
     content_sha256: str
     hash_count: int
+    fingerprint_version: int = CATALOG_FINGERPRINT_VERSION
+
+    @property
+    def is_stale(self) -> bool:
+        """Fingerprinted by another catalog-side algorithm than this build's."""
+        return self.fingerprint_version != CATALOG_FINGERPRINT_VERSION
 
 
 class CatalogStore:
@@ -90,6 +110,7 @@ class CatalogStore:
             "source_path": source_path,
             "content_sha256": content_sha256,
             "hash_count": len(fingerprint),
+            "fingerprint_version": CATALOG_FINGERPRINT_VERSION,
         }
         try:
             with self.engine.begin() as connection:
@@ -122,6 +143,34 @@ class CatalogStore:
         )
         return record, True
 
+    def replace_fingerprint(self, track_id: int, fingerprint: Fingerprint) -> TrackRecord | None:
+        """Store a track's hashes made by this build (after a fingerprint version change);
+        None if there is no such track."""
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                update(catalog_tracks)
+                .where(catalog_tracks.c.id == track_id)
+                .values(
+                    hash_count=len(fingerprint), fingerprint_version=CATALOG_FINGERPRINT_VERSION
+                )
+            )
+            if updated.rowcount == 0:
+                return None
+            connection.execute(
+                update(catalog_fingerprints)
+                .where(catalog_fingerprints.c.track_id == track_id)
+                .values(entries=encode_fingerprint(fingerprint.hashes, fingerprint.anchor_frames))
+            )
+        return self.get_track(track_id)
+
+    def stale_track_count(self) -> int:
+        """Tracks whose hashes another fingerprint version made."""
+        query = select(func.count()).where(
+            catalog_tracks.c.fingerprint_version != CATALOG_FINGERPRINT_VERSION
+        )
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
     def remove_track(self, track_id: int) -> bool:
         """Delete a track and its hashes; False if there was no such track."""
         with self.engine.begin() as connection:
@@ -134,7 +183,14 @@ class CatalogStore:
         return result.rowcount > 0
 
     def load_index(self) -> HashIndex:
-        """The whole catalog as an in-memory index (what identification uses by default)."""
+        """The whole catalog as an in-memory index (what identification uses by default).
+
+        Raises :class:`StaleCatalogError` when some track was fingerprinted by another version:
+        its hashes would never line up with today's queries.
+        """
+        stale = self.stale_track_count()
+        if stale:
+            raise StaleCatalogError(stale)
         hashes: list[IntArray] = []
         frames: list[IntArray] = []
         track_ids: list[IntArray] = []
@@ -165,4 +221,5 @@ def _record(row: Row[tuple[object, ...]]) -> TrackRecord:
         source_path=str(data["source_path"]),
         content_sha256=str(data["content_sha256"]),
         hash_count=int(data["hash_count"]),
+        fingerprint_version=int(data["fingerprint_version"]),
     )

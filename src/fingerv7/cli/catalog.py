@@ -79,6 +79,7 @@ def add_command(
     typer.echo(
         f"added {counts[AddStatus.ADDED]}, unchanged {counts[AddStatus.UNCHANGED]}, "
         f"failed {counts[AddStatus.FAILED]}"
+        + (f", re-fingerprinted {counts[AddStatus.UPDATED]}" if counts[AddStatus.UPDATED] else "")
     )
     if counts[AddStatus.FAILED]:
         raise typer.Exit(code=1)

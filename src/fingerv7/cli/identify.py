@@ -38,13 +38,17 @@ def identify_command(
     ] = False,
 ) -> None:
     """Name the catalog track each clip comes from; exit code 2 if a file could not be read."""
-    from fingerv7.catalog import AudioDecodeError, CatalogIdentifier
+    from fingerv7.catalog import AudioDecodeError, CatalogIdentifier, StaleCatalogError
     from fingerv7.cli.catalog import open_store
     from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig
 
     unreadable = 0
     with open_store(database_url) as store:
-        identifier = CatalogIdentifier(store, FingerprintConfig(), MatchConfig())
+        try:
+            identifier = CatalogIdentifier(store, FingerprintConfig(), MatchConfig())
+        except StaleCatalogError as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(code=1) from error
         for path in files:
             try:
                 result = identifier.identify_file(path)

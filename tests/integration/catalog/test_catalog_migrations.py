@@ -9,7 +9,12 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, Integer, column, insert, inspect, table, text
 
-from fingerv7.catalog import CatalogIdentifier, CatalogStore, create_catalog_engine
+from fingerv7.catalog import (
+    CatalogIdentifier,
+    CatalogStore,
+    StaleCatalogError,
+    create_catalog_engine,
+)
 from fingerv7.catalog.migrate import catalog_alembic_config
 from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig, fingerprint_reference
 from fingerv7.storage.migrate import upgrade_to_head
@@ -21,7 +26,8 @@ CONFIG = FingerprintConfig()
 
 def _old_catalog_with_one_track(engine: Engine) -> np.ndarray:
     """Tables as `create_all` made them before Alembic (revision c0001, no version table),
-    holding one track's hash rows; returns the track's samples."""
+    holding one track's hash rows; returns the track's samples. The rows are today's hashes
+    (the point is the migration of their storage), but the catalog records them as version 1."""
     with engine.begin() as connection:
         command.upgrade(catalog_alembic_config(connection), "c0001")
         connection.execute(text("DROP TABLE catalog_alembic_version"))
@@ -57,8 +63,17 @@ def test_pre_alembic_catalog_is_adopted_and_migrated(catalog_engine: Engine) -> 
     assert "catalog_hashes" not in tables and "catalog_fingerprints" in tables
     with catalog_engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
-        assert version.scalar_one() == "c0003"
+        assert version.scalar_one() == "c0004"
+    # Rows older than c0004 were made by fingerprint version 1, which this build does not read:
+    # refused, not silently mismatched, until the track is re-fingerprinted.
+    (old,) = store.list_tracks()
+    assert old.fingerprint_version == 1 and old.is_stale
+    with pytest.raises(StaleCatalogError):
+        store.load_index()
     reference = fingerprint_reference(samples, CONFIG)
+    renewed = store.replace_fingerprint(5, reference)
+    assert renewed is not None and not renewed.is_stale
+    assert renewed.hash_count == len(reference)
     index = store.load_index()
     assert len(index) == len(reference)
     hits = index.lookup(reference.hashes)
@@ -81,7 +96,7 @@ def test_catalog_and_orchestrator_chains_share_one_database(pg_url: str) -> None
             orchestrator = connection.execute(text("SELECT version_num FROM alembic_version"))
             catalog = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
             assert not orchestrator.scalar_one().startswith("c")
-            assert catalog.scalar_one() == "c0003"
+            assert catalog.scalar_one() == "c0004"
         tables = set(inspect(engine).get_table_names())
         assert {"instances", "catalog_tracks", "catalog_fingerprints"} <= tables
     finally:

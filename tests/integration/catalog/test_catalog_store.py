@@ -7,16 +7,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 from fingerv7.catalog import (
     AddStatus,
     CatalogIdentifier,
     CatalogIngestor,
     CatalogStore,
+    StaleCatalogError,
     audio_files,
     decode_audio,
 )
-from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig, fingerprint_reference
+from fingerv7.catalog.schema import catalog_tracks
+from fingerv7.core.fingerprint import (
+    CATALOG_FINGERPRINT_VERSION,
+    FingerprintConfig,
+    MatchConfig,
+    fingerprint_reference,
+)
 from tests.integration.catalog.library import ALPHA, BETA, SEEDS, TAGGED, write_clip
 
 pytestmark = pytest.mark.integration
@@ -100,3 +108,32 @@ def test_index_round_trips_hash_values(store: CatalogStore, song_library: Path) 
     hits = store.load_index().lookup(expected.hashes)
     mine = hits.track_ids == ids[wav.name]
     assert np.unique(hits.query_positions[mine]).size == len(expected)
+
+
+def test_a_catalog_of_another_fingerprint_version_is_refused_until_re_added(
+    store: CatalogStore, song_library: Path, tmp_path: Path
+) -> None:
+    ids = _add_library(store, song_library)
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(catalog_tracks)
+            .where(catalog_tracks.c.id == ids[BETA])
+            .values(fingerprint_version=CATALOG_FINGERPRINT_VERSION - 1)
+        )
+    assert store.stale_track_count() == 1
+    with pytest.raises(StaleCatalogError) as refused:
+        CatalogIdentifier(store, CONFIG, MatchConfig())
+    assert refused.value.stale_tracks == 1
+
+    ingestor = CatalogIngestor(store, CONFIG)
+    again = {path.name: ingestor.add_file(path) for path in audio_files([song_library])}
+    assert again[BETA].status is AddStatus.UPDATED
+    renewed = again[BETA].track
+    assert renewed is not None and renewed.id == ids[BETA]
+    assert renewed.fingerprint_version == CATALOG_FINGERPRINT_VERSION
+    assert {again[name].status for name in (ALPHA, TAGGED)} == {AddStatus.UNCHANGED}
+    assert store.stale_track_count() == 0
+    clip = tmp_path / "clip.mp3"
+    write_clip(clip, BETA, start_s=9.0)
+    found = CatalogIdentifier(store, CONFIG, MatchConfig()).identify_file(clip)
+    assert found is not None and found.track.id == ids[BETA]

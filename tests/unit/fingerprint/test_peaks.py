@@ -77,3 +77,56 @@ def test_tone_bursts_peak_at_their_frequency() -> None:
     assert len(peaks) >= 2
     strongest = np.argsort(peaks.levels_db)[-2:]
     assert np.all(np.abs(peaks.bins[strongest] - expected_bin) < 0.3)
+
+
+BANDED = FingerprintConfig(peaks_per_second=10, density_band_edges=(100,))
+
+
+def _loud_low_quiet_high(seconds: int) -> np.ndarray:
+    """Each second: 12 loud isolated maxima below bin 100 and 12 quiet ones above it."""
+    frames_per_block = round(CONFIG.frames_per_second)
+    picture = np.full((seconds * frames_per_block, CONFIG.fft_size // 2 + 1), -90, np.float32)
+    for block in range(seconds):
+        for number in range(12):  # 10 frames or 40 bins apart: each its neighbourhood's maximum
+            frame = block * frames_per_block + 2 + 10 * (number // 2)
+            picture[frame, 30 + 40 * (number % 2)] = -10.0 - number * 0.1
+            picture[frame, 140 + 60 * (number % 2)] = -40.0 - number * 0.1
+    return picture
+
+
+def test_without_bands_the_loudest_region_takes_the_whole_quota() -> None:
+    peaks = find_peaks(
+        _loud_low_quiet_high(3), FingerprintConfig(peaks_per_second=10, density_band_edges=())
+    )
+    assert len(peaks) == 30
+    assert np.all(peaks.bins < 100)
+
+
+def test_bands_take_turns_in_the_density_quota() -> None:
+    peaks = find_peaks(_loud_low_quiet_high(3), BANDED)
+    assert len(peaks) == 30
+    assert np.sum(peaks.bins < 100) == 15  # 5 per band and second
+    # each band keeps its strongest
+    low_levels = np.sort(peaks.levels_db[peaks.bins < 100])[::-1][:5]
+    np.testing.assert_allclose(low_levels, [-10.0, -10.0, -10.0, -10.1, -10.1], atol=1e-5)
+    high_levels = np.sort(peaks.levels_db[peaks.bins > 100])[::-1][:5]
+    np.testing.assert_allclose(high_levels, [-40.0, -40.0, -40.0, -40.1, -40.1], atol=1e-5)
+
+
+def test_a_band_with_nothing_leaves_its_turns_to_the_others() -> None:
+    picture = _loud_low_quiet_high(2)
+    picture[:, 100:] = -90.0
+    peaks = find_peaks(picture, BANDED)
+    assert len(peaks) == 20 and np.all(peaks.bins < 100)
+
+
+@settings(max_examples=30, deadline=None)
+@given(spectrograms())
+def test_banded_density_is_capped_per_second(spectrogram: np.ndarray) -> None:
+    config = FingerprintConfig(density_band_edges=(22, 49, 109))
+    peaks = find_peaks(spectrogram, config)
+    unbanded = find_peaks(spectrogram, FingerprintConfig(density_band_edges=()))
+    blocks = np.floor(peaks.frames + 0.5).astype(int) // round(config.frames_per_second)
+    assert np.bincount(blocks).max(initial=0) <= config.peaks_per_second + 2
+    # the same candidates, only chosen differently: never fewer peaks than without bands
+    assert len(peaks) == len(unbanded)

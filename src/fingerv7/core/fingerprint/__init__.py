@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import numpy.typing as npt
 
-from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
+from fingerv7.core.fingerprint.config import (
+    CATALOG_FINGERPRINT_VERSION,
+    FingerprintConfig,
+    MatchConfig,
+)
 from fingerv7.core.fingerprint.hashing import (
     HASH_BITS,
     Fingerprint,
@@ -42,6 +46,7 @@ def fingerprint_reference(samples: npt.ArrayLike, config: FingerprintConfig) -> 
 
 
 __all__ = [
+    "CATALOG_FINGERPRINT_VERSION",
     "HASH_BITS",
     "Fingerprint",
     "FingerprintConfig",

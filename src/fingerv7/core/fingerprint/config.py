@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+# The catalog-side algorithm (FingerprintConfig.for_references() of the defaults), stored with
+# every catalog track. Bump it whenever catalog hashes change: a catalog made by another version
+# is then refused at load time instead of silently not matching (docs/fingerprint.md).
+# 1: one density ranking by level. 2: density control takes frequency bands in turn.
+CATALOG_FINGERPRINT_VERSION = 2
+
 
 @dataclass(frozen=True, slots=True)
 class FingerprintConfig:
@@ -34,6 +40,11 @@ class FingerprintConfig:
     min_peak_db_above_median: float = 6.0  # reject flat regions (noise floor, silence)
     silence_floor_db: float = -70.0  # absolute floor, dB relative to a full-scale sine
     peaks_per_second: int = 30  # density control, enforced per one-second block
+    # Density control takes peaks from these frequency bands in turn (each band's strongest, then
+    # each band's second strongest, ...), so loud low notes or a voice cannot take a second's
+    # whole quota. Edges in bins, increasing; () = one band (rank by level only). Octave-wide
+    # bands: 160-340 Hz, 340-770 Hz, 770 Hz-1.7 kHz, 1.7-3.75 kHz.
+    density_band_edges: tuple[int, ...] = (22, 49, 109)
     fan_out: int = 12  # targets paired with each anchor
     # Query side: a pair whose frequency or time field lies within this fraction of a bin (frame)
     # of a rounding edge is also hashed with the neighbouring value, so sub-bin jitter from
@@ -41,6 +52,7 @@ class FingerprintConfig:
     hash_margin: float = 0.2
     reference_peaks_per_second: int = 10
     reference_fan_out: int = 3
+    reference_density_band_edges: tuple[int, ...] = (22, 49, 109)
     target_min_frames: int = 2
     target_max_frames: int = 62  # dt field has 6 bits after quantisation
     target_max_bins: int = 63  # |f2 - f1| limit, 7 bits signed
@@ -54,6 +66,7 @@ class FingerprintConfig:
             neighbourhood_bins=self.reference_neighbourhood_bins,
             peaks_per_second=self.reference_peaks_per_second,
             fan_out=self.reference_fan_out,
+            density_band_edges=self.reference_density_band_edges,
             hash_margin=0.0,
         )
 
@@ -79,10 +92,10 @@ class MatchConfig:
     # expected chance alignments this good, see significance.py) and reach a small floor of
     # aligned hashes. Real music is not the independent-hits null model (related recordings
     # share motifs): on the Debian corpus the worst of 846 negatives scored 16.8 with the denser
-    # query of this configuration (15.2 before it), so the bar is 17 (docs/fingerprint.md). Under
-    # the old fixed rule of 36 aligned hashes, a short or sparse track and most noisy clips were
-    # refused.
-    min_score: float = 17.0
+    # query (the bar was 17), 14.2 with octave bands, so the bar is 16: 1.8 above the worst
+    # negative where 17 was 0.2 above it (docs/fingerprint.md). Under the old fixed rule of 36
+    # aligned hashes, a short or sparse track and most noisy clips were refused.
+    min_score: float = 16.0
     min_aligned_hashes: int = 8
     # Hashes this common (drum hits, repeated notes) carry little identity and would dominate
     # voting time; skipped at query time. About 20x the average at 1,000 hours of catalog.
