@@ -72,8 +72,10 @@ async def test_a_multivariant_playlist_is_followed_to_its_media_playlist(
         capture = create_capture(station.master_url, http, window, RATE_HZ)
         task = asyncio.create_task(capture.run_forever(StreamStats()))
         await eventually(lambda: title_in(window, identifier) == "Song 11", 10, "Song 11")
+        # Identification may need only two segments: the playlist must go on being followed.
+        await eventually(lambda: station.segment_requests >= 3, 10, "a third segment")
         await stop(task)
-    assert station.playlist_requests >= 1 and station.segment_requests >= 3
+    assert station.playlist_requests >= 1
 
 
 async def test_missing_segments_and_discontinuities_restart_the_decoder(
