@@ -253,8 +253,9 @@ class FleetController:
             self._apply_sync(sync)
         fleet = await self.store.fleet_row()
         inputs = await self._inputs(fleet, now_s)
-        if sync is None and self._nothing_to_decide(inputs, now_s):
-            return await self._quiet_tick(now, started_s)
+        unchanged_source = sync is None or not (sync.upsert or sync.delete)
+        if unchanged_source and self._nothing_to_decide(inputs, now_s):
+            return await self._quiet_tick(now, started_s, fleet, sync)
         rows = await self.store.instance_rows(self._instances)
         self._instances = {row.id: row for row in rows}
         # 2,000 instances and 100,000 streams: deciding is CPU work, done off the event loop
@@ -315,14 +316,25 @@ class FleetController:
             and now_s < self._cooldown_end_s
         )
 
-    async def _quiet_tick(self, now: datetime, started_s: float) -> TickDecision:
-        """A tick that read only digests: observers see the states of the last full tick."""
+    async def _quiet_tick(
+        self, now: datetime, started_s: float, fleet: dict[str, Any], sync: SourceSync | None
+    ) -> TickDecision:
+        """A tick that read only digests: observers see the states of the last full tick. A
+        source sync that found nothing new writes only its outcome (fenced, like every write)."""
         decision = TickDecision(states=dict(self._last_states), generation=self._generation)
+        write = None
+        if sync is not None:
+            epoch = self.leadership.epoch
+            if epoch is None:
+                raise StaleLeadershipError("the leader lease lapsed before the tick was written")
+            write = self._tick_write(now, decision, [], fleet, sync)
+            await self.store.write_tick(write, epoch=epoch, expected_generation=self._generation)
         self.ticks += 1
         self.quiet_ticks += 1
         rows = list(self._instances.values())
+        source_up = None if sync is None else sync.status == "healthy"
         duration_s = time.perf_counter() - started_s
-        await self._notify_observers(TickFacts(now, decision, None, rows, None, duration_s))
+        await self._notify_observers(TickFacts(now, decision, write, rows, source_up, duration_s))
         return decision
 
     def _decide(
