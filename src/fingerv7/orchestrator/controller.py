@@ -118,6 +118,7 @@ class FleetController:
         self._grace_start_s: float | None = None
         self._next_due_s: float | None = None  # wall clock; see _idle_s
         self._cooldown_end_s = math.inf  # wall clock; see _nothing_to_decide
+        self._next_crossing_s: float | None = None  # from the last instances digest
         self._next_sync_s = 0.0
         self._source_digest: object | None = None  # of the last source read applied
         self._quiet_inputs: tuple[object, ...] | None = None  # of the last tick that did nothing
@@ -127,6 +128,11 @@ class FleetController:
         self._specs: list[StreamSpec] = []
         self._specs_version = -1
         self._move_away: dict[int, str] = {}
+
+    @property
+    def next_due_at(self) -> float | None:
+        """Wall-clock moment the monitor next ticks with no wake-up (None: not yet known)."""
+        return self._next_due_s
 
     def wake(self) -> None:
         """Ask for a tick now (a heartbeat, registration or operator action arrived)."""
@@ -293,9 +299,11 @@ class FleetController:
         digest = await self.store.instances_digest(limits, silence_cap_s=grace_s)
         if digest is None:
             return None
+        self._next_crossing_s = digest.next_crossing_s
         fleet_facts = tuple(fleet[name] for name in _DECIDING_FLEET_FACTS)
         move_away = tuple(self._move_away.items())
-        return digest, fleet_facts, self._streams_version, move_away, self._generation
+        counted = (digest.rows, digest.hash_sum)
+        return counted, fleet_facts, self._streams_version, move_away, self._generation
 
     def _nothing_to_decide(self, inputs: tuple[object, ...] | None, now_s: float) -> bool:
         """True when this tick would decide exactly what the last one did, nothing.
@@ -322,6 +330,11 @@ class FleetController:
         """A tick that read only digests: observers see the states of the last full tick. A
         source sync that found nothing new writes only its outcome (fenced, like every write)."""
         decision = TickDecision(states=dict(self._last_states), generation=self._generation)
+        # Sleep until the next threshold crossing the database sees (or the sync, cooldown).
+        due = [self._next_sync_s, self._cooldown_end_s]
+        if self._next_crossing_s is not None:
+            due.append(now.timestamp() + self._next_crossing_s)
+        self._next_due_s = min(due)
         write = None
         if sync is not None:
             epoch = self.leadership.epoch

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Text, cast, func, insert, select, text, tuple_, update
+from sqlalchemy import Table, Text, case, cast, func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fingerv7.core.handoff import Holding
@@ -59,6 +59,16 @@ class InstanceRow:
     applied_generation: int
     report_version: int
     reported_stream_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class InstancesDigest:
+    """What `TickStore.instances_digest` reads: equal (rows, hash_sum) mean nothing a tick
+    decides from changed; `next_crossing_s`: seconds until some silence passes a threshold."""
+
+    rows: int
+    hash_sum: int
+    next_crossing_s: float | None
 
 
 @dataclass(slots=True)
@@ -153,20 +163,21 @@ class TickStore:
 
     async def instances_digest(
         self, silence_limits: Sequence[float], *, silence_cap_s: float | None = None
-    ) -> tuple[int, int] | None:
-        """`(rows, sum of row hashes)` over every instance column a tick decides from, the last
-        beat only as which of `silence_limits` its silence (at most `silence_cap_s`) exceeds:
-        equal digests mean no instance changed but by beating, and none crossed a threshold
-        either way. PostgreSQL hashes the 2,000 rows itself, so a quiet monitor tick reads one
-        row instead of 2,000. None on SQLite (no hash function there: every tick reads rows)."""
+    ) -> InstancesDigest | None:
+        """A digest of every instance column a tick decides from, the last beat only as which
+        of `silence_limits` its silence (at most `silence_cap_s`) exceeds: equal digests mean no
+        instance changed but by beating, and none crossed a threshold either way. Also how soon
+        the next crossing comes (the rule of `core.lifecycle.next_transition_s`, on the
+        database's clock). PostgreSQL hashes the 2,000 rows itself, so a quiet monitor tick
+        reads one row instead of 2,000. None on SQLite (no hash function: every tick reads)."""
         if not is_postgresql(self.engine.dialect):
             return None
         i = schema.instances
+        limits = sorted(silence_limits)
         async with self.reader.connect() as conn:
             silent = seconds_since(i.c.last_seen_at, conn.dialect)
             if silence_cap_s is not None:
                 silent = func.least(silent, silence_cap_s)
-            passed = [silent > limit for limit in silence_limits]
             deciding = tuple_(
                 i.c.id,
                 i.c.max_streams,
@@ -179,11 +190,18 @@ class TickStore:
                 i.c.generation,
                 i.c.applied_generation,
                 i.c.report_version,
-                *passed,
+                *(silent > limit for limit in limits),
             )
             row_hash = func.hashtextextended(cast(deciding, Text), 0)
-            count, total = (await conn.execute(select(func.count(), func.sum(row_hash)))).one()
-        return int(count), int(total or 0)
+            to_next_limit = case(*((silent <= limit, limit - silent) for limit in limits))
+            soonest = func.min(to_next_limit).filter(i.c.deregistered.is_(False))
+            query = select(func.count(), func.sum(row_hash), soonest)
+            count, total, soonest_s = (await conn.execute(query)).one()
+        return InstancesDigest(
+            rows=int(count),
+            hash_sum=int(total or 0),
+            next_crossing_s=None if soonest_s is None else float(soonest_s),
+        )
 
     async def load_holdings(self) -> dict[int, Holding]:
         a = schema.assignments
