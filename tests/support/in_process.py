@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -28,25 +29,27 @@ from fingerv7.orchestrator.registration_intake import RegistrationIntake
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.stream_health import StreamHealthBook
+from fingerv7.storage.fleet_rows import FleetStorage
 from fingerv7.storage.leader_lease import LeaderLease
-from fingerv7.storage.memory_fleet import InMemoryFleetStore
 from fingerv7.storage.report_store import ReportStore
 from fingerv7.storage.stream_health_store import StreamHealthStore
 from fingerv7.storage.stream_source import SqlStreamSource
 from fingerv7.storage.tick_store import TickStore
 
+Store = TypeVar("Store", bound=FleetStorage)
+
 
 @dataclass
-class InProcessApp:
+class InProcessApp(Generic[Store]):
     client: httpx.AsyncClient
-    store: InMemoryFleetStore
+    store: Store
     runtime: OrchestratorRuntime
 
 
 @asynccontextmanager
 async def in_process_app(
-    settings: OrchestratorSettings, store: InMemoryFleetStore
-) -> AsyncIterator[InProcessApp]:
+    settings: OrchestratorSettings, store: Store
+) -> AsyncIterator[InProcessApp[Store]]:
     """The app with a runtime whose fleet is `store`; a client that calls it in-process."""
     engine = create_async_engine("sqlite+aiosqlite://")  # never connected by the store's routes
     leadership = Leadership(LeaderLease(engine, holder_id(), settings.leader_lease_seconds))

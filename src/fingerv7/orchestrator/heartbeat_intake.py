@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
+from fingerv7.storage.errors import DatabaseFailure
 from fingerv7.storage.report_store import ReportStore, StoredReport
 
 log = logging.getLogger("fingerv7.orchestrator")
@@ -123,13 +122,13 @@ class HeartbeatIntake:
         ]
         try:
             await self._store.write_reports(reports, wake_leader=urgent)
-        except DBAPIError as error:
+        except DatabaseFailure as error:
             self._keep_for_retry(batch, urgent)
-            self.last_error = f"{type(error).__name__}: {error.orig}"
+            self.last_error = str(error)  # "OperationalError: <the driver's reason>"
             log.warning(
                 "[ERROR] [DATABASE] cannot store %d heartbeat reports (%s); retrying",
                 len(batch),
-                type(error.orig).__name__,
+                error.cause,
             )
             await asyncio.sleep(min(self._idle_flush_s, 1.0))
             return

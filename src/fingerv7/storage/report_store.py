@@ -21,6 +21,7 @@ from fingerv7.storage import schema
 from fingerv7.storage.bulk import id_filter
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import retrying
+from fingerv7.storage.errors import map_database_errors
 from fingerv7.storage.tick_store import REPORTS_CHANNEL, notify
 
 
@@ -84,7 +85,8 @@ class ReportStore:
         self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def write_reports(self, reports: Sequence[StoredReport], *, wake_leader: bool) -> None:
-        """Store a batch of reports in one transaction (all or nothing)."""
+        """Store a batch of reports in one transaction (all or nothing); raises a
+        `StorageError` when it cannot."""
 
         async def transaction() -> None:
             async with self.engine.begin() as conn:
@@ -95,22 +97,25 @@ class ReportStore:
                 if wake_leader:
                     await notify(conn, REPORTS_CHANNEL)
 
-        await retrying(transaction)
+        with map_database_errors():
+            await retrying(transaction)
 
     async def instance_generations(self) -> dict[str, int]:
         """Generation of every registered instance (the cache compares it with its own)."""
         i = schema.instances
         query = select(i.c.id, i.c.generation).where(i.c.deregistered.is_(False))
-        async with self.reader.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        with map_database_errors():
+            async with self.reader.connect() as conn:
+                rows = (await conn.execute(query)).all()
         return {row[0]: int(row[1]) for row in rows}
 
     async def desired_sets(self, instance_ids: Sequence[str]) -> dict[str, DesiredSet]:
         """Desired sets of registered instances among `instance_ids` (others are absent)."""
         if not instance_ids:
             return {}
-        async with self.reader.connect() as conn:
-            return await read_desired_sets(conn, instance_ids)
+        with map_database_errors():
+            async with self.reader.connect() as conn:
+                return await read_desired_sets(conn, instance_ids)
 
 
 async def read_desired_sets(
