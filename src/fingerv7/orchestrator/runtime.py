@@ -181,16 +181,46 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     log.info("[STARTUP] connected to streams source (%s)", source.description)
 
     redis_client = await _connect_redis(settings)
-    store = FleetStore(engine)
-    reports = ReportStore(control_engine)
+    try:
+        runtime = build_runtime(
+            settings,
+            engine=engine,
+            control_engine=control_engine,
+            store=FleetStore(engine),
+            source=source,
+            source_engine=source_engine,
+            redis=redis_client,
+        )
+    except ValueError as error:  # an alert webhook URL that cannot be used
+        raise StartupError(str(error)) from None
+    _start_tasks(runtime)
+    log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
+    return runtime
+
+
+def build_runtime(
+    settings: OrchestratorSettings,
+    *,
+    engine: AsyncEngine,
+    store: FleetStorage,
+    source: SqlStreamSource,
+    control_engine: AsyncEngine | None = None,
+    source_engine: AsyncEngine | None = None,
+    redis: redis_asyncio.Redis | None = None,
+) -> OrchestratorRuntime:
+    """One orchestrator's parts wired together; nothing connected, nothing started.
+
+    `engine` is the request handlers' pool (and `store`'s, when it is a `FleetStore`);
+    `control_engine`, the monitor's own (lease, tick, heartbeat writer, cache), defaults to it.
+    Raises ValueError for alert settings that cannot be used (a webhook URL, say).
+    """
+    control = control_engine or engine
+    reports = ReportStore(control)
     cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
     discrepancies = DiscrepancyRecorder(store, metrics)
-    try:
-        alerts = AlertObserver(settings, metrics)
-    except ValueError as error:
-        raise StartupError(str(error)) from None
-    lease = LeaderLease(control_engine, holder_id(), settings.leader_lease_seconds)
+    alerts = AlertObserver(settings, metrics)
+    lease = LeaderLease(control, holder_id(), settings.leader_lease_seconds)
     leadership = Leadership(lease)
     quarantine = StreamQuarantine(
         settings.stream_quarantine_seconds,
@@ -199,7 +229,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         epoch=lambda: leadership.epoch,
     )
     controller = FleetController(
-        TickStore(control_engine),
+        TickStore(control),
         source,
         settings,
         leadership,
@@ -212,10 +242,10 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     listener = None
     if is_postgresql(engine.dialect):  # other processes write too: hear about it
         listener = NotificationListener(
-            database_url,
+            settings.database_url.get_secret_value(),
             {ASSIGNMENTS_CHANNEL: cache.request_refresh, REPORTS_CHANNEL: controller.wake},
         )
-    runtime = OrchestratorRuntime(
+    return OrchestratorRuntime(
         settings=settings,
         engine=engine,
         store=store,
@@ -231,17 +261,20 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         registrations=RegistrationIntake(store.register_many),
         listener=listener,
         control_engine=control_engine,
-        redis=redis_client,
+        redis=redis,
         alerts=alerts,
     )
-    runtime._tasks.append(asyncio.create_task(controller.run(), name="fleet-controller"))
-    runtime._tasks.append(asyncio.create_task(intake.run(), name="heartbeat-intake"))
-    runtime._tasks.append(asyncio.create_task(cache.run(), name="assignment-cache"))
-    if listener is not None:
-        runtime._tasks.append(asyncio.create_task(listener.run(), name="notification-listener"))
-    runtime._tasks.append(_stream_alerts_task(runtime))
-    log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
-    return runtime
+
+
+def _start_tasks(runtime: OrchestratorRuntime) -> None:
+    """The long-lived tasks, the monitor first (`stop` waits for it before the others)."""
+    tasks = runtime._tasks
+    tasks.append(asyncio.create_task(runtime.controller.run(), name="fleet-controller"))
+    tasks.append(asyncio.create_task(runtime.intake.run(), name="heartbeat-intake"))
+    tasks.append(asyncio.create_task(runtime.cache.run(), name="assignment-cache"))
+    if runtime.listener is not None:
+        tasks.append(asyncio.create_task(runtime.listener.run(), name="notification-listener"))
+    tasks.append(_stream_alerts_task(runtime))
 
 
 def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:
