@@ -43,7 +43,7 @@ from fingerv7.storage.tick_store import (
     InstanceRow,
     StaleLeadershipError,
     SyncedStream,
-    TickStore,
+    TickStorage,
     TickWrite,
     stream_specs,
 )
@@ -77,7 +77,7 @@ class FleetController:
 
     def __init__(
         self,
-        store: TickStore,
+        store: TickStorage,
         source: StreamSource,
         settings: OrchestratorSettings,
         leadership: Leadership,

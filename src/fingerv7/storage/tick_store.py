@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -82,6 +82,24 @@ class TickWrite:
     source_error: str | None = None
 
 
+class TickStorage(Protocol):
+    """What the leader's monitor reads and writes (`TickStore` on SQL, `InMemoryTickStore`)."""
+
+    async def instance_rows(self, known: Mapping[str, InstanceRow]) -> list[InstanceRow]: ...
+
+    async def load_holdings(self) -> dict[int, Holding]: ...
+
+    async def load_monitored_streams(self) -> dict[int, SyncedStream]: ...
+
+    async def fleet_row(self) -> dict[str, Any]: ...
+
+    async def fleet_generation(self) -> int: ...
+
+    async def write_tick(
+        self, tick: TickWrite, *, epoch: int, expected_generation: int
+    ) -> None: ...
+
+
 _NARROW = [
     c
     for c in schema.instances.c
@@ -90,7 +108,7 @@ _NARROW = [
 
 
 class TickStore:
-    """SQL of the leader's monitor tick."""
+    """SQL of the leader's monitor tick (a `TickStorage`)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
