@@ -19,24 +19,10 @@ from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.leadership import Leadership
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage.memory_tick import InMemoryLease, InMemoryTickStore
-from fingerv7.storage.stream_records import SourceStream
 from fingerv7.storage.tick_store import StaleLeadershipError
+from tests.support.listed_streams import ListedStreams
 
 SEEN = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-
-class ListedStreams:
-    """A stream source that is a list (a `StreamSource`)."""
-
-    description = "listed streams"
-
-    def __init__(self, count: int) -> None:
-        self.streams = [
-            SourceStream(i, f"http://radio.example/{i}", f"Radio {i}") for i in range(1, count + 1)
-        ]
-
-    async def load(self) -> list[SourceStream]:
-        return list(self.streams)
 
 
 @dataclass
