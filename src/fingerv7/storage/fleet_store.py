@@ -204,6 +204,15 @@ class FleetStore:
             rows = await conn.execute(query)
             return [StreamOwnership(int(r[0]), r[1], r[2]) for r in rows]
 
+    async def stream_names(self, stream_ids: Sequence[int]) -> dict[int, str]:
+        """Names of those of `stream_ids` that are monitored."""
+        if not stream_ids:
+            return {}
+        m = schema.monitored_streams
+        query = select(m.c.id, m.c.name).where(m.c.id.in_(list(stream_ids)))
+        async with self._reading() as conn:
+            return {int(r.id): r.name for r in await conn.execute(query)}
+
     async def recent_changes(self, limit: int = 100) -> list[StreamChange]:
         c = schema.stream_changes
         async with self._reading() as conn:

@@ -129,6 +129,9 @@ class InMemoryFleetStore:
             ids = [stream_id] if stream_id in self._streams else []
         return [StreamOwnership(s, *self._owners.get(s, (None, None))) for s in ids]
 
+    async def stream_names(self, stream_ids: Sequence[int]) -> dict[int, str]:
+        return {s: self._streams[s].name for s in stream_ids if s in self._streams}
+
     async def recent_changes(self, limit: int = 100) -> list[StreamChange]:
         return self._changes[::-1][:limit]
 

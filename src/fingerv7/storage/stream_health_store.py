@@ -17,7 +17,6 @@ from sqlalchemy import JSON, BigInteger, Column, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fingerv7.storage import schema
 from fingerv7.storage.errors import map_database_errors
 from fingerv7.storage.schema import INSTANCE_ID_LENGTH, UtcDateTime
 
@@ -104,14 +103,3 @@ async def _upsert(
     statement = dialect.insert(table)
     updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name != key}
     await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates), rows)
-
-
-async def stream_names(engine: AsyncEngine, stream_ids: Sequence[int]) -> dict[int, str]:
-    """Names of some monitored streams (read-only use of the fleet's table)."""
-    if not stream_ids:
-        return {}
-    m = schema.monitored_streams
-    query = select(m.c.id, m.c.name).where(m.c.id.in_(list(stream_ids)))
-    with map_database_errors():
-        async with engine.connect() as conn:
-            return {int(r.id): r.name for r in await conn.execute(query)}

@@ -77,6 +77,8 @@ async def _scenario(store: FleetStorage, seed: Callable[[], Any]) -> list[object
         await store.ownership(3),
         await store.ownership(99),
         await store.recent_changes(limit=3),
+        await store.stream_names([4, 1, 99]),
+        await store.stream_names([]),
         await store.quarantined_streams(),
         await store.streams_held_by_others("w1", [5, 3, 1, 2, 1]),
         await store.streams_held_by_others("w1", []),
