@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fingerv7.storage.errors import DatabaseFailure
-from fingerv7.storage.report_store import ReportStore, StoredReport
+from fingerv7.storage.report_store import ReportStorage, StoredReport
 
 log = logging.getLogger("fingerv7.orchestrator")
 
@@ -40,7 +40,7 @@ class HeartbeatIntake:
 
     def __init__(
         self,
-        store: ReportStore,
+        store: ReportStorage,
         on_urgent_flushed: Callable[[], None] = lambda: None,
         *,
         idle_flush_s: float = 1.0,

@@ -42,7 +42,7 @@ from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.leader_lease import LeaderLease
 from fingerv7.storage.listener import NotificationListener, cancel
 from fingerv7.storage.migrate import upgrade_to_head
-from fingerv7.storage.report_store import ReportStore
+from fingerv7.storage.report_store import ReportStorage, ReportStore
 from fingerv7.storage.stream_health_store import StreamHealthStore
 from fingerv7.storage.stream_source import SqlStreamSource, build_source_engine
 from fingerv7.storage.tick_store import ASSIGNMENTS_CHANNEL, REPORTS_CHANNEL, TickStore
@@ -207,15 +207,17 @@ def build_runtime(
     control_engine: AsyncEngine | None = None,
     source_engine: AsyncEngine | None = None,
     redis: redis_asyncio.Redis | None = None,
+    reports: ReportStorage | None = None,
 ) -> OrchestratorRuntime:
     """One orchestrator's parts wired together; nothing connected, nothing started.
 
     `engine` is the request handlers' pool (and `store`'s, when it is a `FleetStore`);
-    `control_engine`, the monitor's own (lease, tick, heartbeat writer, cache), defaults to it.
+    `control_engine`, the monitor's own (lease, tick, heartbeat writer, cache), defaults to it;
+    `reports` (heartbeat batches, the answer cache's reads) to a `ReportStore` on it.
     Raises ValueError for alert settings that cannot be used (a webhook URL, say).
     """
     control = control_engine or engine
-    reports = ReportStore(control)
+    reports = reports or ReportStore(control)
     cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
     discrepancies = DiscrepancyRecorder(store, metrics)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import case, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -58,6 +58,18 @@ class DesiredSet:
         return {s.id for s in self.streams}
 
 
+class ReportStorage(Protocol):
+    """Heartbeat batches in, desired sets out (`ReportStore` on SQL; `InMemoryFleetStore`)."""
+
+    async def write_reports(
+        self, reports: Sequence[StoredReport], *, wake_leader: bool
+    ) -> None: ...
+
+    async def instance_generations(self) -> dict[str, int]: ...
+
+    async def desired_sets(self, instance_ids: Sequence[str]) -> dict[str, DesiredSet]: ...
+
+
 _PG_WRITE = text(
     """
     UPDATE instances AS i SET
@@ -80,6 +92,8 @@ _PG_WRITE = text(
 
 
 class ReportStore:
+    """SQL of the heartbeat batches and the answer cache's reads (a `ReportStorage`)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -31,7 +31,7 @@ from fingerv7.storage.fleet_rows import (
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.memory_fleet import InMemoryFleetStore
 from fingerv7.storage.migrate import upgrade_to_head
-from fingerv7.storage.report_store import DesiredStream
+from fingerv7.storage.report_store import DesiredStream, ReportStorage, ReportStore, StoredReport
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,9 @@ def _registered(answer: Registered) -> tuple[object, ...]:
     return _instance(answer.row), answer.desired
 
 
-async def _scenario(store: FleetStorage, seed: Callable[[], Any]) -> list[object]:
+async def _scenario(
+    store: FleetStorage, reports: ReportStorage, seed: Callable[[], Any]
+) -> list[object]:
     """Everything the API asks of a store, in the order a fleet's life would ask it."""
     answers: list[object] = []
     for instance_id, max_streams in (("w2", 5), ("w1", 10)):
@@ -83,6 +85,13 @@ async def _scenario(store: FleetStorage, seed: Callable[[], Any]) -> list[object
         await store.streams_held_by_others("w1", [5, 3, 1, 2, 1]),
         await store.streams_held_by_others("w1", []),
         await store.fleet_row(),
+        await reports.instance_generations(),
+        await reports.desired_sets(["w2", "nobody", "w1"]),
+    ]
+    heard = StoredReport("w1", 0.0, 2, [1, 3], 1, {"cpu_usage": 7.0}, stopping=False)
+    await reports.write_reports([heard], wake_leader=False)
+    answers += [
+        _instance(await store.instance("w1")),
         await store.set_draining("w2", True),
         await store.set_draining("nobody", True),
         await store.deregister("w2"),
@@ -113,7 +122,7 @@ async def _memory_answers() -> list[object]:
             "w1", state=InstanceState.ACTIVE, reported_stream_ids=(1,), stats={"cpu_usage": 3.5}
         )
 
-    return await _scenario(store, seed)
+    return await _scenario(store, store, seed)
 
 
 async def _sql_seed(engine: AsyncEngine) -> None:
@@ -167,6 +176,8 @@ async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
 
 async def test_the_memory_store_answers_as_the_database_does(sql_engine: AsyncEngine) -> None:
-    expected = await _scenario(FleetStore(sql_engine), lambda: _sql_seed(sql_engine))
+    expected = await _scenario(
+        FleetStore(sql_engine), ReportStore(sql_engine), lambda: _sql_seed(sql_engine)
+    )
 
     assert await _memory_answers() == expected

@@ -58,7 +58,8 @@ async def orchestrator() -> AsyncIterator[InProcessApp]:
         orchestrator_admin_key=SecretStr("admin-key"),
         orchestrator_api_key=SecretStr("shared-key"),
     )
-    async with in_process_app(settings, await _fleet()) as app:
+    store = await _fleet()
+    async with in_process_app(settings, store, reports=store) as app:
         yield app
 
 
@@ -211,3 +212,17 @@ async def test_health_reports_the_fleet_and_what_degrades_it(orchestrator: InPro
     assert body["credentials"]["mode"] == "shared_key"
     assert degraded["status"] == "degraded"
     assert degraded["degraded"] == ["unassigned_streams"]  # stream 4 has no instance
+
+
+async def test_one_instance_is_served_with_the_streams_it_owns(orchestrator: InProcessApp) -> None:
+    client = orchestrator.client
+
+    w1 = (await client.get("/instances/w1", headers=READER)).json()
+    w2 = (await client.get("/instances/w2", headers=READER)).json()
+    nobody = await client.get("/instances/nobody", headers=READER)
+
+    assert (w1["status"], w1["current_streams"], w1["load_percentage"]) == ("active", 2, 20.0)
+    assert [(s["id"], s["name"]) for s in w1["streams"]] == [(1, "Radio 1"), (2, "Radio 2")]
+    assert (w2["status"], w2["streams"]) == ("registered", [])  # stream 3 is still on its way
+    assert nobody.status_code == 404
+    assert nobody.json()["detail"].startswith("instance 'nobody' is not registered")
