@@ -6,11 +6,9 @@ answer is compared, times of the database's clock aside. The API's in-process te
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7.core.planning.model import ChangeReason, InstanceState
 from fingerv7.storage import schema
-from fingerv7.storage.database import create_engine
 from fingerv7.storage.fleet_rows import (
     FleetRow,
     FleetStorage,
@@ -30,7 +27,6 @@ from fingerv7.storage.fleet_rows import (
 )
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.memory_fleet import InMemoryFleetStore
-from fingerv7.storage.migrate import upgrade_to_head
 from fingerv7.storage.report_store import DesiredStream, ReportStorage, ReportStore, StoredReport
 
 pytestmark = pytest.mark.integration
@@ -162,22 +158,11 @@ async def _sql_seed(engine: AsyncEngine) -> None:
         )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = (
-        f"sqlite:///{tmp_path / 'fleet.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    await asyncio.to_thread(upgrade_to_head, url)
-    engine = create_engine(url)
-    yield engine
-    await engine.dispose()
-
-
-async def test_the_memory_store_answers_as_the_database_does(sql_engine: AsyncEngine) -> None:
+async def test_the_memory_store_answers_as_the_database_does(migrated_engine: AsyncEngine) -> None:
     expected = await _scenario(
-        FleetStore(sql_engine), ReportStore(sql_engine), lambda: _sql_seed(sql_engine)
+        FleetStore(migrated_engine),
+        ReportStore(migrated_engine),
+        lambda: _sql_seed(migrated_engine),
     )
 
     assert await _memory_answers() == expected

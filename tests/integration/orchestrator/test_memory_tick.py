@@ -7,10 +7,8 @@ SQLite, PostgreSQL and memory; what each tick wrote is compared. The controller'
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +19,10 @@ from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.leadership import Leadership, Lease
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage import schema
-from fingerv7.storage.database import create_engine
 from fingerv7.storage.fleet_rows import Registration
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.leader_lease import LeaderLease
 from fingerv7.storage.memory_tick import InMemoryLease, InMemoryTickStore
-from fingerv7.storage.migrate import upgrade_to_head
 from fingerv7.storage.tick_store import TickStorage, TickStore
 from tests.support.listed_streams import ListedStreams
 
@@ -119,22 +115,9 @@ async def _sql_answers(engine: AsyncEngine) -> tuple[list[object], list[tuple[in
     return answers, audit
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = (
-        f"sqlite:///{tmp_path / 'tick.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    await asyncio.to_thread(upgrade_to_head, url)
-    engine = create_engine(url)
-    yield engine
-    await engine.dispose()
-
-
 async def test_the_memory_tick_store_answers_as_the_database_does(
-    sql_engine: AsyncEngine,
+    migrated_engine: AsyncEngine,
 ) -> None:
-    expected = await _sql_answers(sql_engine)
+    expected = await _sql_answers(migrated_engine)
 
     assert await _memory_answers() == expected
