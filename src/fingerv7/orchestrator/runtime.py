@@ -217,7 +217,8 @@ def build_runtime(
     Raises ValueError for alert settings that cannot be used (a webhook URL, say).
     """
     control = control_engine or engine
-    reports = reports or ReportStore(control)
+    if reports is None:
+        reports = ReportStore(control)
     cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
     discrepancies = DiscrepancyRecorder(store, metrics)
