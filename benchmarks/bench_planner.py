@@ -10,9 +10,10 @@ gc.collect() (the collector stays on during the call), and reports the median an
 
 `plan_assignment` returns a plan whose `changes` list and `assignment` dict are built on first
 access: "+ changes" and "+ assignment" are the median extra times to read each once (the
-orchestrator reads `changes` only). Peak memory is measured in separate runs under tracemalloc:
-the peak of memory allocated during the call alone, and during the call plus both reads
-(NumPy buffers included); it is not the process RSS.
+orchestrator reads `changes` only, with the cyclic collector paused around it, as here). Peak
+memory is measured in separate runs under tracemalloc: the peak of memory allocated during the
+call alone, and during the call plus both reads (NumPy buffers included); it is not the process
+RSS.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from fingerv7.core.planning import (
     StreamSpec,
     plan_assignment,
 )
+from fingerv7.orchestrator.collector_pause import collector_paused
 
 SIZES = {"1k": (1_000, 50), "100k": (100_000, 1_000), "1m": (1_000_000, 10_000)}
 # Brazilian states, standing in for the `regiao`/`estado` metadata of real streams.
@@ -121,7 +123,9 @@ def _peak_mib(action: Callable[[], object]) -> float:
 
 def _plan_and_read(cell: Cell) -> tuple[int, int]:
     plan = cell.run()
-    return len(plan.changes), len(plan.assignment)
+    with collector_paused():
+        changes = len(plan.changes)
+    return changes, len(plan.assignment)
 
 
 def measure(cell: Cell, repeat: int) -> Result:
@@ -132,7 +136,8 @@ def measure(cell: Cell, repeat: int) -> Result:
         started = time.perf_counter()
         plan = cell.run()
         planned = time.perf_counter()
-        changes = len(plan.changes)
+        with collector_paused():
+            changes = len(plan.changes)
         read_changes = time.perf_counter()
         len(plan.assignment)
         read_assignment = time.perf_counter()

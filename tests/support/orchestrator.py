@@ -18,11 +18,14 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7.api.app import create_app
 from fingerv7.http_limits import HeaderLimitedHttpTools
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.storage.database import create_engine
+from fingerv7.storage.migrate import upgrade_to_head
 
 FAST_TIMEOUTS = {
     "heartbeat_interval": 0.5,
@@ -88,6 +91,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'orchestrator.db'}"
     make: Callable[[], str] = request.getfixturevalue("make_pg_database")
     return make()
+
+
+@pytest.fixture
+async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `database_url` with the orchestrator's schema; disposed after the test."""
+    await asyncio.to_thread(upgrade_to_head, database_url)
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

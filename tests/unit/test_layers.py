@@ -56,3 +56,15 @@ def test_lower_layers_do_not_import_higher_ones(where: str) -> None:
         if name.startswith(FORBIDDEN[where])
     }
     assert offending == set()
+
+
+@pytest.mark.parametrize("where", ["api", "orchestrator"])
+def test_no_sqlalchemy_error_is_handled_above_storage(where: str) -> None:
+    """The stores raise `fingerv7.storage.errors`; their driver's errors stay below them."""
+    offending = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in sorted((PACKAGE / where).rglob("*.py"))
+        for name in _imports(path)
+        if name.startswith("sqlalchemy.exc")
+    }
+    assert offending == set()

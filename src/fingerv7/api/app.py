@@ -20,6 +20,7 @@ from fingerv7.api.openapi import build_openapi
 from fingerv7.api.request_metrics import RequestMetrics
 from fingerv7.api.routes_fleet import credentials_report
 from fingerv7.logs import configure_logging
+from fingerv7.orchestrator.gc_tuning import tune_collector
 from fingerv7.orchestrator.runtime import OrchestratorRuntime, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 
@@ -107,7 +108,9 @@ def _begin_shutdown_on_signals(runtime: OrchestratorRuntime) -> Callable[[], Non
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for uvicorn's multi-process mode: each worker process reads the environment."""
+    """Factory for uvicorn's multi-process mode: each worker process reads the environment
+    and, being a process of its own, sets its collector (`orchestrator/gc_tuning.py`)."""
+    tune_collector()
     settings = OrchestratorSettings()
     configure_logging(
         settings.log_level, settings.log_format, settings.log_file, settings.log_rotation

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fingerv7.storage.errors import DatabaseBusy, DatabaseFailure, StorageError, ValueRefused
 
 log = logging.getLogger("fingerv7.api")
 
@@ -38,12 +38,17 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _kind(exc: Exception) -> str:
+    """The database layer's name for the failure (`OperationalError`), for the log line."""
+    return exc.kind if isinstance(exc, StorageError) else type(exc).__name__
+
+
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.error(
         "[ERROR] [DATABASE] %s %s failed: database unavailable (%s)",
         request.method,
         request.url.path,
-        type(exc).__name__,
+        _kind(exc),
     )
     return JSONResponse(
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -73,7 +78,7 @@ async def data_refused(request: Request, exc: Exception) -> JSONResponse:
         "[ERROR] [DATABASE] %s %s: a value was refused by the database (%s)",
         request.method,
         request.url.path,
-        type(exc).__name__,
+        _kind(exc),
     )
     return JSONResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -83,10 +88,10 @@ async def data_refused(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(DataError, data_refused)
-    app.add_exception_handler(OperationalError, database_unavailable)
-    app.add_exception_handler(DBAPIError, database_unavailable)
-    app.add_exception_handler(PoolTimeout, database_busy)
+    # The stores' own errors (storage/errors.py); no driver error reaches this layer.
+    app.add_exception_handler(ValueRefused, data_refused)
+    app.add_exception_handler(DatabaseFailure, database_unavailable)
+    app.add_exception_handler(DatabaseBusy, database_busy)
 
 
 class BodySizeLimit:

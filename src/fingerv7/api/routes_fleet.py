@@ -14,7 +14,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7 import __version__
@@ -47,6 +46,7 @@ from fingerv7.core.durations import format_uptime
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage.database import create_engine, ping
+from fingerv7.storage.errors import DatabaseFailure
 from fingerv7.storage.recent_plays import recent_plays
 
 log = logging.getLogger("fingerv7.orchestrator")
@@ -93,7 +93,7 @@ async def recent_identifications(
     table_name = runtime.settings.music_log_table
     try:
         plays = await recent_plays(engine, table_name, limit)
-    except DBAPIError:
+    except DatabaseFailure:
         log.warning("[ERROR] [DATABASE] cannot read %s for recent identifications", table_name)
         return {"available": False, "identifications": [], "time_zone": runtime.settings.tz}
     # music_log's date and time are wall-clock time in the workers' TZ (the same TZ here).

@@ -20,7 +20,6 @@ from fingerv7.core.stream_health import StreamHealth, count_states, problems_fir
 from fingerv7.orchestrator.runtime import OrchestratorRuntime
 from fingerv7.orchestrator.stream_health import Ownership, instance_facts
 from fingerv7.storage.fleet_rows import InstanceRow
-from fingerv7.storage.stream_health_store import stream_names
 
 router = APIRouter()
 
@@ -42,7 +41,7 @@ async def get_stream(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"stream {stream_id} is not monitored")
     rows = await runtime.store.instances()
     (health,) = await runtime.stream_health.judge_all(instance_facts(rows), ownership)
-    names = await stream_names(runtime.engine, [stream_id])
+    names = await runtime.store.stream_names([stream_id])
     return {
         "id": stream_id,
         "name": names.get(stream_id, str(stream_id)),
@@ -58,7 +57,7 @@ async def status_section(
     now = datetime.now(UTC)
     healths = await runtime.stream_health.judge_all(instance_facts(rows), ownership)
     problems = [h for h in problems_first(healths, now) if h.down][:MAX_PROBLEM_STREAMS]
-    names = await stream_names(runtime.engine, [h.stream_id for h in problems])
+    names = await runtime.store.stream_names([h.stream_id for h in problems])
     worker_problems = await runtime.stream_health.problems()
     return {
         "health": count_states(healths),

@@ -7,13 +7,19 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from fingerv7.settings import FingerV7Settings
+from fingerv7.storage.database_url import DEFAULT_DATABASE_URL
 
-DEFAULT_DATABASE_URL = "sqlite:///fingerv7.db"
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "CatalogDatabaseSettings",
+    "create_catalog_engine",
+    "normalise_database_url",
+]
 
 
 class CatalogDatabaseSettings(FingerV7Settings):
-    """`DATABASE_URL` as the catalog commands read it from the environment; unset or empty, a
-    SQLite file in the current directory."""
+    """`DATABASE_URL` as the catalog commands read it from the environment; unset or empty, the
+    orchestrator's default too (`fingerv7.db` in the current directory)."""
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
 

@@ -1,7 +1,7 @@
 """`fingerv7 catalog add|list|remove` (and, from cli/identify.py, `fingerv7 identify`).
 
 The database comes from `--database-url` or `DATABASE_URL` (a SQLAlchemy URL; `postgresql://`
-is accepted and given the psycopg driver), else `sqlite:///fingerv7.db` in the current folder.
+is accepted and given the psycopg driver), else `sqlite:///./fingerv7.db` in the current folder.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import typer
 from fingerv7.cli.settings_errors import settings_or_exit
 from fingerv7.core.credentials import is_loopback
 from fingerv7.logs import configure_logging
+from fingerv7.orchestrator.gc_tuning import tune_collector
 from fingerv7.orchestrator.runtime import StartupError, start_runtime
 from fingerv7.orchestrator.settings import OrchestratorSettings
 
@@ -47,6 +48,7 @@ def orchestrator(
         )
         raise typer.Exit(2)
     if settings.max_workers > 1:
+        # Each worker process sets its collector in create_app_from_env.
         uvicorn.run(
             "fingerv7.api.app:create_app_from_env",
             factory=True,
@@ -60,6 +62,7 @@ def orchestrator(
             timeout_worker_healthcheck=60,  # each process imports and migrates before answering
         )
         return
+    tune_collector()
     try:
         # uvloop, as uvicorn itself would pick: the event loop is a third of a heartbeat's cost.
         with asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:

@@ -124,7 +124,6 @@ def reconcile_fleet(
         current = {s: h.target for s, h in view.holdings.items() if h.target is not None}
         holding_instances = set(current.values())
         joined = any(spec.accepts_streams and spec.id not in holding_instances for spec in specs)
-        # Pauses Python's cyclic GC while it lists the changes (restored before it returns).
         plan = plan_assignment(
             view.streams,
             specs,

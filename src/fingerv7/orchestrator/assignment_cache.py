@@ -20,7 +20,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from fingerv7.storage.report_store import DesiredSet, ReportStore
+from fingerv7.storage.report_store import DesiredSet, ReportStorage
 
 log = logging.getLogger("fingerv7.orchestrator")
 
@@ -56,7 +56,7 @@ def render(desired: DesiredSet) -> CachedAssignment:
 class AssignmentCache:
     """Per-process answers for heartbeats and long-polls."""
 
-    def __init__(self, store: ReportStore, *, resync_s: float = 5.0) -> None:
+    def __init__(self, store: ReportStorage, *, resync_s: float = 5.0) -> None:
         self._store = store
         self._resync_s = resync_s
         self._entries: dict[str, CachedAssignment] = {}

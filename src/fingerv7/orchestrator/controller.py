@@ -33,6 +33,7 @@ from fingerv7.core.reconcile import (
     derive_states,
     reconcile_fleet,
 )
+from fingerv7.orchestrator.collector_pause import collector_paused
 from fingerv7.orchestrator.fleet_log import log_tick
 from fingerv7.orchestrator.leadership import Leadership
 from fingerv7.orchestrator.settings import OrchestratorSettings
@@ -43,7 +44,7 @@ from fingerv7.storage.tick_store import (
     InstanceRow,
     StaleLeadershipError,
     SyncedStream,
-    TickStore,
+    TickStorage,
     TickWrite,
     stream_specs,
 )
@@ -83,7 +84,7 @@ class FleetController:
 
     def __init__(
         self,
-        store: TickStore,
+        store: TickStorage,
         source: StreamSource,
         settings: OrchestratorSettings,
         leadership: Leadership,
@@ -367,7 +368,10 @@ class FleetController:
         self._next_due_s = self._next_due(records, fleet, now_s)
         self._cooldown_end_s = self._cooldown_end(fleet, now_s)
         replan = plan_key != self._last_plan_key
-        decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
+        # Process-wide, on purpose: the cyclic GC is off while the plan lists up to a million
+        # changes and they are retargeted (none can be garbage; see collector_pause).
+        with collector_paused():
+            decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
         # A quarantine move is made after balancing: the next plan may balance again.
         self._last_plan_key = None if _moved_for_quarantine(view, decision) else plan_key
         write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)

@@ -6,7 +6,9 @@ thresholds (700, 10, 10) a collection of the youngest generation runs every few 
 allocations, so under load anything that outlives a few milliseconds (a heartbeat's report until
 its flush, a long-poll) is promoted, and a full collection of that million ran about every 10 s,
 pausing every thread for 0.5-0.8 s (measured with `gc.callbacks` during `bench_fleet.py`): the
-slowest heartbeats were the ones that waited behind it.
+slowest heartbeats were the ones that waited behind it. Set by the orchestrator's own processes
+(`fingerv7 orchestrator`, each `MAX_WORKERS` process), not by the library: a test process that
+starts orchestrators in-process keeps its defaults.
 
 With a youngest generation of 50,000 objects a request's objects are freed by reference counting
 before any collection sees them, so few reach the old generation: in the same benchmark no full

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
-from fingerv7.storage.report_store import ReportStore, StoredReport
+from fingerv7.storage.errors import DatabaseFailure
+from fingerv7.storage.report_store import ReportStorage, StoredReport
 
 log = logging.getLogger("fingerv7.orchestrator")
 
@@ -41,7 +40,7 @@ class HeartbeatIntake:
 
     def __init__(
         self,
-        store: ReportStore,
+        store: ReportStorage,
         on_urgent_flushed: Callable[[], None] = lambda: None,
         *,
         idle_flush_s: float = 1.0,
@@ -123,13 +122,13 @@ class HeartbeatIntake:
         ]
         try:
             await self._store.write_reports(reports, wake_leader=urgent)
-        except DBAPIError as error:
+        except DatabaseFailure as error:
             self._keep_for_retry(batch, urgent)
-            self.last_error = f"{type(error).__name__}: {error.orig}"
+            self.last_error = str(error)  # "OperationalError: <the driver's reason>"
             log.warning(
                 "[ERROR] [DATABASE] cannot store %d heartbeat reports (%s); retrying",
                 len(batch),
-                type(error.orig).__name__,
+                error.cause,
             )
             await asyncio.sleep(min(self._idle_flush_s, 1.0))
             return

@@ -15,8 +15,7 @@ import os
 import socket
 import time
 import uuid
-
-from fingerv7.storage.leader_lease import LeaderLease
+from typing import Protocol
 
 log = logging.getLogger("fingerv7.orchestrator")
 
@@ -26,10 +25,26 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+class Lease(Protocol):
+    """A leader lease (`LeaderLease` on SQL, `InMemoryLease`): `epoch` is the fencing token
+    while held, None otherwise."""
+
+    epoch: int | None
+
+    @property
+    def ttl_s(self) -> float: ...
+
+    async def try_acquire(self) -> int | None: ...
+
+    async def renew(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
 class Leadership:
     """The lease as the controller sees it: acquire, ask whether still held, release."""
 
-    def __init__(self, lease: LeaderLease) -> None:
+    def __init__(self, lease: Lease) -> None:
         self._lease = lease
         self._renewer: asyncio.Task[None] | None = None
         self._held = False

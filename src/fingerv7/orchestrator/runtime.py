@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
 from fingerv7.orchestrator.controller import FleetController, ownership_of
 from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
-from fingerv7.orchestrator.gc_tuning import tune_collector
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
 from fingerv7.orchestrator.metrics import OrchestratorMetrics
@@ -43,7 +42,7 @@ from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.leader_lease import LeaderLease
 from fingerv7.storage.listener import NotificationListener, cancel
 from fingerv7.storage.migrate import upgrade_to_head
-from fingerv7.storage.report_store import ReportStore
+from fingerv7.storage.report_store import ReportStorage, ReportStore
 from fingerv7.storage.stream_health_store import StreamHealthStore
 from fingerv7.storage.stream_source import SqlStreamSource, build_source_engine
 from fingerv7.storage.tick_store import ASSIGNMENTS_CHANNEL, REPORTS_CHANNEL, TickStore
@@ -129,7 +128,6 @@ async def start_runtime(settings: OrchestratorSettings) -> OrchestratorRuntime:
 
 async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     log.info("[STARTUP] === ORCHESTRATOR STARTUP SEQUENCE ===")
-    tune_collector()
     for warning in settings.timeout_warnings():
         log.warning("[STARTUP] %s", warning)
     database_url = settings.database_url.get_secret_value()
@@ -183,16 +181,49 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     log.info("[STARTUP] connected to streams source (%s)", source.description)
 
     redis_client = await _connect_redis(settings)
-    store = FleetStore(engine)
-    reports = ReportStore(control_engine)
+    try:
+        runtime = build_runtime(
+            settings,
+            engine=engine,
+            control_engine=control_engine,
+            store=FleetStore(engine),
+            source=source,
+            source_engine=source_engine,
+            redis=redis_client,
+        )
+    except ValueError as error:  # an alert webhook URL that cannot be used
+        raise StartupError(str(error)) from None
+    _start_tasks(runtime)
+    log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
+    return runtime
+
+
+def build_runtime(
+    settings: OrchestratorSettings,
+    *,
+    engine: AsyncEngine,
+    store: FleetStorage,
+    source: SqlStreamSource,
+    control_engine: AsyncEngine | None = None,
+    source_engine: AsyncEngine | None = None,
+    redis: redis_asyncio.Redis | None = None,
+    reports: ReportStorage | None = None,
+) -> OrchestratorRuntime:
+    """One orchestrator's parts wired together; nothing connected, nothing started.
+
+    `engine` is the request handlers' pool (and `store`'s, when it is a `FleetStore`);
+    `control_engine`, the monitor's own (lease, tick, heartbeat writer, cache), defaults to it;
+    `reports` (heartbeat batches, the answer cache's reads) to a `ReportStore` on it.
+    Raises ValueError for alert settings that cannot be used (a webhook URL, say).
+    """
+    control = control_engine or engine
+    if reports is None:
+        reports = ReportStore(control)
     cache = AssignmentCache(reports)
     metrics = OrchestratorMetrics()
     discrepancies = DiscrepancyRecorder(store, metrics)
-    try:
-        alerts = AlertObserver(settings, metrics)
-    except ValueError as error:
-        raise StartupError(str(error)) from None
-    lease = LeaderLease(control_engine, holder_id(), settings.leader_lease_seconds)
+    alerts = AlertObserver(settings, metrics)
+    lease = LeaderLease(control, holder_id(), settings.leader_lease_seconds)
     leadership = Leadership(lease)
     quarantine = StreamQuarantine(
         settings.stream_quarantine_seconds,
@@ -201,7 +232,7 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         epoch=lambda: leadership.epoch,
     )
     controller = FleetController(
-        TickStore(control_engine),
+        TickStore(control),
         source,
         settings,
         leadership,
@@ -214,10 +245,10 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
     listener = None
     if is_postgresql(engine.dialect):  # other processes write too: hear about it
         listener = NotificationListener(
-            database_url,
+            settings.database_url.get_secret_value(),
             {ASSIGNMENTS_CHANNEL: cache.request_refresh, REPORTS_CHANNEL: controller.wake},
         )
-    runtime = OrchestratorRuntime(
+    return OrchestratorRuntime(
         settings=settings,
         engine=engine,
         store=store,
@@ -233,17 +264,20 @@ async def _start(settings: OrchestratorSettings) -> OrchestratorRuntime:
         registrations=RegistrationIntake(store.register_many),
         listener=listener,
         control_engine=control_engine,
-        redis=redis_client,
+        redis=redis,
         alerts=alerts,
     )
-    runtime._tasks.append(asyncio.create_task(controller.run(), name="fleet-controller"))
-    runtime._tasks.append(asyncio.create_task(intake.run(), name="heartbeat-intake"))
-    runtime._tasks.append(asyncio.create_task(cache.run(), name="assignment-cache"))
-    if listener is not None:
-        runtime._tasks.append(asyncio.create_task(listener.run(), name="notification-listener"))
-    runtime._tasks.append(_stream_alerts_task(runtime))
-    log.info("[STARTUP] === STARTUP SEQUENCE COMPLETED SUCCESSFULLY ===")
-    return runtime
+
+
+def _start_tasks(runtime: OrchestratorRuntime) -> None:
+    """The long-lived tasks, the monitor first (`stop` waits for it before the others)."""
+    tasks = runtime._tasks
+    tasks.append(asyncio.create_task(runtime.controller.run(), name="fleet-controller"))
+    tasks.append(asyncio.create_task(runtime.intake.run(), name="heartbeat-intake"))
+    tasks.append(asyncio.create_task(runtime.cache.run(), name="assignment-cache"))
+    if runtime.listener is not None:
+        tasks.append(asyncio.create_task(runtime.listener.run(), name="notification-listener"))
+    tasks.append(_stream_alerts_task(runtime))
 
 
 def _stream_alerts_task(runtime: OrchestratorRuntime) -> asyncio.Task[None]:

@@ -15,7 +15,8 @@ POSTGRESQL_ASYNC_DRIVER = "psycopg"
 SQLITE_ASYNC_DRIVER = "aiosqlite"
 _ASYNC_POSTGRESQL_DRIVERS = frozenset({"psycopg", "psycopg_async", "asyncpg"})
 _DEFAULT_PORTS = {"postgresql": 5432}
-# The orchestrator's database when DATABASE_URL is unset: an embedded file in the working folder.
+# DATABASE_URL when unset, for the orchestrator and the catalog alike: an embedded SQLite file in
+# the working folder.
 DEFAULT_DATABASE_URL = "sqlite:///./fingerv7.db"
 _URL_EXAMPLES = f"postgresql://user:password@host:5432/dbname or {DEFAULT_DATABASE_URL}"
 

@@ -85,7 +85,11 @@ class FleetRow:
 
 
 class FleetStorage(Protocol):
-    """The request side of the fleet: what the API and the stream-health views read and write."""
+    """The request side of the fleet: what the API and the stream-health views read and write.
+
+    A database behind it fails with the storage errors of `fingerv7.storage.errors` (never its
+    driver's); the in-memory fleet does not fail.
+    """
 
     async def register(self, registration: Registration) -> Registered: ...
 
@@ -110,6 +114,8 @@ class FleetStorage(Protocol):
     async def assignment_counts(self) -> dict[str, int]: ...
 
     async def ownership(self, stream_id: int | None = None) -> list[StreamOwnership]: ...
+
+    async def stream_names(self, stream_ids: Sequence[int]) -> dict[int, str]: ...
 
     async def recent_changes(self, limit: int = 100) -> list[StreamChange]: ...
 

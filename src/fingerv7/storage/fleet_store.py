@@ -9,7 +9,8 @@ fleet generation. No table locks, no lock rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ from fingerv7.core.planning.model import ChangeReason, InstanceState
 from fingerv7.storage import schema
 from fingerv7.storage.clock import database_now, is_postgresql
 from fingerv7.storage.database import retrying
+from fingerv7.storage.errors import map_database_errors
 from fingerv7.storage.fleet_rows import (
     FleetRow,
     InstanceRow,
@@ -65,6 +67,20 @@ class FleetStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; its SQLAlchemy errors leave as storage errors."""
+        with map_database_errors():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; its SQLAlchemy errors leave as storage errors."""
+        with map_database_errors():
+            async with self.engine.begin() as conn:
+                yield conn
 
     async def register(self, registration: Registration) -> Registered:
         """Insert or update one instance (see `register_many`)."""
@@ -97,7 +113,8 @@ class FleetStore:
                 desired = await read_desired_sets(conn, list(rows))
                 return {key: Registered(row, desired[key]) for key, row in rows.items()}
 
-        return await retrying(transaction)
+        with map_database_errors():
+            return await retrying(transaction)
 
     async def streams_held_by_others(
         self, instance_id: str, stream_ids: Iterable[int]
@@ -107,7 +124,7 @@ class FleetStore:
         if not ids:
             return []
         a = schema.assignments
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             held = set(
                 (
                     await conn.execute(
@@ -128,7 +145,7 @@ class FleetStore:
     async def _update_registered(self, instance_id: str, **values: bool) -> bool:
         """Operator flags on a registered instance; False when there is no such instance."""
         i = schema.instances
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 update(i).where(i.c.id == instance_id, i.c.deregistered.is_(False)).values(**values)
             )
@@ -138,7 +155,7 @@ class FleetStore:
 
     async def request_rebalance(self, now: datetime) -> None:
         f = schema.fleet_state
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(f).where(f.c.id == schema.FLEET_ROW_ID).values(rebalance_requested_at=now)
             )
@@ -148,13 +165,13 @@ class FleetStore:
 
     async def instances(self) -> list[InstanceRow]:
         i = schema.instances
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = await conn.execute(select(i).where(i.c.deregistered.is_(False)).order_by(i.c.id))
             return [_instance(r._mapping) for r in rows]
 
     async def instance(self, instance_id: str) -> InstanceRow | None:
         i = schema.instances
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     select(i).where(i.c.id == instance_id, i.c.deregistered.is_(False))
@@ -165,7 +182,7 @@ class FleetStore:
     async def assignment_counts(self) -> dict[str, int]:
         """Streams each instance owns now (target and holder agree)."""
         a = schema.assignments
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = await conn.execute(
                 select(a.c.target, func.count())
                 .where(a.c.target == a.c.holder)
@@ -183,13 +200,22 @@ class FleetStore:
         )
         if stream_id is not None:
             query = query.where(m.c.id == stream_id)
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = await conn.execute(query)
             return [StreamOwnership(int(r[0]), r[1], r[2]) for r in rows]
 
+    async def stream_names(self, stream_ids: Sequence[int]) -> dict[int, str]:
+        """Names of those of `stream_ids` that are monitored."""
+        if not stream_ids:
+            return {}
+        m = schema.monitored_streams
+        query = select(m.c.id, m.c.name).where(m.c.id.in_(list(stream_ids)))
+        async with self._reading() as conn:
+            return {int(r.id): r.name for r in await conn.execute(query)}
+
     async def recent_changes(self, limit: int = 100) -> list[StreamChange]:
         c = schema.stream_changes
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = await conn.execute(select(c).order_by(c.c.id.desc()).limit(limit))
             return [_change(r._mapping) for r in rows]
 
@@ -202,7 +228,7 @@ class FleetStore:
             .where(c.c.reason == ChangeReason.QUARANTINE.value)
             .group_by(c.c.stream_id)
         )
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     select(c.c.id, c.c.stream_id, c.c.from_instance).where(
@@ -218,7 +244,8 @@ class FleetStore:
         return {int(r.stream_id): r.from_instance for r in rows if int(r.id) in newest}
 
     async def fleet_row(self) -> FleetRow:
-        return _fleet(await read_fleet_row(self.engine))
+        with map_database_errors():
+            return _fleet(await read_fleet_row(self.engine))
 
 
 _REGISTERED_FIELDS = ("id", "max_streams", "capabilities", "version", "location")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fingerv7.core.planning.model import ChangeReason, InstanceState
@@ -23,7 +23,7 @@ from fingerv7.storage.fleet_rows import (
     StreamChange,
     StreamOwnership,
 )
-from fingerv7.storage.report_store import DesiredSet, DesiredStream
+from fingerv7.storage.report_store import DesiredSet, DesiredStream, StoredReport
 
 
 class InMemoryFleetStore:
@@ -129,6 +129,9 @@ class InMemoryFleetStore:
             ids = [stream_id] if stream_id in self._streams else []
         return [StreamOwnership(s, *self._owners.get(s, (None, None))) for s in ids]
 
+    async def stream_names(self, stream_ids: Sequence[int]) -> dict[int, str]:
+        return {s: self._streams[s].name for s in stream_ids if s in self._streams}
+
     async def recent_changes(self, limit: int = 100) -> list[StreamChange]:
         return self._changes[::-1][:limit]
 
@@ -142,6 +145,35 @@ class InMemoryFleetStore:
 
     async def fleet_row(self) -> FleetRow:
         return self.fleet
+
+    # --- heartbeat batches and the answer cache's reads (a `ReportStorage`) -------------------
+
+    async def write_reports(self, reports: Sequence[StoredReport], *, wake_leader: bool) -> None:
+        """Each registered instance's newest report: when it was heard, what it runs, its
+        stats; a `stopping` report deregisters it (one process: no reordering to undo)."""
+        now = self._clock()
+        for report in reports:
+            row = self._registered(report.instance_id)
+            if row is None:
+                continue
+            self._instances[row.id] = dataclasses.replace(
+                row,
+                last_seen_at=now - timedelta(seconds=report.age_s),
+                reported_stream_ids=tuple(report.stream_ids),
+                stats=report.stats,
+            )
+            if report.stopping:
+                self._deregistered.add(row.id)
+
+    async def instance_generations(self) -> dict[str, int]:
+        return {row.id: row.generation for row in await self.instances()}
+
+    async def desired_sets(self, instance_ids: Sequence[str]) -> dict[str, DesiredSet]:
+        return {
+            row.id: DesiredSet(row.generation, self._owned_by(row.id))
+            for instance_id in instance_ids
+            if (row := self._registered(instance_id)) is not None
+        }
 
     # --- what the monitor and the heartbeats write in production: the tests' seeding ---------
 

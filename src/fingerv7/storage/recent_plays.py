@@ -13,6 +13,8 @@ from sqlalchemy import desc, inspect, literal_column, select, table, text
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fingerv7.storage.errors import map_database_errors
+
 SHOWN_COLUMNS = (
     "date",
     "time",
@@ -30,7 +32,17 @@ SHOWN_COLUMNS = (
 async def recent_plays(
     engine: AsyncEngine, table_name: str, limit: int
 ) -> list[dict[str, Any]] | None:
-    """The newest `limit` plays, newest first; None when there is no such table."""
+    """The newest `limit` plays, newest first; None when there is no such table.
+
+    Raises `DatabaseFailure` when the table cannot be read, `DatabaseBusy` when no pooled
+    connection is free."""
+    with map_database_errors():
+        return await _newest_plays(engine, table_name, limit)
+
+
+async def _newest_plays(
+    engine: AsyncEngine, table_name: str, limit: int
+) -> list[dict[str, Any]] | None:
     async with engine.connect() as connection:
         exists = await connection.run_sync(lambda sync: inspect(sync).has_table(table_name))
         await connection.rollback()  # the read below starts its own read-only transaction

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import case, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,6 +21,7 @@ from fingerv7.storage import schema
 from fingerv7.storage.bulk import id_filter
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import retrying
+from fingerv7.storage.errors import map_database_errors
 from fingerv7.storage.tick_store import REPORTS_CHANNEL, notify
 
 
@@ -57,6 +58,18 @@ class DesiredSet:
         return {s.id for s in self.streams}
 
 
+class ReportStorage(Protocol):
+    """Heartbeat batches in, desired sets out (`ReportStore` on SQL; `InMemoryFleetStore`)."""
+
+    async def write_reports(
+        self, reports: Sequence[StoredReport], *, wake_leader: bool
+    ) -> None: ...
+
+    async def instance_generations(self) -> dict[str, int]: ...
+
+    async def desired_sets(self, instance_ids: Sequence[str]) -> dict[str, DesiredSet]: ...
+
+
 _PG_WRITE = text(
     """
     UPDATE instances AS i SET
@@ -79,12 +92,15 @@ _PG_WRITE = text(
 
 
 class ReportStore:
+    """SQL of the heartbeat batches and the answer cache's reads (a `ReportStorage`)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def write_reports(self, reports: Sequence[StoredReport], *, wake_leader: bool) -> None:
-        """Store a batch of reports in one transaction (all or nothing)."""
+        """Store a batch of reports in one transaction (all or nothing); raises a
+        `StorageError` when it cannot."""
 
         async def transaction() -> None:
             async with self.engine.begin() as conn:
@@ -95,22 +111,25 @@ class ReportStore:
                 if wake_leader:
                     await notify(conn, REPORTS_CHANNEL)
 
-        await retrying(transaction)
+        with map_database_errors():
+            await retrying(transaction)
 
     async def instance_generations(self) -> dict[str, int]:
         """Generation of every registered instance (the cache compares it with its own)."""
         i = schema.instances
         query = select(i.c.id, i.c.generation).where(i.c.deregistered.is_(False))
-        async with self.reader.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        with map_database_errors():
+            async with self.reader.connect() as conn:
+                rows = (await conn.execute(query)).all()
         return {row[0]: int(row[1]) for row in rows}
 
     async def desired_sets(self, instance_ids: Sequence[str]) -> dict[str, DesiredSet]:
         """Desired sets of registered instances among `instance_ids` (others are absent)."""
         if not instance_ids:
             return {}
-        async with self.reader.connect() as conn:
-            return await read_desired_sets(conn, instance_ids)
+        with map_database_errors():
+            async with self.reader.connect() as conn:
+                return await read_desired_sets(conn, instance_ids)
 
 
 async def read_desired_sets(

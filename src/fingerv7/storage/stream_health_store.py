@@ -17,7 +17,7 @@ from sqlalchemy import JSON, BigInteger, Column, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fingerv7.storage import schema
+from fingerv7.storage.errors import map_database_errors
 from fingerv7.storage.schema import INSTANCE_ID_LENGTH, UtcDateTime
 
 metadata = MetaData()
@@ -71,21 +71,25 @@ class StreamHealthStore:
         """Upsert changed rows in one short transaction."""
         if not streams and not instances:
             return
-        async with self.engine.begin() as conn:
-            if streams:
-                await _upsert(conn, stream_health, "stream_id", [_row(s) for s in streams])
-            if instances:
-                await _upsert(conn, instance_health, "instance_id", [_row(i) for i in instances])
+        with map_database_errors():
+            async with self.engine.begin() as conn:
+                if streams:
+                    await _upsert(conn, stream_health, "stream_id", [_row(s) for s in streams])
+                if instances:
+                    rows = [_row(i) for i in instances]
+                    await _upsert(conn, instance_health, "instance_id", rows)
 
     async def streams(self) -> dict[int, StreamHealthRow]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(stream_health))
-            return {int(r.stream_id): StreamHealthRow(**r._mapping) for r in rows}
+        with map_database_errors():
+            async with self.engine.connect() as conn:
+                rows = await conn.execute(select(stream_health))
+                return {int(r.stream_id): StreamHealthRow(**r._mapping) for r in rows}
 
     async def instances(self) -> dict[str, InstanceHealthRow]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(instance_health))
-            return {r.instance_id: InstanceHealthRow(**r._mapping) for r in rows}
+        with map_database_errors():
+            async with self.engine.connect() as conn:
+                rows = await conn.execute(select(instance_health))
+                return {r.instance_id: InstanceHealthRow(**r._mapping) for r in rows}
 
 
 def _row(value: StreamHealthRow | InstanceHealthRow) -> dict[str, Any]:
@@ -99,13 +103,3 @@ async def _upsert(
     statement = dialect.insert(table)
     updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name != key}
     await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates), rows)
-
-
-async def stream_names(engine: AsyncEngine, stream_ids: Sequence[int]) -> dict[int, str]:
-    """Names of some monitored streams (read-only use of the fleet's table)."""
-    if not stream_ids:
-        return {}
-    m = schema.monitored_streams
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(m.c.id, m.c.name).where(m.c.id.in_(list(stream_ids))))
-        return {int(r.id): r.name for r in rows}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, Text, case, cast, func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -92,6 +92,28 @@ class TickWrite:
     source_error: str | None = None
 
 
+class TickStorage(Protocol):
+    """What the leader's monitor reads and writes (`TickStore` on SQL, `InMemoryTickStore`)."""
+
+    async def instance_rows(self, known: Mapping[str, InstanceRow]) -> list[InstanceRow]: ...
+
+    async def instances_digest(
+        self, silence_limits: Sequence[float], *, silence_cap_s: float | None = None
+    ) -> InstancesDigest | None: ...
+
+    async def load_holdings(self) -> dict[int, Holding]: ...
+
+    async def load_monitored_streams(self) -> dict[int, SyncedStream]: ...
+
+    async def fleet_row(self) -> dict[str, Any]: ...
+
+    async def fleet_generation(self) -> int: ...
+
+    async def write_tick(
+        self, tick: TickWrite, *, epoch: int, expected_generation: int
+    ) -> None: ...
+
+
 # The columns an InstanceRow is made of (reports apart): every other column is a conversion
 # the monitor would pay for 2,000 times per tick and not use.
 _MONITORED = [
@@ -114,7 +136,7 @@ _MONITORED = [
 
 
 class TickStore:
-    """SQL of the leader's monitor tick."""
+    """SQL of the leader's monitor tick (a `TickStorage`)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine

@@ -12,6 +12,7 @@ from fingerv7.catalog import (
     normalise_database_url,
 )
 from fingerv7.catalog.tags import parse_file_name, track_info_from_tags
+from fingerv7.orchestrator.settings import OrchestratorSettings
 
 
 @pytest.mark.parametrize(
@@ -56,7 +57,10 @@ def test_database_urls(monkeypatch: pytest.MonkeyPatch) -> None:
         return CatalogDatabaseSettings().database_url.get_secret_value()
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    assert from_environment() == DEFAULT_DATABASE_URL == "sqlite:///fingerv7.db"
+    assert from_environment() == DEFAULT_DATABASE_URL == "sqlite:///./fingerv7.db"
+    # One default: the catalog commands and the orchestrator open the same file.
+    orchestrator = OrchestratorSettings(_env_file=None)  # type: ignore[call-arg]
+    assert orchestrator.database_url.get_secret_value() == DEFAULT_DATABASE_URL
     monkeypatch.setenv("DATABASE_URL", "")  # as Compose passes ${DATABASE_URL:-}: unset
     assert from_environment() == DEFAULT_DATABASE_URL
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@h:5432/db")

@@ -6,11 +6,9 @@ answer is compared, times of the database's clock aside. The API's in-process te
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7.core.planning.model import ChangeReason, InstanceState
 from fingerv7.storage import schema
-from fingerv7.storage.database import create_engine
 from fingerv7.storage.fleet_rows import (
     FleetRow,
     FleetStorage,
@@ -30,8 +27,7 @@ from fingerv7.storage.fleet_rows import (
 )
 from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.memory_fleet import InMemoryFleetStore
-from fingerv7.storage.migrate import upgrade_to_head
-from fingerv7.storage.report_store import DesiredStream
+from fingerv7.storage.report_store import DesiredStream, ReportStorage, ReportStore, StoredReport
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +57,9 @@ def _registered(answer: Registered) -> tuple[object, ...]:
     return _instance(answer.row), answer.desired
 
 
-async def _scenario(store: FleetStorage, seed: Callable[[], Any]) -> list[object]:
+async def _scenario(
+    store: FleetStorage, reports: ReportStorage, seed: Callable[[], Any]
+) -> list[object]:
     """Everything the API asks of a store, in the order a fleet's life would ask it."""
     answers: list[object] = []
     for instance_id, max_streams in (("w2", 5), ("w1", 10)):
@@ -77,10 +75,19 @@ async def _scenario(store: FleetStorage, seed: Callable[[], Any]) -> list[object
         await store.ownership(3),
         await store.ownership(99),
         await store.recent_changes(limit=3),
+        await store.stream_names([4, 1, 99]),
+        await store.stream_names([]),
         await store.quarantined_streams(),
         await store.streams_held_by_others("w1", [5, 3, 1, 2, 1]),
         await store.streams_held_by_others("w1", []),
         await store.fleet_row(),
+        await reports.instance_generations(),
+        await reports.desired_sets(["w2", "nobody", "w1"]),
+    ]
+    heard = StoredReport("w1", 0.0, 2, [1, 3], 1, {"cpu_usage": 7.0}, stopping=False)
+    await reports.write_reports([heard], wake_leader=False)
+    answers += [
+        _instance(await store.instance("w1")),
         await store.set_draining("w2", True),
         await store.set_draining("nobody", True),
         await store.deregister("w2"),
@@ -111,7 +118,7 @@ async def _memory_answers() -> list[object]:
             "w1", state=InstanceState.ACTIVE, reported_stream_ids=(1,), stats={"cpu_usage": 3.5}
         )
 
-    return await _scenario(store, seed)
+    return await _scenario(store, store, seed)
 
 
 async def _sql_seed(engine: AsyncEngine) -> None:
@@ -151,20 +158,11 @@ async def _sql_seed(engine: AsyncEngine) -> None:
         )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = (
-        f"sqlite:///{tmp_path / 'fleet.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
+async def test_the_memory_store_answers_as_the_database_does(migrated_engine: AsyncEngine) -> None:
+    expected = await _scenario(
+        FleetStore(migrated_engine),
+        ReportStore(migrated_engine),
+        lambda: _sql_seed(migrated_engine),
     )
-    await asyncio.to_thread(upgrade_to_head, url)
-    engine = create_engine(url)
-    yield engine
-    await engine.dispose()
-
-
-async def test_the_memory_store_answers_as_the_database_does(sql_engine: AsyncEngine) -> None:
-    expected = await _scenario(FleetStore(sql_engine), lambda: _sql_seed(sql_engine))
 
     assert await _memory_answers() == expected

@@ -35,7 +35,7 @@ async def test_digest_changes_with_every_kind_of_change(source_database: SourceD
     seen = [await source.digest()]
     for statement in (
         "UPDATE streams SET url = 'https://r1.example/other' WHERE id = 1",
-        "UPDATE streams SET metadata = '{\"region\": \"Sul\"}' WHERE id = 1",
+        'UPDATE streams SET metadata = \'{"region": "Sul"}\' WHERE id = 1',
         "UPDATE streams SET active = false WHERE id = 3",
         "INSERT INTO streams (id, url, name) VALUES (9, 'https://r9.example/live', 'Radio 9')",
         "DELETE FROM streams WHERE id = 9",

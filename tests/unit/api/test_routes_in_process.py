@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from fingerv7.core.planning.model import InstanceState
+from fingerv7.orchestrator.health_reports import StreamHealthIn
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage.fleet_rows import FleetRow, Registration
 from fingerv7.storage.memory_fleet import InMemoryFleetStore
@@ -57,7 +58,8 @@ async def orchestrator() -> AsyncIterator[InProcessApp]:
         orchestrator_admin_key=SecretStr("admin-key"),
         orchestrator_api_key=SecretStr("shared-key"),
     )
-    async with in_process_app(settings, await _fleet()) as app:
+    store = await _fleet()
+    async with in_process_app(settings, store, reports=store) as app:
         yield app
 
 
@@ -136,3 +138,91 @@ async def test_a_manual_rebalance_is_recorded_for_the_next_tick(orchestrator: In
 
     assert response.json()["status"] == "accepted"
     assert orchestrator.store.rebalance_requested_at is not None
+
+
+async def test_one_stream_is_served_with_its_instance_and_health(
+    orchestrator: InProcessApp,
+) -> None:
+    client = orchestrator.client
+
+    running = (await client.get("/streams/1", headers=READER)).json()
+    on_its_way = (await client.get("/streams/3", headers=READER)).json()
+    missing = await client.get("/streams/99", headers=READER)
+
+    assert (running["name"], running["instance_id"], running["health"]["state"]) == (
+        "Radio 1",
+        "w1",
+        "running",
+    )
+    assert (on_its_way["instance_id"], on_its_way["health"]["state"]) == ("w2", "connecting")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "stream 99 is not monitored"}
+    assert (await client.get("/streams/1")).status_code == 401
+
+
+async def test_streams_status_counts_owners_handoffs_and_problems(
+    orchestrator: InProcessApp,
+) -> None:
+    await orchestrator.runtime.stream_health.record(
+        "w1",
+        [StreamHealthIn(stream_id=2, state="reconnecting", since=NOW, last_error="timed out")],
+        None,
+        NOW,
+    )
+
+    body = (await orchestrator.client.get("/streams/status", headers=READER)).json()
+
+    assert body["streams"] == {
+        "total": 3,
+        "active": 2,
+        "inactive": 1,
+        "assigned": 2,
+        "in_handoff": 1,
+        "unassigned": 0,
+    }
+    assert [(d["instance_id"], d["stream_ids"]) for d in body["distribution"]] == [
+        ("w1", [1, 2]),
+        ("w2", []),
+    ]
+    assert body["health"] == {"running": 1, "connecting": 1, "reconnecting": 1, "unassigned": 0}
+    problems = {p["id"]: (p["name"], p["state"]) for p in body["problem_streams"]}
+    assert problems == {2: ("Radio 2", "reconnecting"), 3: ("Radio 3", "connecting")}
+
+
+async def test_health_reports_the_fleet_and_what_degrades_it(orchestrator: InProcessApp) -> None:
+    healthy = await orchestrator.client.get("/health")  # public: no key
+    orchestrator.store.monitor([DesiredStream(4, "http://radio.example/4", "Radio 4", {})])
+    orchestrator.runtime.health_cache = (0.0, None)  # the dependency checks, not their cache
+    degraded = (await orchestrator.client.get("/health")).json()
+
+    assert healthy.status_code == 200
+    body = healthy.json()
+    assert body["status"] == "healthy" and body["leader"] is False
+    assert body["services"]["postgresql_internal"]["status"] == "healthy"
+    assert body["instances"] == {
+        "registered": 1,
+        "active": 1,
+        "warning": 0,
+        "inactive": 0,
+        "recovering": 0,
+        "draining": 0,
+        "total": 2,
+    }
+    assert body["streams"]["processing"] == 2
+    assert body["credentials"]["mode"] == "shared_key"
+    assert degraded["status"] == "degraded"
+    assert degraded["degraded"] == ["unassigned_streams"]  # stream 4 has no instance
+
+
+async def test_one_instance_is_served_with_the_streams_it_owns(orchestrator: InProcessApp) -> None:
+    client = orchestrator.client
+
+    w1 = (await client.get("/instances/w1", headers=READER)).json()
+    w2 = (await client.get("/instances/w2", headers=READER)).json()
+    nobody = await client.get("/instances/nobody", headers=READER)
+
+    assert (w1["status"], w1["current_streams"], w1["load_percentage"]) == ("active", 2, 20.0)
+    assert [(s["id"], s["name"]) for s in w1["streams"]] == [(1, "Radio 1"), (2, "Radio 2")]
+    assert (w2["status"], w2["streams"]) == ("registered", [])  # stream 3 is still on its way
+    assert nobody.status_code == 404
+    assert nobody.json()["detail"].startswith("instance 'nobody' is not registered")
