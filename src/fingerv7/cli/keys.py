@@ -12,27 +12,24 @@ import re
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
 
 from fingerv7.core.credentials import instance_key
+from fingerv7.settings import FingerV7Settings
 
 EXIT_CONFIGURATION = 2
 # An RFC 1123 label: a name valid for a StatefulSet, a namespace and a Secret alike.
 _KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
-class _SecretOnly(BaseSettings):
-    """Just the secret: a key can be printed whatever the rest of the environment holds."""
+class _SecretOnly(FingerV7Settings):
+    """Just the secret: a key can be printed whatever the rest of the environment holds. Read
+    with the orchestrator's rules (`KEY=` is unset), so both sides agree on what is set."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(env_file=".env")
 
     orchestrator_instance_secret: SecretStr | None = None
-
-    @field_validator("orchestrator_instance_secret", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
 
 
 def instance_secret() -> str | None:
