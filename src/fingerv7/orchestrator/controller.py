@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from fingerv7.core.handoff import Holding
 from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts, next_transition_s
@@ -42,6 +42,7 @@ from fingerv7.storage.fleet_rows import StreamOwnership
 from fingerv7.storage.stream_records import SourceStream
 from fingerv7.storage.tick_store import (
     InstanceRow,
+    MonitorFleetRow,
     StaleLeadershipError,
     SyncedStream,
     TickStorage,
@@ -54,8 +55,6 @@ log = logging.getLogger("fingerv7.orchestrator")
 TickObserver = Callable[[TickFacts], Awaitable[None]]
 TICK_GAP_S = 0.05
 DUE_MARGIN_S = 0.01  # wake just past a threshold: states change when silence *exceeds* it
-# The fleet row's columns a tick decides from (not the lease's, renewed every second).
-_DECIDING_FLEET_FACTS = ("generation", "last_rebalance_at", "rebalance_requested_at")
 
 
 class StreamSource(Protocol):
@@ -290,7 +289,7 @@ class FleetController:
         await self._notify_observers(TickFacts(now, decision, write, rows, source_up, duration_s))
         return decision
 
-    async def _inputs(self, fleet: dict[str, Any], now_s: float) -> tuple[object, ...] | None:
+    async def _inputs(self, fleet: MonitorFleetRow, now_s: float) -> tuple[object, ...] | None:
         """What a tick decides from, but the source: a digest of every instance row (its last
         beat only as the lifecycle thresholds its silence has passed), the fleet row, the
         streams and the operators' requests. None when the store cannot digest (SQLite)."""
@@ -301,7 +300,7 @@ class FleetController:
         if digest is None:
             return None
         self._next_crossing_s = digest.next_crossing_s
-        fleet_facts = tuple(fleet[name] for name in _DECIDING_FLEET_FACTS)
+        fleet_facts = (fleet.generation, fleet.last_rebalance_at, fleet.rebalance_requested_at)
         move_away = tuple(self._move_away.items())
         counted = (digest.rows, digest.hash_sum)
         return counted, fleet_facts, self._streams_version, move_away, self._generation
@@ -326,7 +325,7 @@ class FleetController:
         )
 
     async def _quiet_tick(
-        self, now: datetime, started_s: float, fleet: dict[str, Any], sync: SourceSync | None
+        self, now: datetime, started_s: float, fleet: MonitorFleetRow, sync: SourceSync | None
     ) -> TickDecision:
         """A tick that read only digests: observers see the states of the last full tick. A
         source sync that found nothing new writes only its outcome (fenced, like every write)."""
@@ -355,7 +354,7 @@ class FleetController:
         self,
         now: datetime,
         rows: list[InstanceRow],
-        fleet: dict[str, Any],
+        fleet: MonitorFleetRow,
         sync: SourceSync | None,
     ) -> tuple[TickDecision, TickWrite | None, int]:
         """The tick's pure part: states, the plan when its inputs changed, settled handoffs,
@@ -380,7 +379,7 @@ class FleetController:
         return decision, write, view.generation
 
     def _next_due(
-        self, records: list[InstanceRecord], fleet: dict[str, Any], now_s: float
+        self, records: list[InstanceRecord], fleet: MonitorFleetRow, now_s: float
     ) -> float | None:
         """The next wall-clock moment a tick would decide differently with no new report."""
         due = [self._next_sync_s]
@@ -393,9 +392,9 @@ class FleetController:
             due.append(cooldown_end_s)
         return min(due)
 
-    def _cooldown_end(self, fleet: dict[str, Any], now_s: float) -> float:
+    def _cooldown_end(self, fleet: MonitorFleetRow, now_s: float) -> float:
         """When the rebalance cooldown running now ends (infinity: none is running)."""
-        last = fleet["last_rebalance_at"]
+        last = fleet.last_rebalance_at
         if last is not None and last.timestamp() + self.settings.rebalance_cooldown > now_s:
             return float(last.timestamp() + self.settings.rebalance_cooldown)
         return math.inf
@@ -449,12 +448,12 @@ class FleetController:
         self,
         records: list[InstanceRecord],
         states: dict[str, InstanceState],
-        fleet: dict[str, Any],
+        fleet: MonitorFleetRow,
         now_s: float,
     ) -> tuple[FleetView, object]:
-        last = fleet["last_rebalance_at"]
+        last = fleet.last_rebalance_at
         since_s = None if last is None else max(0.0, now_s - last.timestamp())
-        requested = fleet["rebalance_requested_at"] is not None
+        requested = fleet.rebalance_requested_at is not None
         cooldown_over = since_s is None or since_s >= self.settings.rebalance_cooldown
         view = FleetView(
             instances=records,
@@ -500,11 +499,11 @@ class FleetController:
         now: datetime,
         decision: TickDecision,
         rows: list[InstanceRow],
-        fleet: dict[str, Any],
+        fleet: MonitorFleetRow,
         sync: SourceSync | None,
     ) -> TickWrite:
         plan = decision.plan
-        requested_at = fleet["rebalance_requested_at"]
+        requested_at = fleet.rebalance_requested_at
         return TickWrite(
             now=now,
             generation=decision.generation,

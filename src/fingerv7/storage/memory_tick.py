@@ -20,6 +20,7 @@ from fingerv7.core.planning.model import Change, InstanceState
 from fingerv7.storage.tick_store import (
     InstanceRow,
     InstancesDigest,
+    MonitorFleetRow,
     StaleLeadershipError,
     SyncedStream,
     TickWrite,
@@ -66,8 +67,8 @@ class InMemoryTickStore:
     async def load_monitored_streams(self) -> dict[int, SyncedStream]:
         return dict(self.streams)
 
-    async def fleet_row(self) -> dict[str, Any]:
-        return dict(self.fleet)
+    async def fleet_row(self) -> MonitorFleetRow:
+        return MonitorFleetRow.of(self.fleet)
 
     async def fleet_generation(self) -> int:
         return int(self.fleet["generation"])

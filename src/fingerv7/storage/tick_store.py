@@ -62,6 +62,29 @@ class InstanceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorFleetRow:
+    """The fleet row as the monitor reads it (the lease's columns are the lease's business)."""
+
+    generation: int
+    last_rebalance_at: datetime | None
+    rebalance_requested_at: datetime | None
+    rebalances_automatic: int
+    rebalances_manual: int
+    source_status: str
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> MonitorFleetRow:
+        return cls(
+            generation=int(row["generation"]),
+            last_rebalance_at=row["last_rebalance_at"],
+            rebalance_requested_at=row["rebalance_requested_at"],
+            rebalances_automatic=int(row["rebalances_automatic"]),
+            rebalances_manual=int(row["rebalances_manual"]),
+            source_status=str(row["source_status"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class InstancesDigest:
     """What `TickStore.instances_digest` reads: equal (rows, hash_sum) mean nothing a tick
     decides from changed; `next_crossing_s`: seconds until some silence passes a threshold."""
@@ -105,7 +128,7 @@ class TickStorage(Protocol):
 
     async def load_monitored_streams(self) -> dict[int, SyncedStream]: ...
 
-    async def fleet_row(self) -> dict[str, Any]: ...
+    async def fleet_row(self) -> MonitorFleetRow: ...
 
     async def fleet_generation(self) -> int: ...
 
@@ -242,8 +265,8 @@ class TickStore:
             rows = (await conn.execute(query)).all()
         return {int(r[0]): SyncedStream(int(r[0]), r[1], r[2], dict(r[3]), r[4]) for r in rows}
 
-    async def fleet_row(self) -> dict[str, Any]:
-        return await read_fleet_row(self.engine)
+    async def fleet_row(self) -> MonitorFleetRow:
+        return MonitorFleetRow.of(await read_fleet_row(self.engine))
 
     async def fleet_generation(self) -> int:
         f = schema.fleet_state

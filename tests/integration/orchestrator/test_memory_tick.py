@@ -61,10 +61,12 @@ async def _written(store: TickStorage) -> dict[str, Any]:
         "instances": {
             r.id: (r.state, r.generation, r.max_streams) for r in await store.instance_rows({})
         },
-        "fleet": {
-            key: fleet[key]
-            for key in ("generation", "rebalances_automatic", "rebalances_manual", "source_status")
-        },
+        "fleet": (
+            fleet.generation,
+            fleet.rebalances_automatic,
+            fleet.rebalances_manual,
+            fleet.source_status,
+        ),
     }
 
 
