@@ -38,11 +38,10 @@ from fingerv7.orchestrator.fleet_log import log_tick
 from fingerv7.orchestrator.leadership import Leadership
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.orchestrator.tick_observers import TickFacts
-from fingerv7.storage.fleet_rows import StreamOwnership
+from fingerv7.storage.fleet_rows import FleetRow, StreamOwnership
 from fingerv7.storage.stream_records import SourceStream
 from fingerv7.storage.tick_store import (
     InstanceRow,
-    MonitorFleetRow,
     StaleLeadershipError,
     SyncedStream,
     TickStorage,
@@ -118,7 +117,6 @@ class FleetController:
         self._grace_start_s: float | None = None
         self._next_due_s: float | None = None  # wall clock; see _idle_s
         self._cooldown_end_s = math.inf  # wall clock; see _nothing_to_decide
-        self._next_crossing_s: float | None = None  # from the last instances digest
         self._next_sync_s = 0.0
         self._source_digest: object | None = None  # of the last source read applied
         self._quiet_inputs: tuple[object, ...] | None = None  # of the last tick that did nothing
@@ -258,10 +256,10 @@ class FleetController:
         if sync is not None:
             self._apply_sync(sync)
         fleet = await self.store.fleet_row()
-        inputs = await self._inputs(fleet, now_s)
+        inputs, next_crossing_s = await self._inputs(fleet, now_s)
         unchanged_source = sync is None or not (sync.upsert or sync.delete)
         if unchanged_source and self._nothing_to_decide(inputs, now_s):
-            return await self._quiet_tick(now, started_s, fleet, sync)
+            return await self._quiet_tick(now, started_s, fleet, sync, next_crossing_s)
         rows = await self.store.instance_rows(self._instances)
         self._instances = {row.id: row for row in rows}
         # 2,000 instances and 100,000 streams: deciding is CPU work, done off the event loop
@@ -289,21 +287,24 @@ class FleetController:
         await self._notify_observers(TickFacts(now, decision, write, rows, source_up, duration_s))
         return decision
 
-    async def _inputs(self, fleet: MonitorFleetRow, now_s: float) -> tuple[object, ...] | None:
+    async def _inputs(
+        self, fleet: FleetRow, now_s: float
+    ) -> tuple[tuple[object, ...] | None, float | None]:
         """What a tick decides from, but the source: a digest of every instance row (its last
         beat only as the lifecycle thresholds its silence has passed), the fleet row, the
-        streams and the operators' requests. None when the store cannot digest (SQLite)."""
+        streams and the operators' requests; and the seconds until some silence crosses a
+        threshold. (None, None) when the store cannot digest (SQLite)."""
         limits = (self.timeouts.warning_s, self.timeouts.inactive_s, self.timeouts.removal_s)
         # Right after a takeover silence counts from the takeover (the lifecycle's grace).
         grace_s = None if self._grace_start_s is None else max(0.0, now_s - self._grace_start_s)
         digest = await self.store.instances_digest(limits, silence_cap_s=grace_s)
         if digest is None:
-            return None
-        self._next_crossing_s = digest.next_crossing_s
+            return None, None
         fleet_facts = (fleet.generation, fleet.last_rebalance_at, fleet.rebalance_requested_at)
         move_away = tuple(self._move_away.items())
         counted = (digest.rows, digest.hash_sum)
-        return counted, fleet_facts, self._streams_version, move_away, self._generation
+        inputs = (counted, fleet_facts, self._streams_version, move_away, self._generation)
+        return inputs, digest.next_crossing_s
 
     def _nothing_to_decide(self, inputs: tuple[object, ...] | None, now_s: float) -> bool:
         """True when this tick would decide exactly what the last one did, nothing.
@@ -325,16 +326,20 @@ class FleetController:
         )
 
     async def _quiet_tick(
-        self, now: datetime, started_s: float, fleet: MonitorFleetRow, sync: SourceSync | None
+        self,
+        now: datetime,
+        started_s: float,
+        fleet: FleetRow,
+        sync: SourceSync | None,
+        next_crossing_s: float | None,
     ) -> TickDecision:
         """A tick that read only digests: observers see the states of the last full tick. A
         source sync that found nothing new writes only its outcome (fenced, like every write)."""
         decision = TickDecision(states=dict(self._last_states), generation=self._generation)
         # Sleep until the next threshold crossing the database sees (or the sync, cooldown).
-        due = [self._next_sync_s, self._cooldown_end_s]
-        if self._next_crossing_s is not None:
-            due.append(now.timestamp() + self._next_crossing_s)
-        self._next_due_s = min(due)
+        now_s = now.timestamp()
+        crossing_s = None if next_crossing_s is None else now_s + next_crossing_s
+        self._next_due_s = self._next_due(crossing_s, fleet, now_s)
         write = None
         if sync is not None:
             epoch = self.leadership.epoch
@@ -354,7 +359,7 @@ class FleetController:
         self,
         now: datetime,
         rows: list[InstanceRow],
-        fleet: MonitorFleetRow,
+        fleet: FleetRow,
         sync: SourceSync | None,
     ) -> tuple[TickDecision, TickWrite | None, int]:
         """The tick's pure part: states, the plan when its inputs changed, settled handoffs,
@@ -364,7 +369,10 @@ class FleetController:
         records = [_record(row, now_s) for row in rows]
         states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
         view, plan_key = self._view(records, states, fleet, now_s)
-        self._next_due_s = self._next_due(records, fleet, now_s)
+        silence_due_s = next_transition_s(
+            (r.facts for r in records), now_s, self.timeouts, self._grace_start_s
+        )
+        self._next_due_s = self._next_due(silence_due_s, fleet, now_s)
         self._cooldown_end_s = self._cooldown_end(fleet, now_s)
         replan = plan_key != self._last_plan_key
         # Process-wide, on purpose: the cyclic GC is off while the plan lists up to a million
@@ -378,21 +386,16 @@ class FleetController:
             write = None
         return decision, write, view.generation
 
-    def _next_due(
-        self, records: list[InstanceRecord], fleet: MonitorFleetRow, now_s: float
-    ) -> float | None:
-        """The next wall-clock moment a tick would decide differently with no new report."""
-        due = [self._next_sync_s]
-        silence_due_s = next_transition_s(
-            (r.facts for r in records), now_s, self.timeouts, self._grace_start_s
-        )
+    def _next_due(self, silence_due_s: float | None, fleet: FleetRow, now_s: float) -> float:
+        """The next wall-clock moment a tick would decide differently with no new report: the
+        source sync, the end of a rebalance cooldown, or `silence_due_s` (some instance's
+        silence crossing a threshold; None: none can)."""
+        due = [self._next_sync_s, self._cooldown_end(fleet, now_s)]
         if silence_due_s is not None:
             due.append(silence_due_s)
-        if (cooldown_end_s := self._cooldown_end(fleet, now_s)) != math.inf:
-            due.append(cooldown_end_s)
         return min(due)
 
-    def _cooldown_end(self, fleet: MonitorFleetRow, now_s: float) -> float:
+    def _cooldown_end(self, fleet: FleetRow, now_s: float) -> float:
         """When the rebalance cooldown running now ends (infinity: none is running)."""
         last = fleet.last_rebalance_at
         if last is not None and last.timestamp() + self.settings.rebalance_cooldown > now_s:
@@ -448,7 +451,7 @@ class FleetController:
         self,
         records: list[InstanceRecord],
         states: dict[str, InstanceState],
-        fleet: MonitorFleetRow,
+        fleet: FleetRow,
         now_s: float,
     ) -> tuple[FleetView, object]:
         last = fleet.last_rebalance_at
@@ -499,7 +502,7 @@ class FleetController:
         now: datetime,
         decision: TickDecision,
         rows: list[InstanceRow],
-        fleet: MonitorFleetRow,
+        fleet: FleetRow,
         sync: SourceSync | None,
     ) -> TickWrite:
         plan = decision.plan

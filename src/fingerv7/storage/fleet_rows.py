@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from fingerv7.core.planning.model import InstanceState
-from fingerv7.storage.report_store import DesiredSet
+
+if TYPE_CHECKING:  # report_store imports tick_store, which imports this module
+    from fingerv7.storage.report_store import DesiredSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +78,27 @@ class StreamChange:
 
 @dataclass(frozen=True, slots=True)
 class FleetRow:
-    """The fleet-wide facts the views show: generation, rebalance counts, the source's health."""
+    """The fleet-wide facts: generation, rebalances (counts, the last, a pending request), the
+    source's health. The views show them; the monitor decides from them (not the lease's)."""
 
     generation: int
     rebalances_automatic: int
     rebalances_manual: int
     source_status: str
+    last_rebalance_at: datetime | None = None
+    rebalance_requested_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> FleetRow:
+        """From the `fleet_state` row."""
+        return cls(
+            generation=int(row["generation"]),
+            rebalances_automatic=int(row["rebalances_automatic"]),
+            rebalances_manual=int(row["rebalances_manual"]),
+            source_status=str(row["source_status"]),
+            last_rebalance_at=row["last_rebalance_at"],
+            rebalance_requested_at=row["rebalance_requested_at"],
+        )
 
 
 class FleetStorage(Protocol):

@@ -245,7 +245,7 @@ class FleetStore:
 
     async def fleet_row(self) -> FleetRow:
         with map_database_errors():
-            return _fleet(await read_fleet_row(self.engine))
+            return FleetRow.of(await read_fleet_row(self.engine))
 
 
 _REGISTERED_FIELDS = ("id", "max_streams", "capabilities", "version", "location")
@@ -400,13 +400,4 @@ def _change(row: RowMapping) -> StreamChange:
         from_instance=row["from_instance"],
         to_instance=row["to_instance"],
         reason=row["reason"],
-    )
-
-
-def _fleet(row: Mapping[str, Any]) -> FleetRow:
-    return FleetRow(
-        generation=int(row["generation"]),
-        rebalances_automatic=int(row["rebalances_automatic"]),
-        rebalances_manual=int(row["rebalances_manual"]),
-        source_status=row["source_status"],
     )

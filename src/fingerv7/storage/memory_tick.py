@@ -17,10 +17,10 @@ from typing import Any
 
 from fingerv7.core.handoff import Holding
 from fingerv7.core.planning.model import Change, InstanceState
+from fingerv7.storage.fleet_rows import FleetRow
 from fingerv7.storage.tick_store import (
     InstanceRow,
     InstancesDigest,
-    MonitorFleetRow,
     StaleLeadershipError,
     SyncedStream,
     TickWrite,
@@ -67,8 +67,8 @@ class InMemoryTickStore:
     async def load_monitored_streams(self) -> dict[int, SyncedStream]:
         return dict(self.streams)
 
-    async def fleet_row(self) -> MonitorFleetRow:
-        return MonitorFleetRow.of(self.fleet)
+    async def fleet_row(self) -> FleetRow:
+        return FleetRow.of(self.fleet)
 
     async def fleet_generation(self) -> int:
         return int(self.fleet["generation"])

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import URL, Text, cast, func, inspect, literal_column, select, table, text
+from sqlalchemy import URL, inspect, literal_column, select, table, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from fingerv7.storage.database_url import POSTGRESQL_ASYNC_DRIVER, describe_url
+from fingerv7.storage.row_digest import row_digest
 from fingerv7.storage.stream_records import (
     ConversionReport,
     SourceStream,
@@ -116,8 +117,7 @@ class SqlStreamSource:
         if self._engine.dialect.name != "postgresql":
             return None
         rows = table(self._table_name, schema=self._schema).alias("source_row")
-        row_text = cast(literal_column("source_row"), Text)
-        query = select(func.count(), func.sum(func.hashtextextended(row_text, 0))).select_from(rows)
+        query = select(*row_digest(literal_column("source_row"))).select_from(rows)
         try:
             connection = await self._connect()
         except StreamSourceError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, Text, case, cast, func, insert, select, text, tuple_, update
+from sqlalchemy import Table, case, func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fingerv7.core.handoff import Holding
@@ -22,7 +22,9 @@ from fingerv7.storage import schema
 from fingerv7.storage.bulk import delete_ids, id_filter, insert_rows, upsert
 from fingerv7.storage.clock import is_postgresql, seconds_since
 from fingerv7.storage.database import retrying
+from fingerv7.storage.fleet_rows import FleetRow
 from fingerv7.storage.leader_lease import fence_clause
+from fingerv7.storage.row_digest import row_digest
 
 ASSIGNMENTS_CHANNEL = "fingerv7_assignments"
 REPORTS_CHANNEL = "fingerv7_reports"
@@ -59,29 +61,6 @@ class InstanceRow:
     applied_generation: int
     report_version: int
     reported_stream_ids: frozenset[int]
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorFleetRow:
-    """The fleet row as the monitor reads it (the lease's columns are the lease's business)."""
-
-    generation: int
-    last_rebalance_at: datetime | None
-    rebalance_requested_at: datetime | None
-    rebalances_automatic: int
-    rebalances_manual: int
-    source_status: str
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> MonitorFleetRow:
-        return cls(
-            generation=int(row["generation"]),
-            last_rebalance_at=row["last_rebalance_at"],
-            rebalance_requested_at=row["rebalance_requested_at"],
-            rebalances_automatic=int(row["rebalances_automatic"]),
-            rebalances_manual=int(row["rebalances_manual"]),
-            source_status=str(row["source_status"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +107,7 @@ class TickStorage(Protocol):
 
     async def load_monitored_streams(self) -> dict[int, SyncedStream]: ...
 
-    async def fleet_row(self) -> MonitorFleetRow: ...
+    async def fleet_row(self) -> FleetRow: ...
 
     async def fleet_generation(self) -> int: ...
 
@@ -237,10 +216,9 @@ class TickStore:
                 i.c.report_version,
                 *(silent > limit for limit in limits),
             )
-            row_hash = func.hashtextextended(cast(deciding, Text), 0)
             to_next_limit = case(*((silent <= limit, limit - silent) for limit in limits))
             soonest = func.min(to_next_limit).filter(i.c.deregistered.is_(False))
-            query = select(func.count(), func.sum(row_hash), soonest)
+            query = select(*row_digest(deciding), soonest)
             count, total, soonest_s = (await conn.execute(query)).one()
         return InstancesDigest(
             rows=int(count),
@@ -265,8 +243,8 @@ class TickStore:
             rows = (await conn.execute(query)).all()
         return {int(r[0]): SyncedStream(int(r[0]), r[1], r[2], dict(r[3]), r[4]) for r in rows}
 
-    async def fleet_row(self) -> MonitorFleetRow:
-        return MonitorFleetRow.of(await read_fleet_row(self.engine))
+    async def fleet_row(self) -> FleetRow:
+        return FleetRow.of(await read_fleet_row(self.engine))
 
     async def fleet_generation(self) -> int:
         f = schema.fleet_state
