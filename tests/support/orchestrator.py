@@ -35,6 +35,7 @@ FAST_TIMEOUTS = {
     "stream_sync_interval": 0.5,
     "monitor_interval": 0.1,
     "rebalance_cooldown": 0,
+    "initial_placement_delay": 0,  # tests of the cold-start hold turn it on
     "postgres_startup_timeout": 5,
     "leader_lease_seconds": 1.0,
     "heartbeat_flush_interval": 0.1,

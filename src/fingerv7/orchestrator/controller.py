@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from fingerv7.core.cold_start import JoinWatch
 from fingerv7.core.handoff import Holding
 from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts, next_transition_s
 from fingerv7.core.planning.model import ChangeReason, InstanceSpec, InstanceState, StreamSpec
@@ -126,6 +127,8 @@ class FleetController:
         self._specs: list[StreamSpec] = []
         self._specs_version = -1
         self._move_away: dict[int, str] = {}
+        self._joins = JoinWatch(settings.cold_start_policy())
+        self._placement_held_until: float | None = None  # wall clock; see core/cold_start.py
 
     @property
     def next_due_at(self) -> float | None:
@@ -233,6 +236,7 @@ class FleetController:
         self._next_sync_s = 0.0
         self._source_digest = None
         self._quiet_inputs = None
+        self._placement_held_until = None
         self._loaded = True
 
     def ownership_view(
@@ -279,7 +283,9 @@ class FleetController:
                 self.on_generation()
         # A tick that wrote is followed by a full one; one that changed nothing may be repeated
         # cheaply while its inputs stay the same (see _nothing_to_decide).
-        self._quiet_inputs = inputs if write is None else None
+        self._quiet_inputs = (
+            inputs if write is None and self._placement_held_until is None else None
+        )
         self._last_states = decision.states
         self.ticks += 1
         source_up = None if sync is None else sync.status == "healthy"
@@ -372,27 +378,49 @@ class FleetController:
         silence_due_s = next_transition_s(
             (r.facts for r in records), now_s, self.timeouts, self._grace_start_s
         )
+        held_until = self._hold_placement(records, states, now_s)
         self._next_due_s = self._next_due(silence_due_s, fleet, now_s)
         self._cooldown_end_s = self._cooldown_end(fleet, now_s)
-        replan = plan_key != self._last_plan_key
+        replan = plan_key != self._last_plan_key and held_until is None
         # Process-wide, on purpose: the cyclic GC is off while the plan lists up to a million
         # changes and they are retargeted (none can be garbage; see collector_pause).
         with collector_paused():
             decision = reconcile_fleet(view, states, self.settings.balance_policy(), replan=replan)
         # A quarantine move is made after balancing: the next plan may balance again.
-        self._last_plan_key = None if _moved_for_quarantine(view, decision) else plan_key
+        moved = _moved_for_quarantine(view, decision)
+        self._last_plan_key = None if moved or held_until is not None else plan_key
         write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)
         if write is not None and _is_noop(write, self._generation):
             write = None
         return decision, write, view.generation
 
+    def _hold_placement(
+        self, records: list[InstanceRecord], states: dict[str, InstanceState], now_s: float
+    ) -> float | None:
+        """Cold start: when the first plan may be made (None: now). See core/cold_start.py."""
+        accepting = {
+            r.spec.id for r in records if states[r.spec.id].is_live and not r.spec.draining
+        }
+        held_until = self._joins.hold_until(accepting, not self._holdings, now_s)
+        if held_until is not None and self._placement_held_until is None:
+            log.info(
+                "[BALANCE] cold start: %d instances so far; placing streams waits until none "
+                "has registered for %gs (at most %gs)",
+                len(accepting),
+                self._joins.policy.quiet_s,
+                self._joins.policy.max_s,
+            )
+        self._placement_held_until = held_until
+        return held_until
+
     def _next_due(self, silence_due_s: float | None, fleet: FleetRow, now_s: float) -> float:
         """The next wall-clock moment a tick would decide differently with no new report: the
-        source sync, the end of a rebalance cooldown, or `silence_due_s` (some instance's
-        silence crossing a threshold; None: none can)."""
+        source sync, the end of a rebalance cooldown or of a cold-start hold, or
+        `silence_due_s` (some instance's silence crossing a threshold; None: none can)."""
         due = [self._next_sync_s, self._cooldown_end(fleet, now_s)]
-        if silence_due_s is not None:
-            due.append(silence_due_s)
+        for moment in (silence_due_s, self._placement_held_until):
+            if moment is not None:
+                due.append(moment)
         return min(due)
 
     def _cooldown_end(self, fleet: FleetRow, now_s: float) -> float:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from fingerv7.core.cold_start import ColdStartPolicy
 from fingerv7.core.planning.model import BalancePolicy, BalanceStrategy
 from fingerv7.settings import FingerV7Settings
 from fingerv7.storage.database_url import DEFAULT_DATABASE_URL
@@ -58,6 +59,10 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     rebalance_cooldown: Annotated[float, Field(ge=0)] = 300
     balance_strategy: BalanceStrategy = BalanceStrategy.CAPACITY
     max_rebalance_moves: Annotated[int, Field(ge=1)] | None = None
+    # Cold start (nothing assigned): place streams once no instance has registered for this
+    # long, at most INITIAL_PLACEMENT_MAX_DELAY after the first (core/cold_start.py). 0: off.
+    initial_placement_delay: Annotated[float, Field(ge=0)] = 3
+    initial_placement_max_delay: Annotated[float, Field(ge=0)] = 15
 
     heartbeat_interval: PositiveSeconds = 30  # the workers' default too
     heartbeat_warning_threshold: PositiveSeconds = 90
@@ -167,6 +172,11 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
             max_stream_difference=self.max_stream_difference,
             rebalance_cooldown_s=self.rebalance_cooldown,
             max_voluntary_moves=self.max_rebalance_moves,
+        )
+
+    def cold_start_policy(self) -> ColdStartPolicy:
+        return ColdStartPolicy(
+            quiet_s=self.initial_placement_delay, max_s=self.initial_placement_max_delay
         )
 
     def timeout_warnings(self) -> list[str]:

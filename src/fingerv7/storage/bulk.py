@@ -8,7 +8,7 @@ PostgreSQL we pass one array (`= ANY(:ids)`), on SQLite we chunk. Upserts use ea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +25,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
-    text,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -60,14 +59,22 @@ async def delete_ids(
 
 
 async def upsert(
-    conn: AsyncConnection, table: Table, key: str, rows: Sequence[dict[str, Any]]
+    conn: AsyncConnection,
+    table: Table,
+    key: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    constants: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert `rows`, replacing every other column of a row whose `key` already exists."""
+    """Insert `rows`, replacing every other column of a row whose `key` already exists.
+    `constants`: columns with the same value in every row (see `insert_rows`)."""
     if not rows:
         return
     if is_postgresql(conn.dialect):
-        await insert_rows(conn, table, rows, replace_on=key)
+        await insert_rows(conn, table, rows, replace_on=key, constants=constants)
         return
+    if constants:
+        rows = [{**row, **constants} for row in rows]
     dialect_insert = sqlite.insert
     for chunk in _chunks(rows, SQLITE_CHUNK):
         statement = dialect_insert(table)
@@ -105,6 +112,7 @@ async def insert_rows(
     rows: Sequence[dict[str, Any]],
     *,
     replace_on: str | None = None,
+    constants: Mapping[str, Any] | None = None,
 ) -> None:
     """PostgreSQL: many rows in ONE statement (`INSERT ... SELECT FROM unnest(arrays)`).
 
@@ -112,25 +120,38 @@ async def insert_rows(
     being faster, this matters for fencing: a writer paused between two statements is "idle in
     transaction" and PostgreSQL ends it (and frees its locks) after the session's timeout, while
     a writer paused in the middle of a pipeline would hold its locks until it woke up.
+
+    The arrays travel in PostgreSQL's binary format (`%(name)b`): psycopg renders a 100,000-
+    element array of timestamps as text in 0.8 s of Python, in binary in 0.08 s. `constants`
+    are columns with one value for every row (a tick's time, generation, epoch): sent once, as
+    a scalar, instead of as an array repeating it.
     """
     if not rows:
         return
-    names = list(rows[0])
-    arrays, selects, parameters = [], [], {}
+    constants = constants or {}
+    names = [*rows[0], *constants]
+    arrays, columns, selects, parameters = [], [], [], {}
     for number, name in enumerate(names):
         element, is_json = _pg_element(table.c[name])
+        if name in constants:
+            value = constants[name]
+            parameters[f"p{number}"] = json.dumps(value) if is_json else value
+            selects.append(f"CAST(%(p{number})s AS {element})" + ("::json" if is_json else ""))
+            continue
         values = [row[name] for row in rows]
         if is_json:
             values = [None if v is None else json.dumps(v) for v in values]
         parameters[f"p{number}"] = values
-        arrays.append(f"CAST(:p{number} AS {element}[])")
+        arrays.append(f"CAST(%(p{number})b AS {element}[])")
+        columns.append(f"c{number}")
         selects.append(f"v.c{number}::json" if is_json else f"v.c{number}")
     quoted = ", ".join(f'"{name}"' for name in names)
     statement = (
         f'INSERT INTO "{table.name}" ({quoted}) SELECT {", ".join(selects)} '
-        f"FROM unnest({', '.join(arrays)}) AS v({', '.join(f'c{n}' for n in range(len(names)))})"
+        f"FROM unnest({', '.join(arrays)}) AS v({', '.join(columns)})"
     )
     if replace_on is not None:
         replaced = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n != replace_on)
         statement += f' ON CONFLICT ("{replace_on}") DO UPDATE SET {replaced}'
-    await conn.execute(text(statement), parameters)
+    # The driver's own placeholders (`b` asks for binary); SQLAlchemy still wraps its errors.
+    await conn.exec_driver_sql(statement, parameters)

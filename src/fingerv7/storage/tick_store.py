@@ -336,36 +336,36 @@ async def _write_holdings(conn: AsyncConnection, tick: TickWrite, epoch: int) ->
             "target": h.target,
             "holder": h.holder,
             "revoked_generation": h.revoked_generation,
-            "updated_at": tick.now,
         }
         for h in tick.holdings.values()
         if h is not None
     ]
-    await upsert(conn, a, "stream_id", kept)
+    await upsert(conn, a, "stream_id", kept, constants={"updated_at": tick.now})
     if tick.changes:
-        await insert_many(
-            conn,
-            c,
-            [
-                {
-                    "changed_at": tick.now,
-                    "generation": tick.generation,
-                    "stream_id": change.stream_id,
-                    "from_instance": change.from_instance,
-                    "to_instance": change.to_instance,
-                    "reason": change.reason.value,
-                    "leader_epoch": epoch,
-                }
-                for change in tick.changes
-            ],
-        )
+        changes = [
+            {
+                "stream_id": change.stream_id,
+                "from_instance": change.from_instance,
+                "to_instance": change.to_instance,
+                "reason": change.reason.value,
+            }
+            for change in tick.changes
+        ]
+        same = {"changed_at": tick.now, "generation": tick.generation, "leader_epoch": epoch}
+        await insert_many(conn, c, changes, constants=same)
 
 
-async def insert_many(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+async def insert_many(
+    conn: AsyncConnection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    constants: Mapping[str, Any] | None = None,
+) -> None:
     if is_postgresql(conn.dialect):
-        await insert_rows(conn, table, rows)
+        await insert_rows(conn, table, rows, constants=constants)
     else:
-        await conn.execute(insert(table), rows)
+        await conn.execute(insert(table), [{**row, **(constants or {})} for row in rows])
 
 
 async def _write_fleet(

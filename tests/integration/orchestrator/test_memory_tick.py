@@ -28,7 +28,8 @@ from tests.support.listed_streams import ListedStreams
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = OrchestratorSettings(_env_file=None)  # type: ignore[call-arg]
+# No cold-start hold: the first tick places (the hold has its own tests, test_controller.py).
+SETTINGS = OrchestratorSettings(_env_file=None, initial_placement_delay=0)  # type: ignore[call-arg]
 SILENT_S = SETTINGS.heartbeat_timeout + 5
 Step = Callable[[], Awaitable[None]]
 

@@ -8,9 +8,13 @@ monitor over PostgreSQL and real processes stays in integration/ and acceptance/
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -35,10 +39,17 @@ class Monitor:
 
 @pytest.fixture
 async def monitor() -> AsyncIterator[Monitor]:
-    """The leader's monitor of two active instances (w1, w2: 5 slots each) and 6 streams."""
-    settings = OrchestratorSettings(_env_file=None)  # type: ignore[call-arg]
+    """The leader's monitor of two active instances (w1, w2: 5 slots each) and 6 streams,
+    with no cold-start hold (its own tests below turn it on)."""
+    async with _monitor(("w1", "w2"), initial_placement_delay=0) as running:
+        yield running
+
+
+@asynccontextmanager
+async def _monitor(instances: Iterable[str], **settings_values: Any) -> AsyncIterator[Monitor]:
+    settings = OrchestratorSettings(_env_file=None, **settings_values)  # type: ignore[call-arg]
     store = InMemoryTickStore()
-    for instance_id in ("w1", "w2"):
+    for instance_id in instances:
         store.put_instance(instance_id, 5, last_seen_at=SEEN)
     lease = InMemoryLease(store)
     leadership = Leadership(lease)
@@ -109,3 +120,56 @@ async def test_a_leader_whose_lease_was_taken_writes_nothing(monitor: Monitor) -
 
     assert (monitor.store.holdings, monitor.store.fleet) == before
     assert monitor.store.instances["w1"].state is InstanceState.ACTIVE
+
+
+async def _until_due(controller: FleetController) -> None:
+    """Wait for the moment the monitor itself would tick next (a time-based rule is due)."""
+    due = controller.next_due_at
+    assert due is not None
+    await asyncio.sleep(max(0.0, due - time.time()))
+
+
+async def test_a_cold_start_places_once_instances_stop_joining_and_moves_nothing_after() -> None:
+    async with _monitor(["w1"], initial_placement_delay=0.3, rebalance_cooldown=0) as monitor:
+        await monitor.controller.tick()
+        assert monitor.store.holdings == {}  # held: more instances may be registering
+        monitor.store.put_instance("w2", 5, last_seen_at=SEEN)
+        await monitor.controller.tick()
+        assert monitor.store.holdings == {}  # a join restarts the quiet time
+
+        await _until_due(monitor.controller)
+        await monitor.controller.tick()
+        placed = _targets(monitor.store)
+        await monitor.controller.tick()
+
+        assert Counter(placed.values()) == {"w1": 3, "w2": 3}
+        assert [change.reason for _, change in monitor.store.audit] == [ChangeReason.NEW] * 6
+        assert _targets(monitor.store) == placed
+
+
+async def test_without_the_hold_the_first_instance_takes_streams_the_next_one_moves() -> None:
+    """The same joins with the hold off: streams placed on w1 move when w2 joins (what the
+    hold saves a cold-starting fleet of 2,000 instances)."""
+    async with _monitor(["w1"], initial_placement_delay=0, rebalance_cooldown=0) as monitor:
+        await monitor.controller.tick()
+        monitor.store.put_instance("w2", 5, last_seen_at=SEEN)
+        await monitor.controller.tick()
+
+        reasons = Counter(change.reason for _, change in monitor.store.audit)
+        assert reasons[ChangeReason.NEW] == 6 and sum(reasons.values()) > 6
+
+
+async def test_once_streams_run_a_failover_onto_a_new_instance_is_not_held() -> None:
+    async with _monitor(["w1", "w2"], initial_placement_delay=0.2) as monitor:
+        await monitor.controller.tick()
+        await _until_due(monitor.controller)
+        await monitor.controller.tick()
+        on_w1 = {s for s, target in _targets(monitor.store).items() if target == "w1"}
+        assert on_w1
+        monitor.store.put_instance("w3", 5, last_seen_at=SEEN)
+        monitor.store.update_instance("w1", silent_s=monitor.settings.heartbeat_timeout + 1)
+
+        await monitor.controller.tick()
+
+        targets = _targets(monitor.store)
+        assert all(targets[s] in ("w2", "w3") for s in on_w1)
