@@ -18,15 +18,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
 from fingerv7.core.cold_start import JoinWatch
 from fingerv7.core.handoff import Holding
-from fingerv7.core.lifecycle import InstanceFacts, LifecycleTimeouts, next_transition_s
-from fingerv7.core.planning.model import ChangeReason, InstanceSpec, InstanceState, StreamSpec
+from fingerv7.core.lifecycle import LifecycleTimeouts, next_transition_s
+from fingerv7.core.planning.model import ChangeReason, InstanceState, StreamSpec
 from fingerv7.core.reconcile import (
     FleetView,
     InstanceRecord,
@@ -37,10 +35,12 @@ from fingerv7.core.reconcile import (
 from fingerv7.orchestrator.collector_pause import collector_paused
 from fingerv7.orchestrator.fleet_log import log_tick
 from fingerv7.orchestrator.leadership import Leadership
+from fingerv7.orchestrator.quiet_ticks import Inputs, QuietTickGate
 from fingerv7.orchestrator.settings import OrchestratorSettings
+from fingerv7.orchestrator.source_sync import SourceSync, SourceSyncer, StreamSource
 from fingerv7.orchestrator.tick_observers import TickFacts
-from fingerv7.storage.fleet_rows import FleetRow, StreamOwnership
-from fingerv7.storage.stream_records import SourceStream
+from fingerv7.orchestrator.tick_records import instance_record, is_noop, tick_write
+from fingerv7.storage.fleet_rows import FleetRow
 from fingerv7.storage.tick_store import (
     InstanceRow,
     StaleLeadershipError,
@@ -57,27 +57,6 @@ TICK_GAP_S = 0.05
 DUE_MARGIN_S = 0.01  # wake just past a threshold: states change when silence *exceeds* it
 
 
-class StreamSource(Protocol):
-    """Where the streams to monitor come from (external PostgreSQL table, or the embedded one)."""
-
-    @property
-    def description(self) -> str: ...
-
-    async def load(self) -> list[SourceStream]: ...
-
-    async def digest(self) -> object | None:
-        """Equal between two calls only if the streams did not change; None: unknown."""
-        ...
-
-
-@dataclass(slots=True)
-class SourceSync:
-    upsert: list[SyncedStream]
-    delete: list[int]
-    status: str
-    error: str | None
-
-
 class FleetController:
     """Runs monitor ticks while this process is the leader."""
 
@@ -91,7 +70,7 @@ class FleetController:
         observers: Sequence[TickObserver] = (),
     ) -> None:
         self.store = store
-        self.source = source
+        self.syncer = SourceSyncer(source, settings.stream_sync_interval)
         self.settings = settings
         self.leadership = leadership
         self.on_generation = on_generation
@@ -101,9 +80,10 @@ class FleetController:
             inactive_s=settings.heartbeat_timeout,
             removal_s=settings.instance_removal_timeout,
         )
+        self.quiet = QuietTickGate(store, self.timeouts)
         self.is_leader = False
         self.ticks = 0  # monitor ticks run (leader only)
-        self.quiet_ticks = 0  # of which decided from digests alone (see _nothing_to_decide)
+        self.quiet_ticks = 0  # of which decided from digests alone (quiet_ticks.py)
         self.rounds = 0  # loop rounds, leader or not
         self.last_tick_error: str | None = None
         self._wake = asyncio.Event()
@@ -118,9 +98,6 @@ class FleetController:
         self._grace_start_s: float | None = None
         self._next_due_s: float | None = None  # wall clock; see _idle_s
         self._cooldown_end_s = math.inf  # wall clock; see _nothing_to_decide
-        self._next_sync_s = 0.0
-        self._source_digest: object | None = None  # of the last source read applied
-        self._quiet_inputs: tuple[object, ...] | None = None  # of the last tick that did nothing
         self._last_states: dict[str, InstanceState] = {}
         self._last_plan_key: object = None
         self._streams_version = 0
@@ -233,9 +210,8 @@ class FleetController:
         self._streams_version += 1
         self._generation = await self.store.fleet_generation()
         self._last_plan_key = None
-        self._next_sync_s = 0.0
-        self._source_digest = None
-        self._quiet_inputs = None
+        self.syncer.restart()
+        self.quiet.remember(None)
         self._placement_held_until = None
         self._loaded = True
 
@@ -256,13 +232,12 @@ class FleetController:
         started_s = time.perf_counter()
         now = datetime.now(UTC)
         now_s = now.timestamp()
-        sync = await self._sync_source(now_s)
+        sync = await self.syncer.sync(now_s, self._streams)
         if sync is not None:
             self._apply_sync(sync)
         fleet = await self.store.fleet_row()
         inputs, next_crossing_s = await self._inputs(fleet, now_s)
-        unchanged_source = sync is None or not (sync.upsert or sync.delete)
-        if unchanged_source and self._nothing_to_decide(inputs, now_s):
+        if not (sync and sync.changed) and self._nothing_to_decide(inputs, now_s):
             return await self._quiet_tick(now, started_s, fleet, sync, next_crossing_s)
         rows = await self.store.instance_rows(self._instances)
         self._instances = {row.id: row for row in rows}
@@ -283,9 +258,8 @@ class FleetController:
                 self.on_generation()
         # A tick that wrote is followed by a full one; one that changed nothing may be repeated
         # cheaply while its inputs stay the same (see _nothing_to_decide).
-        self._quiet_inputs = (
-            inputs if write is None and self._placement_held_until is None else None
-        )
+        held = self._placement_held_until is not None
+        self.quiet.remember(inputs if write is None and not held else None)
         self._last_states = decision.states
         self.ticks += 1
         source_up = None if sync is None else sync.status == "healthy"
@@ -293,43 +267,24 @@ class FleetController:
         await self._notify_observers(TickFacts(now, decision, write, rows, source_up, duration_s))
         return decision
 
-    async def _inputs(
-        self, fleet: FleetRow, now_s: float
-    ) -> tuple[tuple[object, ...] | None, float | None]:
-        """What a tick decides from, but the source: a digest of every instance row (its last
-        beat only as the lifecycle thresholds its silence has passed), the fleet row, the
-        streams and the operators' requests; and the seconds until some silence crosses a
-        threshold. (None, None) when the store cannot digest (SQLite)."""
-        limits = (self.timeouts.warning_s, self.timeouts.inactive_s, self.timeouts.removal_s)
+    async def _inputs(self, fleet: FleetRow, now_s: float) -> tuple[Inputs | None, float | None]:
+        """What a tick decides from, but the source (see quiet_ticks.py)."""
         # Right after a takeover silence counts from the takeover (the lifecycle's grace).
         grace_s = None if self._grace_start_s is None else max(0.0, now_s - self._grace_start_s)
-        digest = await self.store.instances_digest(limits, silence_cap_s=grace_s)
-        if digest is None:
-            return None, None
-        fleet_facts = (fleet.generation, fleet.last_rebalance_at, fleet.rebalance_requested_at)
-        move_away = tuple(self._move_away.items())
-        counted = (digest.rows, digest.hash_sum)
-        inputs = (counted, fleet_facts, self._streams_version, move_away, self._generation)
-        return inputs, digest.next_crossing_s
-
-    def _nothing_to_decide(self, inputs: tuple[object, ...] | None, now_s: float) -> bool:
-        """True when this tick would decide exactly what the last one did, nothing.
-
-        The last full tick changed nothing; since then no instance row changed, no instance's
-        silence crossed a lifecycle threshold either way (a silent instance going past
-        `HEARTBEAT_WARNING_THRESHOLD`, or a WARNING or INACTIVE one beating again: the digest
-        holds which thresholds each silence has passed), and the fleet row, the streams and the
-        operators' requests are the same; nor has the rebalance cooldown ended. Handoffs in
-        progress and streams whose URL changed always get a full tick. At 2,000 instances this
-        skips reading and converting 2,000 rows and deciding over them.
-        """
-        return (
-            inputs is not None
-            and inputs == self._quiet_inputs
-            and not self._handoffs
-            and not self._refreshed
-            and now_s < self._cooldown_end_s
+        return await self.quiet.inputs(
+            fleet,
+            grace_s,
+            streams_version=self._streams_version,
+            move_away=self._move_away,
+            generation=self._generation,
         )
+
+    def _nothing_to_decide(self, inputs: Inputs | None, now_s: float) -> bool:
+        """True when this tick would decide what the last one did, nothing: the digests say so,
+        no handoff is in progress, no stream's URL changed, no rebalance cooldown ended."""
+        settled = not self._handoffs and not self._refreshed
+        cooldown_running = now_s < self._cooldown_end_s
+        return self.quiet.allows(inputs, settled=settled, cooldown_running=cooldown_running)
 
     async def _quiet_tick(
         self,
@@ -351,7 +306,7 @@ class FleetController:
             epoch = self.leadership.epoch
             if epoch is None:
                 raise StaleLeadershipError("the leader lease lapsed before the tick was written")
-            write = self._tick_write(now, decision, [], fleet, sync)
+            write = tick_write(now, decision, [], fleet, sync)
             await self.store.write_tick(write, epoch=epoch, expected_generation=self._generation)
         self.ticks += 1
         self.quiet_ticks += 1
@@ -372,7 +327,7 @@ class FleetController:
         and what to write (None when nothing). Runs in a worker thread while the loop awaits
         it; the only state it sets is the plan key and the next due moment (`_idle_s`)."""
         now_s = now.timestamp()
-        records = [_record(row, now_s) for row in rows]
+        records = [instance_record(row, now_s) for row in rows]
         states = derive_states(records, now_s, self.timeouts, self._grace_start_s)
         view, plan_key = self._view(records, states, fleet, now_s)
         silence_due_s = next_transition_s(
@@ -389,8 +344,8 @@ class FleetController:
         # A quarantine move is made after balancing: the next plan may balance again.
         moved = _moved_for_quarantine(view, decision)
         self._last_plan_key = None if moved or held_until is not None else plan_key
-        write: TickWrite | None = self._tick_write(now, decision, rows, fleet, sync)
-        if write is not None and _is_noop(write, self._generation):
+        write: TickWrite | None = tick_write(now, decision, rows, fleet, sync)
+        if write is not None and is_noop(write, self._generation):
             write = None
         return decision, write, view.generation
 
@@ -417,7 +372,7 @@ class FleetController:
         """The next wall-clock moment a tick would decide differently with no new report: the
         source sync, the end of a rebalance cooldown or of a cold-start hold, or
         `silence_due_s` (some instance's silence crossing a threshold; None: none can)."""
-        due = [self._next_sync_s, self._cooldown_end(fleet, now_s)]
+        due = [self.syncer.next_sync_s, self._cooldown_end(fleet, now_s)]
         for moment in (silence_due_s, self._placement_held_until):
             if moment is not None:
                 due.append(moment)
@@ -437,38 +392,10 @@ class FleetController:
             except Exception:
                 log.exception("[ERROR] a tick observer failed; the monitor goes on")
 
-    async def _sync_source(self, now_s: float) -> SourceSync | None:
-        if now_s < self._next_sync_s:
-            return None
-        self._next_sync_s = now_s + self.settings.stream_sync_interval
-        try:
-            # Reading and comparing 100,000 rows holds this process for a second or more; a
-            # table that did not change since the last read applied needs neither.
-            digest = await self.source.digest()
-            if digest is not None and digest == self._source_digest:
-                return SourceSync([], [], "healthy", None)
-            loaded = await self.source.load()
-        except Exception as error:
-            log.error(
-                "[ERROR] [STREAM] cannot read streams from %s: %s", self.source.description, error
-            )
-            return SourceSync([], [], "unhealthy", str(error))
-        upsert, delete = await asyncio.to_thread(source_changes, loaded, self._streams)
-        self._source_digest = digest
-        # Streams whose URL, name or metadata changed: their owners get a new generation.
-        self._refreshed = self._refreshed | {s.id for s in upsert if s.id in self._streams}
-        if upsert or delete:
-            log.info(
-                "[STREAM] loaded %d streams from %s (%d new or changed, %d removed)",
-                len(loaded),
-                self.source.description,
-                len(upsert),
-                len(delete),
-            )
-        return SourceSync(upsert, delete, "healthy", None)
-
     def _apply_sync(self, sync: SourceSync) -> None:
-        if sync.upsert or sync.delete:
+        # Streams whose URL, name or metadata changed: their owners get a new generation.
+        self._refreshed = self._refreshed | {s.id for s in sync.upsert if s.id in self._streams}
+        if sync.changed:
             self._streams_version += 1
         for stream_id in sync.delete:
             self._streams.pop(stream_id, None)
@@ -525,38 +452,6 @@ class FleetController:
             self._specs_version = self._streams_version
         return self._specs
 
-    def _tick_write(
-        self,
-        now: datetime,
-        decision: TickDecision,
-        rows: list[InstanceRow],
-        fleet: FleetRow,
-        sync: SourceSync | None,
-    ) -> TickWrite:
-        plan = decision.plan
-        requested_at = fleet.rebalance_requested_at
-        return TickWrite(
-            now=now,
-            generation=decision.generation,
-            states=decision.states,
-            state_changed=[row.id for row in rows if row.state is not decision.states[row.id]],
-            changed_instances=sorted(decision.changed_instances),
-            removed_instances=[
-                (row.id, row.last_seen_at)
-                for row in rows
-                if decision.states[row.id] is InstanceState.REMOVED
-            ],
-            holdings=decision.holdings,
-            changes=decision.changes,
-            streams_upsert=sync.upsert if sync else (),
-            streams_delete=sync.delete if sync else (),
-            rebalanced=bool(plan and plan.rebalanced),
-            rebalance_manual=requested_at is not None,
-            consumed_rebalance_request=requested_at if plan is not None else None,
-            source_status=sync.status if sync else None,
-            source_error=sync.error if sync else None,
-        )
-
     def _commit(self, decision: TickDecision) -> None:
         for stream_id, holding in decision.holdings.items():
             if holding is None:
@@ -573,67 +468,7 @@ class FleetController:
         return {row.id: row.state for row in rows}
 
 
-def ownership_of(
-    holdings: Mapping[int, Holding], stream_ids: Iterable[int]
-) -> list[StreamOwnership]:
-    """(stream, target, holder) of every stream, unassigned ones included, by id."""
-    return [
-        StreamOwnership(stream_id, h.target, h.holder)
-        if (h := holdings.get(stream_id))
-        else StreamOwnership(stream_id, None, None)
-        for stream_id in sorted(stream_ids)
-    ]
-
-
-def source_changes(
-    loaded: list[SourceStream], known: Mapping[int, SyncedStream]
-) -> tuple[list[SyncedStream], list[int]]:
-    """What a read of the source changes: streams new or different, and ids gone. Pure and
-    slow at 100,000 streams, so the controller runs it in a worker thread."""
-    fresh = {s.id: SyncedStream(s.id, s.url, s.name, dict(s.metadata), s.region) for s in loaded}
-    upsert = [s for i, s in fresh.items() if known.get(i) != s]
-    return upsert, sorted(set(known) - set(fresh))
-
-
-def _record(row: InstanceRow, now_s: float) -> InstanceRecord:
-    """The core's view of a row; silence is the database's measure, not this host's clock."""
-    return InstanceRecord(
-        spec=InstanceSpec(
-            id=row.id,
-            max_streams=row.max_streams,
-            state=row.state,
-            draining=row.draining,
-            location=row.location,
-            performance_score=row.performance_score,
-        ),
-        facts=InstanceFacts(
-            state=row.state,
-            last_seen_s=now_s - row.silent_s,
-            has_heartbeat=row.heartbeat_count > 0,
-            applied_generation=row.applied_generation,
-            assigned_generation=row.generation,
-            deregistered=row.deregistered,
-        ),
-        running=row.reported_stream_ids,
-    )
-
-
 def _moved_for_quarantine(view: FleetView, decision: TickDecision) -> bool:
     if not view.move_away or decision.plan is None:
         return False
     return any(c.reason is ChangeReason.QUARANTINE for c in decision.changes)
-
-
-def _is_noop(write: TickWrite, generation: int) -> bool:
-    return (
-        write.generation == generation
-        and not write.state_changed
-        and not write.removed_instances
-        and not write.holdings
-        and not write.changes
-        and not write.streams_upsert
-        and not write.streams_delete
-        and not write.rebalanced
-        and write.consumed_rebalance_request is None
-        and write.source_status is None
-    )

@@ -19,7 +19,7 @@ import redis.asyncio as redis_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
-from fingerv7.orchestrator.controller import FleetController, ownership_of
+from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
 from fingerv7.orchestrator.leadership import Leadership, holder_id
@@ -34,6 +34,7 @@ from fingerv7.orchestrator.stream_health import (
     watch_stream_alerts,
 )
 from fingerv7.orchestrator.tick_observers import AlertObserver, MetricsObserver
+from fingerv7.orchestrator.tick_records import ownership_of
 from fingerv7.storage.clock import is_postgresql
 from fingerv7.storage.database import create_engine, ping
 from fingerv7.storage.database_url import describe_url
