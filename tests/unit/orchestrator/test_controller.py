@@ -7,9 +7,9 @@ monitor over PostgreSQL and real processes stays in integration/ and acceptance/
 
 from __future__ import annotations
 
-from collections import Counter
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
