@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 INSTANCE_ID_LENGTH = 64
@@ -118,6 +119,15 @@ stream_changes = Table(
     Column("reason", String(32), nullable=False),
     Column("leader_epoch", BigInteger),  # the leadership term that wrote the change
     Index("ix_stream_changes_changed_at", "changed_at"),
+    # A new leader's `quarantined_streams`: each quarantined stream's latest change. Without
+    # these both of its queries scan the whole audit (185 ms at a million rows).
+    Index("ix_stream_changes_stream_id", "stream_id", "id"),
+    Index(
+        "ix_stream_changes_quarantine",
+        "stream_id",
+        postgresql_where=text("reason = 'quarantine'"),
+        sqlite_where=text("reason = 'quarantine'"),
+    ),
 )
 
 fleet_state = Table(

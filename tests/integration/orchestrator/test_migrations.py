@@ -63,3 +63,17 @@ def test_postgresql_instances_keep_room_for_heartbeat_updates(pg_url: str) -> No
         ).scalar_one()
     engine.dispose()
     assert options == ["fillfactor=50"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_new_leaders_quarantine_read_uses_the_audit_indexes(
+    backend: str, pg_url: str, tmp_path
+) -> None:
+    url = pg_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'fleet.db'}"
+    upgrade_to_head(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        indexes = {index["name"]: index for index in inspect(conn).get_indexes("stream_changes")}
+    engine.dispose()
+    assert indexes["ix_stream_changes_stream_id"]["column_names"] == ["stream_id", "id"]
+    assert indexes["ix_stream_changes_quarantine"]["column_names"] == ["stream_id"]
