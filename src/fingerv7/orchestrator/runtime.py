@@ -19,6 +19,7 @@ import redis.asyncio as redis_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fingerv7.orchestrator.assignment_cache import AssignmentCache
+from fingerv7.orchestrator.audit_retention import ChangeAuditRetention
 from fingerv7.orchestrator.controller import FleetController
 from fingerv7.orchestrator.discrepancies import DiscrepancyRecorder
 from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
@@ -238,7 +239,13 @@ def build_runtime(
         settings,
         leadership,
         on_generation=cache.request_refresh,
-        observers=[MetricsObserver(metrics), alerts, discrepancies, quarantine],
+        observers=[
+            MetricsObserver(metrics),
+            alerts,
+            discrepancies,
+            quarantine,
+            ChangeAuditRetention(store.prune_changes, settings.stream_changes_retention_days),
+        ],
     )
     intake = HeartbeatIntake(
         reports, controller.wake, idle_flush_s=settings.heartbeat_flush_interval

@@ -63,6 +63,8 @@ class OrchestratorSettings(OrchestratorDatabaseSettings):
     # long, at most INITIAL_PLACEMENT_MAX_DELAY after the first (core/cold_start.py). 0: off.
     initial_placement_delay: Annotated[float, Field(ge=0)] = 3
     initial_placement_max_delay: Annotated[float, Field(ge=0)] = 15
+    # The change audit (stream_changes) keeps this many days; each stream's latest change stays.
+    stream_changes_retention_days: Annotated[float, Field(ge=0)] = 30
 
     heartbeat_interval: PositiveSeconds = 30  # the workers' default too
     heartbeat_warning_threshold: PositiveSeconds = 90

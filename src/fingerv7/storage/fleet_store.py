@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    delete,
     func,
     literal,
     select,
@@ -160,6 +161,26 @@ class FleetStore:
                 update(f).where(f.c.id == schema.FLEET_ROW_ID).values(rebalance_requested_at=now)
             )
             await notify(conn, REPORTS_CHANNEL)
+
+    async def prune_changes(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` audit rows older than `before`, oldest first, keeping each
+        stream's latest change (a new leader's quarantine memory reads it); returns how many."""
+        c = schema.stream_changes
+        newer = schema.stream_changes.alias("newer")
+        has_newer = (
+            select(newer.c.id)
+            .where(newer.c.stream_id == c.c.stream_id, newer.c.id > c.c.id)
+            .exists()
+        )
+        doomed = (
+            select(c.c.id).where(c.c.changed_at < before, has_newer).order_by(c.c.id).limit(limit)
+        )
+        async with self._writing() as conn:
+            # The ids first: SQLite and PostgreSQL both take a plain IN list of them.
+            ids = list((await conn.execute(doomed)).scalars())
+            if ids:
+                await conn.execute(delete(c).where(c.c.id.in_(ids)))
+        return len(ids)
 
     # ----- reads for the status endpoints ---------------------------------------------------
 

@@ -143,6 +143,17 @@ class InMemoryFleetStore:
             if change.reason == ChangeReason.QUARANTINE.value and change.from_instance is not None
         }
 
+    async def prune_changes(self, before: datetime, limit: int) -> int:
+        latest = {change.stream_id: index for index, change in enumerate(self._changes)}
+        doomed = [
+            index
+            for index, change in enumerate(self._changes)
+            if change.changed_at < before and latest[change.stream_id] != index
+        ][:limit]
+        drop = set(doomed)
+        self._changes = [c for index, c in enumerate(self._changes) if index not in drop]
+        return len(doomed)
+
     async def fleet_row(self) -> FleetRow:
         return self.fleet
 

@@ -42,6 +42,7 @@ CHANGES = [
     StreamChange(T0 + timedelta(seconds=1), 2, 1, "w2", "w1", ChangeReason.QUARANTINE.value),
     StreamChange(T0 + timedelta(seconds=2), 3, 3, "w2", "w1", ChangeReason.QUARANTINE.value),
     StreamChange(T0 + timedelta(seconds=3), 4, 3, "w1", "w2", ChangeReason.REBALANCE.value),
+    StreamChange(T0 + timedelta(seconds=4), 4, 1, "w2", "w1", ChangeReason.REBALANCE.value),
 ]
 FLEET = FleetRow(generation=4, rebalances_automatic=2, rebalances_manual=1, source_status="healthy")
 
@@ -101,6 +102,12 @@ async def _scenario(
         registration = Registration(instance_id, 7, ["audio_fingerprinting"], "0.2", "sp")
         answers.append(_registered(await store.register(registration)))
     answers.append([_instance(row) for row in await store.instances()])
+    # The audit's retention: only stream 1's first change is old and has a newer one.
+    answers += [
+        await store.prune_changes(T0 + timedelta(seconds=2), 100),
+        await store.recent_changes(limit=10),
+        await store.quarantined_streams(),
+    ]
     return answers
 
 
