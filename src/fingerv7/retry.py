@@ -1,19 +1,30 @@
-"""Waiting between attempts: exponential backoff with jitter, and a circuit breaker.
+"""Waiting between attempts: exponential backoff with jitter, a circuit breaker, Retry-After.
 
 Used by the worker (registration, heartbeats), audio capture and the play log's flusher, so it
 sits below all of them. Backoff spreads a fleet's retries out (equal jitter: a random delay
 between half the ceiling and the ceiling) so a restarted orchestrator is not hit by every worker
-in the same millisecond. The breaker stops a worker from hammering an orchestrator
-that keeps failing: after `failure_threshold` failures in a row it fails calls at once for
-`open_s` seconds, then lets one trial call through.
+in the same millisecond. The breaker stops a worker from hammering an orchestrator that keeps
+failing: after `failure_threshold` failures in a row it fails calls at once for `open_s`
+seconds, then lets one trial call through. `retry_after_s` reads the wait a server asks for.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a numeric `Retry-After` header; None when absent or not a number (an
+    HTTP date is rare from the services we call: our own backoff applies then)."""
+    try:
+        seconds = float(headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class ExponentialBackoff:

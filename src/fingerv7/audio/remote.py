@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from fingerv7.audio.recognition import Recognition
 from fingerv7.catalog.learning import song_key
+from fingerv7.retry import retry_after_s
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -101,14 +102,6 @@ def json_path(document: Any, path: str) -> Any:
     return value
 
 
-def retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date, or nothing: use our own backoff
-
-
 @dataclass(frozen=True, slots=True)
 class HttpRecognizerConfig:
     url: str
@@ -141,7 +134,7 @@ class HttpRecognizer:
         except httpx.HTTPError as error:
             raise RecognizerError(f"{self.name}: {type(error).__name__}") from None
         if response.status_code == 429:
-            raise RateLimited(retry_after_s(response))
+            raise RateLimited(retry_after_s(response.headers))
         if response.status_code >= 400:
             raise RecognizerError(f"{self.name}: HTTP {response.status_code}")
         try:

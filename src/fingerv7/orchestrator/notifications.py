@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from fingerv7.core.alerting import AlertEvent, AlertSeverity, AlertStatus
+from fingerv7.retry import retry_after_s as read_retry_after_s
 
 logger = logging.getLogger("fingerv7.alerts")
 
@@ -292,7 +293,7 @@ class WebhookNotifier:
                 error = f"HTTP {response.status_code}"
                 if response.status_code not in _RETRYABLE_STATUS:
                     break
-                retry_after_s = _retry_after_s(response)
+                retry_after_s = read_retry_after_s(response.headers)
             if attempt < self._max_attempts:
                 await asyncio.sleep(self._delay_s(attempt, retry_after_s))
         logger.warning(
@@ -311,11 +312,3 @@ class WebhookNotifier:
             delay_s = max(delay_s, retry_after_s)
         return min(delay_s, self._max_backoff_s)
 
-
-def _retry_after_s(response: httpx.Response) -> float | None:
-    """Seconds from a numeric `Retry-After` (Slack and Discord send seconds); else None."""
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

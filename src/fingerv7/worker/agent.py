@@ -141,7 +141,7 @@ class OrchestratedAgent:
                     raise WorkerFatalError(str(exc)) from exc
                 except (OrchestratorUnavailable, InstanceUnknown) as exc:
                     self._note_unreachable(exc)
-                    await asyncio.sleep(backoff.next_delay_s())
+                    await asyncio.sleep(_retry_delay_s(backoff, exc))
             self._note_reachable()
             self.counters.registered = True
             self.counters.registrations += 1
@@ -169,14 +169,19 @@ class OrchestratedAgent:
         while True:
             await self.ensure_registered()
             changed.clear()
-            await self.beat()
+            asked_s = await self.beat()
+            if asked_s:  # the orchestrator sheds load: not even a change's beat before then
+                await asyncio.sleep(asked_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=self.heartbeat_interval_s)
+                await asyncio.wait_for(
+                    changed.wait(), timeout=max(0.0, self.heartbeat_interval_s - asked_s)
+                )
 
-    async def beat(self) -> None:
-        """Send one heartbeat and apply its answer."""
+    async def beat(self) -> float:
+        """Send one heartbeat and apply its answer; returns the seconds the orchestrator asked
+        us to wait before the next request (its Retry-After), else 0."""
         if not self.watchdog.lease_valid():
-            return  # frozen: the watchdog drops our streams before we report anything
+            return 0.0  # frozen: the watchdog drops our streams before we report anything
         epoch = self.reconciler.epoch
         stream_ids, generation = self.reconciler.report()
         request = self._heartbeat_request("active", stream_ids, generation)
@@ -187,16 +192,17 @@ class OrchestratedAgent:
             if epoch == self.reconciler.epoch:
                 self.counters.unknown_instance_resets += 1
                 await self._forget(reason=f"orchestrator does not know us ({exc})")
-            return
+            return 0.0
         except (OrchestratorUnavailable, OrchestratorRejected) as exc:
             self._health_delta.undelivered()
             self.counters.heartbeat_failures += 1
             self._note_unreachable(exc)
-            return
+            return getattr(exc, "retry_after_s", None) or 0.0
         self._note_reachable()
         self.counters.heartbeats_ok += 1
         streams = [entry.to_assigned() for entry in answer.streams]
         await self._apply(streams, answer.generation, epoch)
+        return 0.0
 
     def _heartbeat_request(
         self, status: InstanceStatus, stream_ids: list[int], generation: int
@@ -263,7 +269,7 @@ class OrchestratedAgent:
                 continue
             except (OrchestratorUnavailable, OrchestratorRejected) as exc:
                 self._note_unreachable(exc)
-                await asyncio.sleep(backoff.next_delay_s())
+                await asyncio.sleep(_retry_delay_s(backoff, exc))
                 continue
             backoff.reset()
             self._note_reachable()
@@ -303,3 +309,9 @@ class OrchestratedAgent:
             logger.warning("[INSTANCE] orchestrator unreachable (%s); streams keep running", exc)
         self.counters.orchestrator_reachable = False
         self.counters.last_error = str(exc)
+
+
+def _retry_delay_s(backoff: ExponentialBackoff, error: Exception) -> float:
+    """Our own backoff, or longer when the orchestrator asked for it (Retry-After)."""
+    asked_s = error.retry_after_s if isinstance(error, OrchestratorUnavailable) else None
+    return max(backoff.next_delay_s(), asked_s or 0.0)

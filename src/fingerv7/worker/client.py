@@ -13,7 +13,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from fingerv7.retry import CircuitBreaker
+from fingerv7.retry import CircuitBreaker, retry_after_s
 from fingerv7.worker.messages import (
     AssignmentAnswer,
     HeartbeatAnswer,
@@ -26,6 +26,7 @@ logger = logging.getLogger("fingerv7.worker.client")
 
 REQUEST_TIMEOUT_S = 10.0
 LONG_POLL_MARGIN_S = 10.0
+RETRY_AFTER_MAX_S = 60.0  # a misconfigured proxy's hour-long Retry-After must not park a worker
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
@@ -39,7 +40,15 @@ class InstanceUnknown(OrchestratorError):
 
 
 class OrchestratorUnavailable(OrchestratorError):
-    """Connection failed, timed out, 5xx or 429, or the circuit breaker is open: retry later."""
+    """Connection failed, timed out, 5xx or 429, or the circuit breaker is open: retry later.
+
+    `retry_after_s`: how long the orchestrator asked us to wait (its `Retry-After` when it sheds
+    load), at most RETRY_AFTER_MAX_S; None when it did not say.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class OrchestratorRejected(OrchestratorError):
@@ -137,7 +146,9 @@ class OrchestratorClient:
         status = response.status_code
         if status >= 500 or status == 429:
             self._failed()
-            raise OrchestratorUnavailable(f"{method} {path}: HTTP {status}")
+            asked_s = retry_after_s(response.headers)
+            wait_s = None if asked_s is None else min(asked_s, RETRY_AFTER_MAX_S)
+            raise OrchestratorUnavailable(f"{method} {path}: HTTP {status}", wait_s)
         # Any answer below 500 means the orchestrator is up and talking to us.
         self.breaker.record_success()
         if status == 404:
