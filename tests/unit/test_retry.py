@@ -1,12 +1,13 @@
-"""Backoff with jitter and the circuit breaker."""
+"""Backoff with jitter, the circuit breaker and the Retry-After parser."""
 
 from __future__ import annotations
 
 import random
 
+import httpx
 import pytest
 
-from fingerv7.retry import CircuitBreaker, CircuitState, ExponentialBackoff
+from fingerv7.retry import CircuitBreaker, CircuitState, ExponentialBackoff, retry_after_s
 
 
 def test_backoff_doubles_up_to_the_cap_without_jitter() -> None:
@@ -63,3 +64,23 @@ def test_a_success_resets_the_failure_count() -> None:
     breaker.record_success()
     breaker.record_failure()
     assert breaker.state is CircuitState.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        ("0.5", 0.5),
+        (" 12 ", 12.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-3", 0.0),  # nonsense, but harmless: no extra wait
+        ("inf", None),
+        ("nan", None),
+        ("Wed, 21 Oct 2026 07:28:00 GMT", None),  # HTTP dates: our own backoff applies
+    ],
+)
+def test_retry_after_is_read_as_seconds(header: str | None, expected: float | None) -> None:
+    headers = httpx.Headers({} if header is None else {"Retry-After": header})
+    assert retry_after_s(headers) == expected

@@ -311,4 +311,3 @@ class WebhookNotifier:
         if retry_after_s is not None:
             delay_s = max(delay_s, retry_after_s)
         return min(delay_s, self._max_backoff_s)
-

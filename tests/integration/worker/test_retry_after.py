@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from fingerv7.background_http import BackgroundHttpServer
-from fingerv7.retry import retry_after_s
+from fingerv7.worker.client import OrchestratorClient, OrchestratorUnavailable
+from fingerv7.worker.messages import RegisterRequest
 from tests.integration.worker.support import Cluster, worker_settings
 from tests.support.orchestrator import eventually
 
@@ -28,12 +29,15 @@ ASKED_S = 1.0
 
 
 class SheddingOrchestrator(BackgroundHttpServer):
-    """Sheds the first request to each path with 503 + Retry-After, then follows the protocol."""
+    """Sheds the first request to each path with `status` + Retry-After, then follows the
+    protocol."""
 
     thread_name = "shedding-orchestrator"
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 503, retry_after: str = f"{ASKED_S:g}") -> None:
         self.calls: dict[str, list[float]] = defaultdict(list)
+        self.status = status
+        self.retry_after = retry_after
         self._lock = threading.Lock()
         super().__init__()
 
@@ -55,7 +59,8 @@ class SheddingOrchestrator(BackgroundHttpServer):
                     server.calls[kind].append(time.monotonic())
                     first = len(server.calls[kind]) == 1
                 if first:
-                    self._send(503, {"detail": "busy"}, {"Retry-After": f"{ASKED_S:g}"})
+                    headers = {"Retry-After": server.retry_after}
+                    self._send(server.status, {"detail": "busy"}, headers)
                 elif kind == "register":
                     self._send(200, {"status": "registered", "instance_id": "w1"})
                 else:
@@ -103,10 +108,19 @@ async def test_the_worker_waits_as_long_as_the_orchestrator_asks(
 
 
 @pytest.mark.parametrize(
-    ("header", "expected"),
-    [("7", 7.0), ("0.5", 0.5), (None, None), ("soon", None), ("-3", 0.0), ("inf", None),
-     ("Wed, 21 Oct 2026 07:28:00 GMT", None)],
-)  # fmt: skip
-def test_retry_after_is_read_as_seconds(header: str | None, expected: float | None) -> None:
-    headers = {} if header is None else {"retry-after": header}
-    assert retry_after_s(headers) == expected
+    ("status", "header", "expected"),
+    [(503, "1", 1.0), (429, "2", 2.0), (503, "3600", 60.0), (429, "soon", None)],
+)
+async def test_the_client_reads_retry_after_capped_at_a_minute(
+    status: int, header: str, expected: float | None
+) -> None:
+    with SheddingOrchestrator(status, header) as orchestrator:
+        client = OrchestratorClient(orchestrator.base_url, "w1")
+        try:
+            with pytest.raises(OrchestratorUnavailable) as shed:
+                await client.register(
+                    RegisterRequest(instance_id="w1", max_streams=1, version="test")
+                )
+        finally:
+            await client.aclose()
+    assert shed.value.retry_after_s == expected
