@@ -46,8 +46,8 @@ class LearningCatalogRecognizer:
         self._version: tuple[int, int] | None = None
         self._reload_songs()
 
-    def recognize(self, samples: FloatArray) -> Recognition | None:
-        found = self.catalog.recognize(samples)
+    def recognize(self, samples: FloatArray, on_air: str | None = None) -> Recognition | None:
+        found = self.catalog.recognize(samples, on_air)
         if found is None:
             return None
         song = self._songs.get(int(found.track_key.rsplit(":", 1)[1]))

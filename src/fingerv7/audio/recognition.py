@@ -44,7 +44,13 @@ class Recognizer(Protocol):
 
     name: str
 
-    def recognize(self, samples: npt.NDArray[np.float32]) -> Recognition | None: ...
+    def recognize(
+        self, samples: npt.NDArray[np.float32], on_air: str | None = None
+    ) -> Recognition | None:
+        """`on_air`: the `track_key` this stream's previous window was named, if any. A
+        recognizer that can tell prefers it when the window matches it too (a passage two
+        recordings share); others ignore it."""
+        ...
 
     def refresh(self) -> None:
         """Reload what answers depend on (e.g. the catalog's index); may block."""
@@ -86,8 +92,10 @@ class CatalogRecognizer:
         """Reload tracks and hashes (picks up `catalog add` / `remove` made since)."""
         self.identifier.refresh()
 
-    def recognize(self, samples: npt.NDArray[np.float32]) -> Recognition | None:
-        result = self.identifier.identify_samples(samples)
+    def recognize(
+        self, samples: npt.NDArray[np.float32], on_air: str | None = None
+    ) -> Recognition | None:
+        result = self.identifier.identify_samples(samples, catalog_track_id(on_air))
         if result is None:
             return None
         info = result.track.info
@@ -117,9 +125,11 @@ class RecognizerChain:
         self.recognizers = tuple(recognizers)
         self.name = "+".join(recognizer.name for recognizer in self.recognizers)
 
-    def recognize(self, samples: npt.NDArray[np.float32]) -> Recognition | None:
+    def recognize(
+        self, samples: npt.NDArray[np.float32], on_air: str | None = None
+    ) -> Recognition | None:
         for recognizer in self.recognizers:
-            answer = recognizer.recognize(samples)
+            answer = recognizer.recognize(samples, on_air)
             if answer is not None:
                 return answer
         return None
@@ -131,3 +141,11 @@ class RecognizerChain:
     def close(self) -> None:
         for recognizer in self.recognizers:
             recognizer.close()
+
+
+def catalog_track_id(track_key: str | None) -> int | None:
+    """The catalog track id in a `catalog:<id>` key; None for any other key."""
+    if track_key is None or not track_key.startswith("catalog:"):
+        return None
+    number = track_key.removeprefix("catalog:")
+    return int(number) if number.isdigit() else None

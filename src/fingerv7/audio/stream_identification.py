@@ -87,6 +87,9 @@ class StreamIdentification:
         self.fallback = fallback
         self.icy_title = icy_title or (lambda: None)
         self._current: _CurrentSong | None = None
+        # What the previous window was named: a window in a passage two recordings share is
+        # named after the one already playing (see `Recognizer.recognize`).
+        self._on_air: str | None = None
         # The audio before the current window (new parts of past windows, oldest first), so the
         # start of a song that is named late is learned too. Bounded: two windows' worth.
         self._history: deque[tuple[float, FloatArray]] = deque()
@@ -94,7 +97,12 @@ class StreamIdentification:
 
     def identify(self, samples: FloatArray) -> Recognition | None:
         """The song in this window (called on an identification thread, one at a time)."""
-        found = self.catalog.recognize(samples)
+        answer = self._named(samples)
+        self._on_air = None if answer is None else answer.track_key
+        return answer
+
+    def _named(self, samples: FloatArray) -> Recognition | None:
+        found = self.catalog.recognize(samples, self._on_air)
         fallback = self.fallback
         if fallback is None:
             return found

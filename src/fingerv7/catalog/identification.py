@@ -58,8 +58,12 @@ class CatalogIdentifier:
     def track_count(self) -> int:
         return len(self._tracks)
 
-    def identify_samples(self, samples: npt.ArrayLike) -> Identification | None:
-        match = self._matcher.identify(fingerprint(samples, self.fingerprint_config))
+    def identify_samples(
+        self, samples: npt.ArrayLike, on_air: int | None = None
+    ) -> Identification | None:
+        """The catalog track in `samples`; `on_air` is the track the stream was playing (see
+        `LandmarkMatcher.identify`)."""
+        match = self._matcher.identify(fingerprint(samples, self.fingerprint_config), on_air)
         if match is None:
             return None
         track = self._tracks.get(match.track_id) or self.store.get_track(match.track_id)

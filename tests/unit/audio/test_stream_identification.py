@@ -38,8 +38,10 @@ class Catalog:
 
     def __init__(self) -> None:
         self.answer: Recognition | None = None
+        self.on_air: list[str | None] = []  # what each call was told was on air
 
-    def recognize(self, samples: FloatArray) -> Recognition | None:
+    def recognize(self, samples: FloatArray, on_air: str | None = None) -> Recognition | None:
+        self.on_air.append(on_air)
         return self.answer
 
     def refresh(self) -> None:
@@ -101,6 +103,17 @@ def test_the_catalog_answers_first_and_costs_nothing() -> None:
     catalog.answer = Recognition("A", "T", "catalog:1", "catalog", 0.8)
     assert stream.identify(MUSIC) is catalog.answer
     assert service.calls == 0
+
+
+def test_the_catalog_is_told_what_the_previous_window_was_named() -> None:
+    stream, catalog, _, _, _ = setup(None)
+    catalog.answer = Recognition("A", "T", "catalog:1", "catalog", 0.8)
+    stream.identify(MUSIC)
+    stream.identify(MUSIC)
+    catalog.answer = None
+    stream.identify(SPEECH)  # nothing named: nothing is on air for the next window
+    stream.identify(MUSIC)
+    assert catalog.on_air == [None, "catalog:1", "catalog:1", None]
 
 
 def test_silence_and_a_voice_alone_are_not_sent() -> None:

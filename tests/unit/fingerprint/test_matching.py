@@ -267,3 +267,24 @@ def test_runner_up_ratio_refuses_two_tracks_equally_supported(
     assert matcher.identify(query) is not None
     strict = LandmarkMatcher(matcher.index, CONFIG, MatchConfig(min_runner_up_ratio=2.0))
     assert strict.identify(query) is None
+
+
+def test_a_passage_two_recordings_share_is_named_after_the_one_on_air(
+    songs: dict[int, np.ndarray],
+) -> None:
+    """Track 2 reprises 15 s of track 1. In that passage both line up, and the answer follows
+    the song the stream was playing; outside it, the song on air does not hold the answer."""
+    pcm = {seed: resample(song, SONG_SAMPLE_RATE_HZ, RATE) for seed, song in songs.items()}
+    reprise = np.concatenate([pcm[22][: 15 * RATE], pcm[11][5 * RATE : 20 * RATE]])
+    shared = LandmarkMatcher(_index_of([(pcm[11], 1), (reprise, 2), (pcm[33], 3)]), CONFIG,
+                             MatchConfig())  # fmt: skip
+    in_both = fingerprint(_query(_clip(songs[11], 7.0)), CONFIG)
+    only_in_2 = fingerprint(_query(_clip(songs[22], 2.0)), CONFIG)
+
+    for on_air in (1, 2):
+        match = shared.identify(in_both, on_air=on_air)
+        assert match is not None and match.track_id == on_air
+    assert shared.identify(in_both, on_air=3) == shared.identify(in_both)  # 3 does not pass
+    changed = shared.identify(only_in_2, on_air=1)
+    assert changed is not None and changed.track_id == 2  # a real song change is not held back
+    assert changed == shared.identify(only_in_2)

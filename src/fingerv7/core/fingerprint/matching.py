@@ -75,9 +75,16 @@ class LandmarkMatcher:
             / (fingerprint_config.peaks_per_second * fingerprint_config.fan_out),
         )
 
-    def identify(self, fingerprint: Fingerprint) -> Match | None:
+    def identify(self, fingerprint: Fingerprint, on_air: int | None = None) -> Match | None:
         """The best-supported track, or None when too few hashes line up (silence, noise,
-        music that is not in the catalog)."""
+        music that is not in the catalog).
+
+        `on_air`: the track a stream was heard playing in its previous window. When another
+        track lines up best but `on_air` still passes the decision in this clip, `on_air` is
+        the answer: two recordings that share a passage (a version, a reprise) both line up
+        in it, and the one already playing is the one on air. At a real song change the old
+        track no longer passes, so the new one is named as soon as it would be without this.
+        """
         hashes, anchor_frames, pairs, hypotheses, hashes_per_hypothesis = self._query_hashes(
             fingerprint
         )
@@ -95,31 +102,42 @@ class LandmarkMatcher:
         ) << _HYPOTHESIS_BITS | hypothesis
         keys = candidate << _OFFSET_BITS | np.clip(offset_bins, 0, (1 << _OFFSET_BITS) - 1)
         unique_keys, scores = _cell_scores(keys)
-        best = int(np.argmax(scores))
-        # The offset reported is the median of the hits in the winning pair of bins, which is
-        # finer than the bin edge.
-        winners = (keys == unique_keys[best]) | (keys == unique_keys[best] + 1)
-        offset_frames = float(np.median(offsets[winners]))
-        # A loop or sample shared by two recordings lines up the same few hash values again and
-        # again; a true match lines up many different ones. Only distinct values count as
-        # evidence in the score.
-        distinct = int(np.unique(hashes[hits.query_positions[winners]]).size)
         hits_per_hypothesis = np.bincount(hypothesis, minlength=hashes_per_hypothesis.size)
-        independent = (
-            _independent_runner_up(keys, pairs[hits.query_positions], winners)
-            if self.match_config.min_runner_up_ratio > 0
-            else 0
-        )
-        return self._decide(
-            unique_keys,
-            scores,
-            best,
-            offset_frames,
-            distinct,
-            hashes_per_hypothesis,
-            hits_per_hypothesis,
-            independent,
-        )
+
+        def decide_at(cell: int) -> Match | None:
+            # The offset reported is the median of the hits in the winning pair of bins, which
+            # is finer than the bin edge.
+            winners = (keys == unique_keys[cell]) | (keys == unique_keys[cell] + 1)
+            offset_frames = float(np.median(offsets[winners]))
+            # A loop or sample shared by two recordings lines up the same few hash values again
+            # and again; a true match lines up many different ones. Only distinct values count
+            # as evidence in the score.
+            distinct = int(np.unique(hashes[hits.query_positions[winners]]).size)
+            independent = (
+                _independent_runner_up(keys, pairs[hits.query_positions], winners)
+                if self.match_config.min_runner_up_ratio > 0
+                else 0
+            )
+            return self._decide(
+                unique_keys,
+                scores,
+                cell,
+                offset_frames,
+                distinct,
+                hashes_per_hypothesis,
+                hits_per_hypothesis,
+                independent,
+            )
+
+        best = int(np.argmax(scores))
+        cell_tracks = unique_keys >> (_OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS)
+        if on_air is not None and int(cell_tracks[best]) != on_air:
+            on_air_cells = np.flatnonzero(cell_tracks == on_air)
+            if on_air_cells.size:
+                kept = decide_at(int(on_air_cells[np.argmax(scores[on_air_cells])]))
+                if kept is not None:
+                    return kept
+        return decide_at(best)
 
     def _decide(
         self,
