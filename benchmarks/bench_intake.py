@@ -8,6 +8,10 @@ baseline is benchmarks/intake/bare_heartbeat_app.py under uvicorn with the same 
 
     .venv/bin/python benchmarks/bench_intake.py --instances 2000 --streams 100000 --processes 1 2 4
 
+Each process count is measured in --rounds rounds, orchestrator then bare endpoint, each server
+started afresh: on a shared machine the bare endpoint alone moved 3x between runs, so a ratio is
+only worth the medians of interleaved rounds (every round is printed as it ends).
+
 Not a test: figures go in docs/orchestrator.md.
 """
 
@@ -19,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -184,6 +189,73 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def measure_orchestrator(
+    processes: int, dsn: str, bodies_file: Path, args: argparse.Namespace
+) -> dict[str, float]:
+    """One orchestrator run: settle the fleet the first time (its bodies are kept), warm up,
+    measure, then check the bodies were steady (no answer carried commands)."""
+    port = free_port()
+    server = serve_orchestrator(port, processes, dsn)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_serving(url)
+        if not bodies_file.exists():
+            started = time.monotonic()
+            capacity = max(1, -(-args.streams * 3 // (args.instances * 2)))
+            bodies = asyncio.run(steady_bodies(url, args.instances, capacity, args.streams))
+            bodies_file.write_text("\n".join(bodies) + "\n")
+            print(f"fleet settled after {time.monotonic() - started:.0f} s", flush=True)
+            time.sleep(3)  # let the last reports be written
+        # Warm-up, not recorded: every server process fills its cache at start, and wrk must
+        # not measure a process still doing so.
+        run_wrk(url, bodies_file, args.warmup, args.connections)
+        result = run_wrk(url, bodies_file, args.seconds, args.connections)
+        result["changed_answers"] = asyncio.run(
+            changed_answers(url, bodies_file.read_text().splitlines())
+        )
+        return result
+    finally:
+        stop(server)
+
+
+def measure_bare(processes: int, bodies_file: Path, args: argparse.Namespace) -> dict[str, float]:
+    port = free_port()
+    bare = serve_bare(port, processes)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_serving(url)
+        run_wrk(url, bodies_file, args.warmup, args.connections)
+        return run_wrk(url, bodies_file, args.seconds, args.connections)
+    finally:
+        stop(bare)
+
+
+def summarise(rounds: list[dict[str, dict[str, float]]]) -> dict[str, object]:
+    """Medians over the rounds (the ratio of the median rates), and every round as measured."""
+
+    def median_of(side: str, key: str) -> float:
+        return round(statistics.median(r[side][key] for r in rounds), 1)
+
+    orchestrator_rate = median_of("orchestrator", "per_second")
+    bare_rate = median_of("bare_fastapi", "per_second")
+    return {
+        "median": {
+            "orchestrator_per_second": orchestrator_rate,
+            "orchestrator_p99_ms": median_of("orchestrator", "p99_ms"),
+            "bare_per_second": bare_rate,
+            "bare_p99_ms": median_of("bare_fastapi", "p99_ms"),
+            "ratio": round(orchestrator_rate / bare_rate, 2),
+        },
+        "round_ratios": [
+            round(r["orchestrator"]["per_second"] / r["bare_fastapi"]["per_second"], 2)
+            for r in rounds
+        ],
+        "errors": sum(r[side]["errors"] + r[side]["non2xx"] for r in rounds for side in r),
+        "changed_answers": sum(r["orchestrator"]["changed_answers"] for r in rounds),
+        "rounds": rounds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=2000)
@@ -192,6 +264,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=10, help="s of unrecorded load first")
+    parser.add_argument("--rounds", type=int, default=3, help="orchestrator/bare pairs per count")
     args = parser.parse_args()
 
     name = f"fv7_intake_{uuid.uuid4().hex[:8]}"
@@ -205,44 +278,22 @@ def main() -> None:
     }
     try:
         seed_streams(dsn.replace("postgresql://", "postgresql+psycopg://"), args.streams)
-        capacity = max(1, -(-args.streams * 3 // (args.instances * 2)))
         bodies_file = Path(tempfile.mkdtemp()) / "bodies.jsonl"
         for processes in args.processes:
-            port = free_port()
-            server = serve_orchestrator(port, processes, dsn)
-            url = f"http://127.0.0.1:{port}"
-            try:
-                wait_serving(url)
-                if not bodies_file.exists():
-                    started = time.monotonic()
-                    bodies = asyncio.run(steady_bodies(url, args.instances, capacity, args.streams))
-                    bodies_file.write_text("\n".join(bodies) + "\n")
-                    print(f"fleet settled after {time.monotonic() - started:.0f} s", flush=True)
-                    time.sleep(3)  # let the last reports be written
-                # Warm-up, not recorded: every server process fills its cache at start, and wrk
-                # must not measure a process still doing so (nor the bare app's first requests).
-                run_wrk(url, bodies_file, args.warmup, args.connections)
-                orchestrator = run_wrk(url, bodies_file, args.seconds, args.connections)
-                bodies = bodies_file.read_text().splitlines()
-                orchestrator["changed_answers"] = asyncio.run(changed_answers(url, bodies))
-            finally:
-                stop(server)
-            port = free_port()
-            bare = serve_bare(port, processes)
-            try:
-                wait_serving(f"http://127.0.0.1:{port}")
-                run_wrk(f"http://127.0.0.1:{port}", bodies_file, args.warmup, args.connections)
-                baseline = run_wrk(
-                    f"http://127.0.0.1:{port}", bodies_file, args.seconds, args.connections
+            rounds: list[dict[str, dict[str, float]]] = []
+            for round_number in range(1, args.rounds + 1):
+                orchestrator = measure_orchestrator(processes, dsn, bodies_file, args)
+                baseline = measure_bare(processes, bodies_file, args)
+                rounds.append({"orchestrator": orchestrator, "bare_fastapi": baseline})
+                print(
+                    f"{processes} process(es), round {round_number}: "
+                    f"orchestrator {orchestrator['per_second']:,.0f}/s "
+                    f"p99 {orchestrator['p99_ms']:.0f} ms, "
+                    f"bare {baseline['per_second']:,.0f}/s p99 {baseline['p99_ms']:.0f} ms",
+                    flush=True,
                 )
-            finally:
-                stop(bare)
-            results[f"{processes} process(es)"] = {
-                "orchestrator": orchestrator,
-                "bare_fastapi": baseline,
-                "ratio": round(orchestrator["per_second"] / baseline["per_second"], 2),
-            }
-            print(json.dumps(results, indent=2), flush=True)
+            results[f"{processes} process(es)"] = summarise(rounds)
+        print(json.dumps(results, indent=2), flush=True)
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fingerv7.orchestrator.heartbeat_intake import HeartbeatIntake
+from fingerv7.orchestrator.heartbeat_intake import FLUSH_CHUNK, HeartbeatIntake
 from fingerv7.orchestrator.settings import OrchestratorSettings
 from fingerv7.storage.database import create_engine
 from fingerv7.storage.errors import DatabaseBusy, DatabaseFailure, ValueRefused
@@ -24,6 +25,7 @@ from fingerv7.storage.fleet_store import FleetStore
 from fingerv7.storage.migrate import upgrade_to_head
 from fingerv7.storage.recent_plays import recent_plays
 from fingerv7.storage.report_store import ReportStore
+from fingerv7.storage.schema import instances
 from tests.support.in_process import in_process_app
 
 pytestmark = pytest.mark.integration
@@ -105,6 +107,36 @@ async def test_heartbeat_reports_wait_for_the_database_to_return(
     assert intake.backlog == 1  # kept for the next flush
     assert intake.last_error is not None
     assert intake.last_error.startswith("OperationalError: ")
+
+
+async def test_a_refused_chunk_keeps_itself_and_what_follows(pg_url: str) -> None:
+    """A flush writes in chunks; the chunks before a refused one are stored, the rest kept."""
+    upgrade_to_head(pg_url)
+    engine = create_engine(pg_url)
+    names = [f"w{n:04d}" for n in range(FLUSH_CHUNK * 2 + 10)]
+    try:
+        store = FleetStore(engine)
+        await store.register_many(
+            [Registration(name, 10, ["audio_fingerprinting"], "0.1", None) for name in names]
+        )
+        intake = HeartbeatIntake(ReportStore(engine), idle_flush_s=0.01)
+        for position, name in enumerate(names):
+            # One generation out of PostgreSQL's bigint range, in the second chunk.
+            generation = 2**70 if position == FLUSH_CHUNK + 5 else 0
+            intake.record(name, [], generation, {}, stopping=False, urgent=False)
+
+        await intake.flush()
+
+        async with engine.connect() as conn:
+            query = select(instances.c.id, instances.c.heartbeat_count)
+            beats = {row.id: row.heartbeat_count for row in await conn.execute(query)}
+    finally:
+        await engine.dispose()
+
+    assert intake.backlog == len(names) - FLUSH_CHUNK  # the refused chunk and the one after it
+    assert intake.last_error is not None
+    assert [beats[name] for name in names[:FLUSH_CHUNK]] == [1] * FLUSH_CHUNK
+    assert [beats[name] for name in names[FLUSH_CHUNK:]] == [0] * (len(names) - FLUSH_CHUNK)
 
 
 async def test_the_api_answers_an_unreachable_database_with_503(unreachable: AsyncEngine) -> None:
