@@ -86,6 +86,8 @@ class WorkerSettings(FingerV7Settings):
     catalog_refresh_seconds: float = Field(default=300.0, gt=0)
     match_min_aligned_hashes: int | None = Field(default=None, ge=1)
     match_min_confidence: float | None = Field(default=None, ge=0, le=1)
+    match_min_score: float | None = Field(default=None, ge=0)
+    match_min_runner_up_ratio: float | None = Field(default=None, ge=0)
     playlog_buffer_path: Path | None = None
     # A SQLite file for music_log instead of PostgreSQL: one machine only (`fingerv7 demo`).
     music_log_path: Path | None = None

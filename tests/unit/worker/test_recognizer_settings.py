@@ -8,6 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from fingerv7.audio.shazam import recognition_from_shazam
+from fingerv7.core.fingerprint.config import MatchConfig
+from fingerv7.worker.processors.fingerprint import match_config_from
 from fingerv7.worker.settings import WorkerSettings
 
 BASE: dict[str, Any] = {"INSTANCE_ID": "w-1", "USE_ORCHESTRATOR": False, "DISTRIBUTE_LOAD": False}
@@ -84,3 +86,17 @@ def test_shazam_without_shazamio_is_refused_at_start_up() -> None:
         return  # installed here: nothing to refuse
     with pytest.raises(ProcessorUnavailable, match=r"fingerv7\[shazam\]"):
         fallback_loader(settings(RECOGNIZERS="catalog,shazam"), 10.0, 8000)
+
+
+def test_the_decision_settings_reach_the_matcher_and_unset_ones_keep_its_defaults() -> None:
+    defaults = MatchConfig()
+    tuned = match_config_from(settings(MATCH_MIN_SCORE=20.5, MATCH_MIN_RUNNER_UP_RATIO=2))
+    assert (tuned.min_score, tuned.min_runner_up_ratio) == (20.5, 2.0)
+    assert tuned.min_aligned_hashes == defaults.min_aligned_hashes
+    assert match_config_from(settings()) == defaults
+
+
+def test_a_negative_score_bar_is_refused() -> None:
+    with pytest.raises(ValidationError) as failure:
+        settings(MATCH_MIN_SCORE=-1)
+    assert "MATCH_MIN_SCORE" in str(failure.value) or "match_min_score" in str(failure.value)

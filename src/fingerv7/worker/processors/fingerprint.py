@@ -338,12 +338,16 @@ def _track_count(recognizer: Recognizer) -> int | None:
 
 
 def match_config_from(settings: WorkerSettings) -> MatchConfig:
-    """The matcher's defaults, with MATCH_MIN_ALIGNED_HASHES / MATCH_MIN_CONFIDENCE applied."""
+    """The matcher's defaults, with the MATCH_MIN_* settings that are set applied."""
     config = MatchConfig()
+    if settings.match_min_score is not None:
+        config = replace(config, min_score=settings.match_min_score)
     if settings.match_min_aligned_hashes is not None:
         config = replace(config, min_aligned_hashes=settings.match_min_aligned_hashes)
     if settings.match_min_confidence is not None:
         config = replace(config, min_confidence=settings.match_min_confidence)
+    if settings.match_min_runner_up_ratio is not None:
+        config = replace(config, min_runner_up_ratio=settings.match_min_runner_up_ratio)
     return config
 
 
