@@ -27,7 +27,8 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import audio_factory as af  # noqa: I001  (needs the path set above)
+from benchmarks.decoys import padded_index  # noqa: I001  (needs the path set above)
+from tests import audio_factory as af
 from fingerv7.catalog import CatalogStore, TrackInfo, create_catalog_engine
 from fingerv7.core.fingerprint import (
     Fingerprint,
@@ -241,23 +242,13 @@ def _copies_index(works: list[TrackWork]) -> HashIndex:
 
 
 def _filler_index(works: list[TrackWork], hours: float) -> HashIndex:
-    """The catalog plus three-minute decoy tracks up to `hours` of audio. Decoy hashes are
-    drawn from the catalog's own hash distribution (common hashes stay common) at random
-    frames, so lookups cost what they would on a real catalog of that size while no decoy can
-    line up with a query."""
-    rng = np.random.default_rng(7)
-    config = FingerprintConfig()
-    hashes = np.concatenate([work.hashes for work in works])
-    frames = np.concatenate([work.frames for work in works])
-    tracks = np.concatenate([np.full(work.hashes.size, work.track_id) for work in works])
-    have_s = sum(work.seconds for work in works)
-    decoy_count = max(0, round((hours * 3600 - have_s) * hashes.size / have_s))
-    frames_per_decoy = round(180 * config.frames_per_second)
-    entries_per_decoy = max(1, round(180 * hashes.size / have_s))
-    return HashIndex(
-        np.concatenate([hashes, rng.choice(hashes, size=decoy_count)]),
-        np.concatenate([tracks, 1_000_000 + np.arange(decoy_count) // entries_per_decoy]),
-        np.concatenate([frames, rng.integers(0, frames_per_decoy, size=decoy_count)]),
+    """The catalog plus decoy tracks up to `hours` of audio (benchmarks/decoys.py)."""
+    return padded_index(
+        np.concatenate([work.hashes for work in works]),
+        np.concatenate([np.full(work.hashes.size, work.track_id) for work in works]),
+        np.concatenate([work.frames for work in works]),
+        sum(work.seconds for work in works),
+        hours,
     )
 
 

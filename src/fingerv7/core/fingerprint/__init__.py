@@ -21,6 +21,7 @@ from fingerv7.core.fingerprint.hashing import (
     HASH_BITS,
     Fingerprint,
     hash_peaks,
+    hash_peaks_at_speeds,
     pack_hashes,
     unpack_hashes,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "fingerprint",
     "fingerprint_reference",
     "hash_peaks",
+    "hash_peaks_at_speeds",
     "pack_hashes",
     "spectrogram_db",
     "unpack_hashes",

@@ -6,6 +6,7 @@ time difference in frames (6 bits). 21 bits fit PostgreSQL's `integer` and NumPy
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,45 +76,71 @@ def hash_peaks(peaks: Peaks, config: FingerprintConfig) -> Fingerprint:
     With `config.hash_margin` > 0 (queries), a pair also gets the hashes its fields would have if
     a position within the margin of a rounding edge fell on the other side of it.
     """
-    anchors, targets, ranks = _candidate_pairs(peaks, config)
-    if anchors.size == 0:
-        nothing = np.zeros(0, dtype=np.int64)
-        return Fingerprint(hashes=nothing, anchor_frames=nothing.copy(), peaks=peaks)
-    order = np.lexsort((ranks, anchors))
-    anchors, targets = anchors[order], targets[order]
+    return hash_peaks_at_speeds(peaks, config, (1.0,))[0]
+
+
+def hash_peaks_at_speeds(
+    peaks: Peaks, config: FingerprintConfig, speeds: Sequence[float]
+) -> list[Fingerprint]:
+    """:func:`hash_peaks` of the peaks rescaled to each speed hypothesis (heard `speed` times
+    fast: frame t was reference frame t * speed, bin f was bin f / speed), in order.
+
+    The same as calling :func:`hash_peaks` on each rescaled copy, but the candidate pairs are
+    found once, within a target zone widened to hold every hypothesis's zone, and each
+    hypothesis only re-checks and re-quantises them: a query's 13 hypotheses used to spend most
+    of a lookup's CPU finding the same pairs 13 times (docs/fingerprint.md).
+    """
+    if not speeds:
+        return []
+    anchors, targets = _candidate_pairs(peaks, config, min(speeds), max(speeds))
+    return [_hash_at_speed(peaks, anchors, targets, config, speed) for speed in speeds]
+
+
+def _hash_at_speed(
+    peaks: Peaks, anchors: IntArray, targets: IntArray, config: FingerprintConfig, speed: float
+) -> Fingerprint:
+    scaled = peaks if speed == 1.0 else peaks.rescaled(speed, 1.0 / speed)
+    frames = np.rint(scaled.frames).astype(np.int64)
+    bins = scaled.bins
+    valid_anchor = (bins >= 0) & (bins < 1 << ANCHOR_BIN_BITS)
+    delta_frames = frames[targets] - frames[anchors]
+    in_zone = (
+        (delta_frames >= config.target_min_frames)
+        & (delta_frames <= config.target_max_frames)
+        & (np.abs(np.rint(bins[targets] - bins[anchors])) <= config.target_max_bins)
+        & valid_anchor[anchors]
+    )
+    anchors, targets = anchors[in_zone], targets[in_zone]
+    # Candidates come sorted by anchor, then by distance in peak order: the first `fan_out` of
+    # each anchor are its nearest targets.
     rank_in_anchor = np.arange(anchors.size) - np.searchsorted(anchors, anchors, side="left")
     chosen = rank_in_anchor < config.fan_out
     anchors, targets = anchors[chosen], targets[chosen]
-    anchor_frames = np.rint(peaks.frames[anchors]).astype(np.int64)
-    anchor_bins = peaks.bins[anchors]
-    delta_bins = peaks.bins[targets] - anchor_bins
+    anchor_frames = frames[anchors]
+    anchor_bins = bins[anchors]
     margin = config.hash_margin
     fields = [
         _quantised(anchor_bins, np.floor, margin),
-        _quantised(delta_bins, np.rint, margin),
+        _quantised(bins[targets] - anchor_bins, np.rint, margin),
         # The stored time difference is between rounded frames, as the anchor frame is.
-        _quantised_difference(peaks.frames[targets], anchor_frames, margin),
+        _quantised_difference(scaled.frames[targets], anchor_frames, margin),
     ]
+    # Variant `choice` takes field number k from its alternative rounding when bit k is set; it
+    # exists where each field it takes from the alternative really differs. Variant-major order.
+    choices = np.arange(8 if margin > 0 else 1)[:, np.newaxis]
+    exists = np.ones((choices.size, anchors.size), dtype=bool)
+    picked: list[IntArray] = []
+    for number, (primary, alternative) in enumerate(fields):
+        use_alternative = ((choices >> number) & 1).astype(bool)
+        exists &= ~use_alternative | (alternative != primary)
+        picked.append(np.where(use_alternative, alternative, primary))
+    exists &= _in_zone(picked[0], picked[1], picked[2], config)
     pair_ids = anchors * len(peaks) + targets
-    hashes: list[IntArray] = []
-    frames: list[IntArray] = []
-    pairs: list[IntArray] = []
-    for choice in range(8 if margin > 0 else 1):
-        picked = [rounded[(choice >> number) & 1] for number, rounded in enumerate(fields)]
-        # A variant exists where each field it takes from the alternative really differs.
-        exists = np.ones(anchors.size, dtype=bool)
-        for number, rounded in enumerate(fields):
-            if (choice >> number) & 1:
-                exists &= rounded[1] != rounded[0]
-        exists &= _in_zone(picked[0], picked[1], picked[2], config)
-        hashes.append(pack_hashes(*(values[exists] for values in picked)))
-        frames.append(anchor_frames[exists])
-        pairs.append(pair_ids[exists])
     return Fingerprint(
-        hashes=np.concatenate(hashes),
-        anchor_frames=np.concatenate(frames),
-        peaks=peaks,
-        pairs=np.concatenate(pairs),
+        hashes=pack_hashes(*(values[exists] for values in picked)),
+        anchor_frames=np.broadcast_to(anchor_frames, exists.shape)[exists],
+        peaks=scaled,
+        pairs=np.broadcast_to(pair_ids, exists.shape)[exists],
     )
 
 
@@ -148,32 +175,40 @@ def _in_zone(
 
 
 def _candidate_pairs(
-    peaks: Peaks, config: FingerprintConfig
-) -> tuple[IntArray, IntArray, IntArray]:
-    """All (anchor, target, distance-in-peak-order) pairs whose target lies in the target zone."""
-    frames = np.rint(peaks.frames).astype(np.int64)
-    bins = peaks.bins
+    peaks: Peaks, config: FingerprintConfig, slowest: float, fastest: float
+) -> tuple[IntArray, IntArray]:
+    """Every (anchor, target) pair, sorted by anchor and then by distance in peak order, that
+    could lie in the target zone under some speed in [slowest, fastest].
+
+    Rounding moves a frame difference by less than one frame and a bin difference by half a
+    bin, so the zone is widened by that much before it is scaled by the extreme speeds; each
+    hypothesis then applies the exact zone (:func:`_hash_at_speed`). Peaks are sorted by time,
+    so once every pair `step` peaks apart is too far apart, so is every pair further apart.
+    """
+    frames, bins = peaks.frames, peaks.bins
     count = frames.size
-    valid_anchor = (bins >= 0) & (bins < 1 << ANCHOR_BIN_BITS)
-    found: list[tuple[IntArray, IntArray, IntArray]] = []
+    slack = 1e-9  # so that floating-point error at a bound cannot leave a pair out
+    shortest = (config.target_min_frames - 1) / fastest - slack
+    longest = (config.target_max_frames + 1) / slowest + slack
+    widest_bins = (config.target_max_bins + 0.5) * fastest + slack
+    found: list[tuple[IntArray, IntArray]] = []
     for step in range(1, min(_MAX_LOOKAHEAD_PEAKS, count)):
         anchor = np.arange(count - step)
         target = anchor + step
         delta_frames = frames[target] - frames[anchor]
-        if delta_frames.min() > config.target_max_frames:
+        if delta_frames.min() > longest:
             break
         zone = (
-            (delta_frames >= config.target_min_frames)
-            & (delta_frames <= config.target_max_frames)
-            & (np.abs(np.rint(bins[target] - bins[anchor])) <= config.target_max_bins)
-            & valid_anchor[anchor]
+            (delta_frames >= shortest)
+            & (delta_frames <= longest)
+            & (np.abs(bins[target] - bins[anchor]) <= widest_bins)
         )
-        found.append((anchor[zone], target[zone], np.full(int(zone.sum()), step)))
+        found.append((anchor[zone], target[zone]))
     if not found:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), empty.copy()
-    return (
-        np.concatenate([pair[0] for pair in found]),
-        np.concatenate([pair[1] for pair in found]),
-        np.concatenate([pair[2] for pair in found]),
-    )
+        return empty, empty.copy()
+    anchors = np.concatenate([pair[0] for pair in found])
+    targets = np.concatenate([pair[1] for pair in found])
+    # Within an anchor, a larger target index is a larger step: sorting by target suffices.
+    order = np.lexsort((targets, anchors))
+    return anchors[order], targets[order]

@@ -101,7 +101,8 @@ class HashIndex:
     def track_ids(self) -> frozenset[int]:
         return frozenset(int(track) for track in np.unique(self._entries >> _FRAME_BITS))
 
-    def _columns(self) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    def columns(self) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Every entry as (hash, track, frame, speed variant), sorted by hash."""
         hashes = np.repeat(np.arange(1 << HASH_BITS, dtype=np.int64), np.diff(self._starts))
         variants = (
             np.zeros(self._entries.size, dtype=np.int64)
@@ -112,14 +113,14 @@ class HashIndex:
 
     def merged_with(self, other: HashIndex) -> HashIndex:
         """A new index holding both; for adding a few tracks without reloading the catalog."""
-        mine, theirs = self._columns(), other._columns()
+        mine, theirs = self.columns(), other.columns()
         hashes, tracks, frames, variants = (
             np.concatenate([a, b]) for a, b in zip(mine, theirs, strict=True)
         )
         return HashIndex(hashes, tracks, frames, variants)
 
     def without_track(self, track_id: int) -> HashIndex:
-        hashes, tracks, frames, variants = self._columns()
+        hashes, tracks, frames, variants = self.columns()
         keep = tracks != track_id
         return HashIndex(hashes[keep], tracks[keep], frames[keep], variants[keep])
 

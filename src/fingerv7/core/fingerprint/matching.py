@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
-from fingerv7.core.fingerprint.hashing import Fingerprint, hash_peaks
+from fingerv7.core.fingerprint.hashing import Fingerprint, hash_peaks_at_speeds
 from fingerv7.core.fingerprint.index import HashLookup
 from fingerv7.core.fingerprint.significance import chance_alignment_score
 
@@ -33,7 +33,8 @@ class Match:
     `offset_s` is where in the track the clip starts; `speed` is the playback speed the clip was
     heard at relative to the catalog copy (1.02 = 2% fast); `confidence` (0..1) is the share of
     the hashes a perfect copy would line up that did (clean MP3 clips score about 0.5, clips in
-    loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got; `score` is
+    loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got (exact when
+    it reaches `min_aligned_hashes`, a lower bound below that); `score` is
     how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
     this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
     `distinct_hashes`, the number of different hash values among the aligned ones.
@@ -69,6 +70,13 @@ class LandmarkMatcher:
         # A clean clip shares with its reference only the reference's (sparser) pairs: this share
         # of the query's hashes is what a perfect match can line up, i.e. confidence 1.0.
         reference = fingerprint_config.for_references()
+        # The smallest alignment that can change an answer: a winner needs
+        # `min_aligned_hashes`; an independent runner-up refuses it from
+        # `min_aligned_hashes / min_runner_up_ratio` up. Smaller cells are not counted exactly.
+        floor = match_config.min_aligned_hashes
+        if match_config.min_runner_up_ratio > 0:
+            floor = min(floor, int(floor // match_config.min_runner_up_ratio) + 1)
+        self._vote_floor = max(1, floor)
         self._reference_share = min(
             1.0,
             (reference.peaks_per_second * reference.fan_out)
@@ -101,8 +109,15 @@ class LandmarkMatcher:
             hits.track_ids << _VARIANT_BITS | hits.variants
         ) << _HYPOTHESIS_BITS | hypothesis
         keys = candidate << _OFFSET_BITS | np.clip(offset_bins, 0, (1 << _OFFSET_BITS) - 1)
-        unique_keys, scores = _cell_scores(keys)
         hits_per_hypothesis = np.bincount(hypothesis, minlength=hashes_per_hypothesis.size)
+        # Most hits are chance hits alone in their cell; only cells that can reach the vote
+        # floor are sorted and counted exactly.
+        may_count = _may_reach(keys, self._vote_floor)
+        if not may_count.any():
+            return None
+        keys, offsets = keys[may_count], offsets[may_count]
+        query_positions = hits.query_positions[may_count]
+        unique_keys, scores = _cell_scores(keys)
 
         def decide_at(cell: int) -> Match | None:
             # The offset reported is the median of the hits in the winning pair of bins, which
@@ -112,9 +127,9 @@ class LandmarkMatcher:
             # A loop or sample shared by two recordings lines up the same few hash values again
             # and again; a true match lines up many different ones. Only distinct values count
             # as evidence in the score.
-            distinct = int(np.unique(hashes[hits.query_positions[winners]]).size)
+            distinct = int(np.unique(hashes[query_positions[winners]]).size)
             independent = (
-                _independent_runner_up(keys, pairs[hits.query_positions], winners)
+                _independent_runner_up(keys, pairs[query_positions], winners)
                 if self.match_config.min_runner_up_ratio > 0
                 else 0
             )
@@ -192,20 +207,21 @@ class LandmarkMatcher:
     ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
         """Hashes of every speed hypothesis, concatenated, with their anchor frames, peak pairs
         and hypothesis number."""
+        speeds = self.match_config.query_speeds
+        # Heard `speed` times fast: query frame t is reference frame t * speed, and query bin f
+        # was reference bin f / speed. The clip's own hashes are the 1.0 hypothesis.
+        rescaled = iter(
+            hash_peaks_at_speeds(
+                fingerprint.peaks, self.fingerprint_config, [s for s in speeds if s != 1.0]
+            )
+        )
+        hashed_per_hypothesis = [fingerprint if s == 1.0 else next(rescaled) for s in speeds]
         all_hashes: list[IntArray] = []
         all_frames: list[IntArray] = []
         all_pairs: list[IntArray] = []
         all_hypotheses: list[IntArray] = []
-        per_hypothesis = np.zeros(len(self.match_config.query_speeds), dtype=np.int64)
-        for number, speed in enumerate(self.match_config.query_speeds):
-            if speed == 1.0:
-                hashed = fingerprint
-            else:
-                # Heard `speed` times fast: query frame t is reference frame t * speed, and query
-                # bin f was reference bin f / speed.
-                hashed = hash_peaks(
-                    fingerprint.peaks.rescaled(speed, 1.0 / speed), self.fingerprint_config
-                )
+        per_hypothesis = np.zeros(len(speeds), dtype=np.int64)
+        for number, hashed in enumerate(hashed_per_hypothesis):
             all_hashes.append(hashed.hashes)
             all_frames.append(hashed.anchor_frames)
             # Without pair identities (hashes from elsewhere), each hash is its own pair.
@@ -229,15 +245,43 @@ def _cell_scores(keys: IntArray) -> tuple[IntArray, IntArray]:
     """Distinct (candidate, offset bin) keys and each one's count plus its right-hand
     neighbour's: speed drift smears a true peak over neighbouring offset bins, and this counts
     the smear once instead of splitting it."""
-    unique_keys, counts = np.unique(keys, return_counts=True)
-    neighbour = np.searchsorted(unique_keys, unique_keys + 1)
+    ordered = np.sort(keys)
+    first_of_run = np.flatnonzero(np.concatenate(([ordered.size > 0], ordered[1:] != ordered[:-1])))
+    unique_keys = ordered[first_of_run]
+    counts = np.diff(np.append(first_of_run, ordered.size))
+    # Keys are sorted and distinct, so a key's right-hand neighbour (key + 1), when present, is
+    # the next one: no search needed.
     neighbour_counts = np.zeros_like(counts)
-    has_neighbour = neighbour < unique_keys.size
-    has_neighbour[has_neighbour] = unique_keys[neighbour[has_neighbour]] == (
-        unique_keys[has_neighbour] + 1
-    )
-    neighbour_counts[has_neighbour] = counts[neighbour[has_neighbour]]
+    adjacent = unique_keys[1:] == unique_keys[:-1] + 1
+    neighbour_counts[:-1][adjacent] = counts[1:][adjacent]
     return unique_keys, counts + neighbour_counts
+
+
+_BUCKET_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads nearby keys apart
+
+
+def _may_reach(keys: IntArray, floor: int) -> npt.NDArray[np.bool_]:
+    """Mask of the keys that may belong to a cell (a key and its right-hand neighbour) of at
+    least `floor` hits.
+
+    Hits are first counted per bucket of a hash of their key, which can only overcount a key,
+    so no key of such a cell is dropped, and a cell's count is exact after the mask. At a
+    1,000 h catalog a query gathers about ten million hits and sorting them all was most of
+    its time (docs/fingerprint.md); counting buckets is linear.
+    """
+    if floor <= 1 or keys.size == 0:
+        return np.ones(keys.size, dtype=bool)
+    bits = max(1, (keys.size - 1).bit_length())  # at most one key per bucket on average
+    shift = np.uint64(64 - bits)
+
+    def bucket(values: IntArray) -> npt.NDArray[np.intp]:
+        return ((values.astype(np.uint64) * _BUCKET_HASH) >> shift).astype(np.intp)
+
+    per_bucket = np.bincount(bucket(keys), minlength=1 << bits)
+    here = per_bucket[bucket(keys)]
+    return (here + per_bucket[bucket(keys + 1)] >= floor) | (
+        per_bucket[bucket(keys - 1)] + here >= floor
+    )
 
 
 def _independent_runner_up(

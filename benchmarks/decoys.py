@@ -1,0 +1,39 @@
+"""A catalog padded with decoy tracks, so lookups cost what they would at a larger size.
+
+Decoy hashes are drawn from the catalog's own hash distribution (common hashes stay common, so
+postings per hash grow as they would) at random frames of three-minute decoy tracks: no decoy can
+line up with a query, so accuracy and false identifications measured on a padded catalog are
+optimistic, and only the cost is that of a real catalog of that size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from fingerv7.core.fingerprint import FingerprintConfig, HashIndex
+
+IntArray = npt.NDArray[np.int64]
+
+DECOY_SECONDS = 180
+FIRST_DECOY_TRACK = 1_000_000_000
+
+
+def padded_index(
+    hashes: IntArray,
+    tracks: IntArray,
+    frames: IntArray,
+    audio_s: float,
+    hours: float,
+    seed: int = 7,
+) -> HashIndex:
+    """The entries given (covering `audio_s` seconds of audio) plus decoys up to `hours`."""
+    rng = np.random.default_rng(seed)
+    decoy_count = max(0, round((hours * 3600 - audio_s) * hashes.size / audio_s))
+    frames_per_decoy = round(DECOY_SECONDS * FingerprintConfig().frames_per_second)
+    entries_per_decoy = max(1, round(DECOY_SECONDS * hashes.size / audio_s))
+    return HashIndex(
+        np.concatenate([hashes, rng.choice(hashes, size=decoy_count)]),
+        np.concatenate([tracks, FIRST_DECOY_TRACK + np.arange(decoy_count) // entries_per_decoy]),
+        np.concatenate([frames, rng.integers(0, frames_per_decoy, size=decoy_count)]),
+    )
