@@ -14,6 +14,12 @@ confusion but fair for misses by cost: `max_postings_per_hash` skips more of a q
 postings grow, and the chance score asks for more aligned hashes as the catalog grows.
 `--configs` compares several settings on one padded catalog (built once: about a minute and
 9 GB of peak memory at 1,000 h).
+
+Each snippet is also identified the way a stream's next window is: with `on_air` set to the
+track the previous window named (for a snippet of a catalogued recording, that recording; for a
+negative, some other catalogued track, which then does not pass). That check reads only the
+track's own entries; the first one for a track scans the index, which is timed apart
+(`first_check_of_a_track_ms`) and then kept, as a worker keeps it for the song on air.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +39,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_real_corpus import SHARED_AUDIO, drop_silent_snippets  # noqa: I001
 from benchmarks.decoys import padded_index
 from fingerv7.catalog import CatalogStore, create_catalog_engine, decode_audio
+from fingerv7.catalog.store import TrackRecord
 from fingerv7.core.fingerprint import (
     FingerprintConfig,
+    HashIndex,
     LandmarkMatcher,
     Match,
     MatchConfig,
     fingerprint,
 )
+
+
+def real_catalog_padded(
+    database_url: str, hours: float
+) -> tuple[HashIndex, HashIndex, list[TrackRecord], float]:
+    """The catalog in `database_url`, the same padded to `hours`, its tracks, and the seconds
+    the padding took."""
+    store = CatalogStore(create_catalog_engine(database_url))
+    tracks = store.list_tracks()
+    catalog = store.load_index()
+    store.engine.dispose()
+    audio_s = sum(track.duration_s for track in tracks)
+    # `columns` was private (`_columns`) before this benchmark existed; the fallback lets the
+    # same script measure an older commit.
+    columns = getattr(catalog, "columns", None) or catalog._columns  # type: ignore[attr-defined]
+    hashes, track_ids, frames, _ = columns()
+    started = time.perf_counter()
+    padded = padded_index(hashes, track_ids, frames, audio_s, hours)
+    return catalog, padded, tracks, time.perf_counter() - started
 
 
 def load_snippets(
@@ -60,14 +87,36 @@ def load_snippets(
 
 
 def timed_identify(
-    matcher: LandmarkMatcher, samples: np.ndarray, config: FingerprintConfig
+    matcher: LandmarkMatcher,
+    samples: np.ndarray,
+    config: FingerprintConfig,
+    on_air: int | None = None,
 ) -> tuple[Match | None, float, float]:
     """The match, and the seconds spent fingerprinting and matching."""
     started = time.perf_counter()
     query = fingerprint(samples, config)
     fingerprinted = time.perf_counter()
-    match = matcher.identify(query)
+    match = matcher.identify(query, on_air)
     return match, fingerprinted - started, time.perf_counter() - fingerprinted
+
+
+def decision(match: Match | None) -> dict[str, Any] | None:
+    """What a match decides, for comparing two runs (the runner-up count is not a decision)."""
+    return None if match is None else {**asdict(match), "runner_up_aligned": None}
+
+
+def first_check_ms(matcher: LandmarkMatcher, track_ids: list[int]) -> dict[str, float] | None:
+    """Time of the first on-air lookup of each track (the scan that finds its entries), where
+    the index has one (older commits do not)."""
+    lookup_track = getattr(matcher.index, "lookup_track", None)
+    if lookup_track is None:
+        return None
+    seconds = []
+    for track_id in track_ids:
+        started = time.perf_counter()
+        lookup_track(np.zeros(1, dtype=np.int64), track_id)
+        seconds.append(time.perf_counter() - started)
+    return percentiles_ms(seconds)
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -98,16 +147,32 @@ def summarise(outcomes: list[dict[str, Any]], source_of_track: dict[int, str]) -
         "total_ms": percentiles_ms([e["fingerprint_s"] + e["match_s"] for e in outcomes]),
         "fingerprint_ms": percentiles_ms([e["fingerprint_s"] for e in outcomes]),
         "match_ms": percentiles_ms([e["match_s"] for e in outcomes]),
+        "on_air_total_ms": {
+            "song_still_on_air": percentiles_ms(
+                [e["on_air_fingerprint_s"] + e["on_air_match_s"] for e in outcomes if e["expected"]]
+            ),
+            "another_track_on_air": percentiles_ms(
+                [
+                    e["on_air_fingerprint_s"] + e["on_air_match_s"]
+                    for e in outcomes
+                    if not e["expected"]
+                ]
+            ),
+        },
+        "answers_changed_by_on_air": sum(e["on_air_decision"] != e["decision"] for e in outcomes),
         "postings_per_query": float(np.mean([e["postings"] for e in outcomes])),
     }
 
 
 def gathered_postings(matcher: LandmarkMatcher, samples: np.ndarray) -> int:
     """Index entries the query gathers under every speed hypothesis (after the per-hash cap).
-    Asks the matcher for its own query hashes, a private method that an older commit also has,
-    so the same script measures a before and an after."""
+    Asks the matcher for its own query hashes, a private method (named `_query_hashes` in older
+    commits, so the same script measures a before and an after)."""
     query = fingerprint(samples, matcher.fingerprint_config)
-    hashes = matcher._query_hashes(query)[0]
+    if hasattr(matcher, "_query"):
+        hashes = matcher._query(query).hashes
+    else:
+        hashes = matcher._query_hashes(query)[0]  # type: ignore[attr-defined]
     return int(
         matcher.index.lookup(hashes, matcher.match_config.max_postings_per_hash).track_ids.size
     )
@@ -131,19 +196,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     config = FingerprintConfig()
-    store = CatalogStore(create_catalog_engine(args.database_url))
-    tracks = store.list_tracks()
-    catalog = store.load_index()
-    store.engine.dispose()
+    catalog, padded, tracks, build_s = real_catalog_padded(args.database_url, args.hours)
     source_of_track = {track.id: str(Path(track.source_path).resolve()) for track in tracks}
     audio_s = sum(track.duration_s for track in tracks)
-    # `columns` was private (`_columns`) before this benchmark existed; the fallback lets the
-    # same script measure an older commit.
-    columns = getattr(catalog, "columns", None) or catalog._columns  # type: ignore[attr-defined]
-    hashes, track_ids, frames, _ = columns()
-    started = time.perf_counter()
-    padded = padded_index(hashes, track_ids, frames, audio_s, args.hours)
-    build_s = time.perf_counter() - started
     baseline = f"{audio_s / 3600:.2f} h, defaults"
     matchers = {baseline: LandmarkMatcher(catalog, config, MatchConfig())}
     for overrides in args.configs:
@@ -160,13 +215,23 @@ def main() -> None:
         set(source_of_track.values()),
         config.sample_rate_hz,
     )
+    track_of_source = {source: track for track, source in source_of_track.items()}
+    catalogued_ids = sorted(source_of_track)
+    first_checks = {
+        name: first_check_ms(matcher, catalogued_ids) for name, matcher in matchers.items()
+    }
     outcomes: dict[str, list[dict[str, Any]]] = {name: [] for name in matchers}
     # In turns, one snippet through every matcher, so a change in the machine's load falls on
     # all of them alike.
-    for entry in snippets:
+    for number, entry in enumerate(snippets):
+        expected_id = track_of_source.get(entry["expected"]) if entry["expected"] else None
+        on_air = expected_id or catalogued_ids[number % len(catalogued_ids)]
         for name, matcher in matchers.items():
             match, fingerprint_s, match_s = timed_identify(
                 matcher, entry["samples"], matcher.fingerprint_config
+            )
+            on_air_match, on_air_fingerprint_s, on_air_match_s = timed_identify(
+                matcher, entry["samples"], matcher.fingerprint_config, on_air
             )
             outcomes[name].append(
                 {
@@ -176,6 +241,11 @@ def main() -> None:
                     "track_id": None if match is None else match.track_id,
                     "fingerprint_s": fingerprint_s,
                     "match_s": match_s,
+                    "decision": decision(match),
+                    "on_air": on_air,
+                    "on_air_decision": decision(on_air_match),
+                    "on_air_fingerprint_s": on_air_fingerprint_s,
+                    "on_air_match_s": on_air_match_s,
                     "postings": gathered_postings(matcher, entry["samples"]),
                 }
             )
@@ -191,6 +261,7 @@ def main() -> None:
         "entries": {"baseline": len(catalog), "padded": len(padded)},
         "index_gb": {"baseline": catalog.nbytes / 1e9, "padded": padded.nbytes / 1e9},
         "padding_build_s": build_s,
+        "first_check_of_a_track_ms": first_checks,
         "results": results,
     }
     print(json.dumps(report, indent=1))

@@ -61,3 +61,52 @@ def test_merge_and_remove_track(
 def test_hashes_wider_than_the_layout_are_rejected() -> None:
     with pytest.raises(ValueError, match="bits"):
         HashIndex([1 << HASH_BITS], [1], [0])
+
+
+few_tracks = st.lists(
+    st.tuples(st.integers(0, 8), st.integers(1, 3), st.integers(0, 10**6)),
+    max_size=80,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(few_tracks, st.lists(st.integers(-2, 10), max_size=5))
+def test_lookup_of_one_track_is_the_full_lookup_restricted_to_it(
+    rows: list[tuple[int, int, int]], extra: list[int]
+) -> None:
+    """Same entries, same query positions, and the same hashes skipped as too common: a hash is
+    common by its count in the whole index, not in the track."""
+    index = _as_index(rows)
+    query = [row[0] for row in rows[::2]] + extra
+    for cap in (None, 1, 2, 3):
+        everything = index.lookup(query, cap)
+        for track in (1, 2, 3, 4):
+            # The second answer comes from the entries kept after the first.
+            for mine in (index.lookup_track(query, track, cap) for _ in range(2)):
+                of_track = everything.track_ids == track
+                assert set(mine.track_ids.tolist()) <= {track}
+                assert sorted(
+                    zip(mine.query_positions.tolist(), mine.frames.tolist(), strict=True)
+                ) == sorted(
+                    zip(
+                        everything.query_positions[of_track].tolist(),
+                        everything.frames[of_track].tolist(),
+                        strict=True,
+                    )
+                )
+
+
+@settings(max_examples=30, deadline=None)
+@given(few_tracks, st.lists(st.integers(-2, 10), max_size=5))
+def test_posting_counts_are_what_lookup_gathers(
+    rows: list[tuple[int, int, int]], extra: list[int]
+) -> None:
+    index = _as_index(rows)
+    query = [row[0] for row in rows[::2]] + extra
+    for cap in (None, 1, 2, 3):
+        counts = index.posting_counts(query, cap)
+        gathered = np.bincount(index.lookup(query, cap).query_positions, minlength=len(query))
+        assert counts.tolist() == gathered.tolist()
+        for wanted, count in zip(query, counts.tolist(), strict=True):
+            total = sum(1 for value, _, _ in rows if value == wanted)
+            assert count == (0 if cap is not None and total > cap else total)

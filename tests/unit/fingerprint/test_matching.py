@@ -3,7 +3,10 @@ and answers "no match" for silence, noise and music that is not in the catalog."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +14,8 @@ from hypothesis import strategies as st
 from fingerv7.core.fingerprint import (
     FingerprintConfig,
     HashIndex,
+    HashLookup,
+    HashPostings,
     LandmarkMatcher,
     MatchConfig,
     Peaks,
@@ -288,3 +293,66 @@ def test_a_passage_two_recordings_share_is_named_after_the_one_on_air(
     changed = shared.identify(only_in_2, on_air=1)
     assert changed is not None and changed.track_id == 2  # a real song change is not held back
     assert changed == shared.identify(only_in_2)
+
+
+class _CountingIndex:
+    """The matcher's index, counting how often the whole catalog is searched."""
+
+    def __init__(self, index: HashLookup) -> None:
+        self.index = index
+        self.whole_lookups = 0
+
+    @property
+    def frame_count(self) -> int:
+        return self.index.frame_count
+
+    def lookup(self, query: npt.ArrayLike, cap: int | None = None) -> HashPostings:
+        self.whole_lookups += 1
+        return self.index.lookup(query, cap)
+
+    def lookup_track(
+        self, query: npt.ArrayLike, track: int, cap: int | None = None
+    ) -> HashPostings:
+        return self.index.lookup_track(query, track, cap)
+
+    def posting_counts(self, query: npt.ArrayLike, cap: int | None = None) -> npt.NDArray[np.int64]:
+        return self.index.posting_counts(query, cap)
+
+
+def test_the_song_on_air_is_confirmed_from_its_own_entries(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    """The next window of the song on air gets the whole search's answer (track, offset, votes,
+    score) without the whole catalog being searched; when the track on air no longer passes,
+    the whole search runs and its answer stands."""
+    counting = _CountingIndex(matcher.index)
+    confirming = LandmarkMatcher(counting, CONFIG, MatchConfig())
+    noisy = _clip(songs[44], 12.5)
+    clips = {
+        11: _clip(songs[11], 3.0),
+        33: _clip(songs[33], 8.0),
+        44: mix_at_snr(noisy, white_noise(5, noisy.size), 0.0),
+    }
+    for track_id, clip in clips.items():
+        query = fingerprint(_query(clip), CONFIG)
+        whole = matcher.identify(query)
+        assert whole is not None and whole.track_id == track_id
+        counting.whole_lookups = 0
+        assert confirming.identify(query, on_air=track_id) == replace(whole, runner_up_aligned=0)
+        assert counting.whole_lookups == 0
+        assert confirming.identify(query, on_air=22) == whole
+        assert counting.whole_lookups == 1
+    unknown = fingerprint(_query(synthesize_song(904, 10.0)), CONFIG)
+    assert confirming.identify(unknown, on_air=11) is None
+
+
+def test_with_the_runner_up_test_on_the_whole_catalog_is_always_searched(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    """Other tracks' alignments decide under that test, so the track on air cannot decide alone."""
+    counting = _CountingIndex(matcher.index)
+    strict = LandmarkMatcher(counting, CONFIG, MatchConfig(min_runner_up_ratio=3.0))
+    query = fingerprint(_query(_clip(songs[11], 3.0)), CONFIG)
+    match = strict.identify(query, on_air=11)
+    assert match is not None and match.track_id == 11
+    assert counting.whole_lookups == 1

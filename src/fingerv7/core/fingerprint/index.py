@@ -7,6 +7,8 @@ vectorised pass, far faster than asking the database per query (see docs/fingerp
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +21,10 @@ IntArray = npt.NDArray[np.int64]
 
 _FRAME_BITS = 32
 _FRAME_MASK = (1 << _FRAME_BITS) - 1
+# Tracks whose entries `lookup_track` keeps at hand: the songs on air on a worker's streams.
+# About 16 bytes per entry, some 100 KB for a four-minute track.
+_TRACKS_KEPT = 256
+_SCAN_CHUNK = 1 << 22
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,17 @@ class HashLookup(Protocol):
         self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
     ) -> HashPostings: ...
 
+    def lookup_track(
+        self,
+        query_hashes: npt.ArrayLike,
+        track_id: int,
+        max_postings_per_hash: int | None = None,
+    ) -> HashPostings: ...
+
+    def posting_counts(
+        self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
+    ) -> IntArray: ...
+
 
 class HashIndex:
     """Immutable; entries sorted by hash behind a direct-address table of run starts.
@@ -56,7 +73,7 @@ class HashIndex:
     speed variants are used).
     """
 
-    __slots__ = ("_entries", "_frame_count", "_starts", "_variants")
+    __slots__ = ("_entries", "_frame_count", "_starts", "_tracks_kept", "_tracks_lock", "_variants")
 
     def __init__(
         self,
@@ -79,6 +96,8 @@ class HashIndex:
         self._variants = (
             None if variant_array is None or not variant_array.any() else variant_array[order]
         )
+        self._tracks_kept: OrderedDict[int, tuple[IntArray, IntArray]] = OrderedDict()
+        self._tracks_lock = threading.Lock()
 
     @classmethod
     def empty(cls) -> HashIndex:
@@ -124,6 +143,19 @@ class HashIndex:
         keep = tracks != track_id
         return HashIndex(hashes[keep], tracks[keep], frames[keep], variants[keep])
 
+    def posting_counts(
+        self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
+    ) -> IntArray:
+        """How many entries each query hash has in the whole index; 0 for a hash skipped as too
+        common (more than `max_postings_per_hash`) or out of range. Costs no gathering."""
+        wanted = np.asarray(query_hashes, dtype=np.int64)
+        valid = (wanted >= 0) & (wanted < 1 << HASH_BITS)
+        keys = np.where(valid, wanted, 0)
+        counts = np.where(valid, self._starts[keys + 1] - self._starts[keys], 0)
+        if max_postings_per_hash is not None:
+            counts[counts > max_postings_per_hash] = 0
+        return counts
+
     def lookup(
         self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
     ) -> HashPostings:
@@ -133,23 +165,37 @@ class HashIndex:
         about which track it is and would dominate the cost of voting.
         """
         wanted = np.asarray(query_hashes, dtype=np.int64)
-        valid = (wanted >= 0) & (wanted < 1 << HASH_BITS)
-        keys = np.where(valid, wanted, 0)
-        starts = self._starts[keys]
-        counts = np.where(valid, self._starts[keys + 1] - starts, 0)
-        if max_postings_per_hash is not None:
-            counts[counts > max_postings_per_hash] = 0
-        total = int(counts.sum())
-        query_positions = np.repeat(np.arange(wanted.size, dtype=np.int64), counts)
-        first_of_run = np.cumsum(counts) - counts
-        positions = (
-            np.arange(total, dtype=np.int64)
-            - np.repeat(first_of_run, counts)
-            + np.repeat(starts, counts)
+        counts = self.posting_counts(wanted, max_postings_per_hash)
+        run_starts = self._starts[np.where(counts > 0, wanted, 0)]
+        query_positions, positions = _expand_runs(run_starts, counts)
+        return self._postings(query_positions, positions)
+
+    def lookup_track(
+        self,
+        query_hashes: npt.ArrayLike,
+        track_id: int,
+        max_postings_per_hash: int | None = None,
+    ) -> HashPostings:
+        """What :meth:`lookup` would return, restricted to the entries of one track, in a time
+        that does not grow with the catalog (after the track's first lookup, which scans it).
+
+        The same hashes are skipped as in :meth:`lookup` (by their count in the whole index),
+        so votes counted on the result are the track's votes in a full lookup.
+        """
+        wanted = np.asarray(query_hashes, dtype=np.int64)
+        searchable = self.posting_counts(wanted, max_postings_per_hash) > 0
+        positions_of_track, hashes_of_track = self._entries_of_track(track_id)
+        first = np.searchsorted(hashes_of_track, wanted, side="left")
+        counts = np.where(
+            searchable, np.searchsorted(hashes_of_track, wanted, side="right") - first, 0
         )
+        query_positions, in_track = _expand_runs(first, counts)
+        return self._postings(query_positions, positions_of_track[in_track])
+
+    def _postings(self, query_positions: IntArray, positions: IntArray) -> HashPostings:
         entries = self._entries[positions]
         variants = (
-            np.zeros(total, dtype=np.int64)
+            np.zeros(positions.size, dtype=np.int64)
             if self._variants is None
             else self._variants[positions].astype(np.int64)
         )
@@ -159,6 +205,43 @@ class HashIndex:
             variants=variants,
             frames=entries & _FRAME_MASK,
         )
+
+    def _entries_of_track(self, track_id: int) -> tuple[IntArray, IntArray]:
+        """Positions of a track's entries (ascending, so in hash order) and their hashes."""
+        with self._tracks_lock:
+            kept = self._tracks_kept.get(track_id)
+            if kept is not None:
+                self._tracks_kept.move_to_end(track_id)
+                return kept
+        # One pass over the entries, in chunks so no temporary grows with the catalog.
+        low, high = track_id << _FRAME_BITS, (track_id + 1) << _FRAME_BITS
+        found = [
+            start + np.flatnonzero((chunk >= low) & (chunk < high))
+            for start in range(0, self._entries.size, _SCAN_CHUNK)
+            for chunk in (self._entries[start : start + _SCAN_CHUNK],)
+        ]
+        positions = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        hashes = np.searchsorted(self._starts, positions, side="right") - 1
+        kept = (positions.astype(np.int64), hashes.astype(np.int64))
+        with self._tracks_lock:
+            self._tracks_kept[track_id] = kept
+            while len(self._tracks_kept) > _TRACKS_KEPT:
+                self._tracks_kept.popitem(last=False)
+        return kept
+
+
+def _expand_runs(run_starts: IntArray, run_lengths: IntArray) -> tuple[IntArray, IntArray]:
+    """For runs `[start, start + length)`, every position in them, with the number of the run
+    it belongs to (vectorised: no loop over runs)."""
+    total = int(run_lengths.sum())
+    run_numbers = np.repeat(np.arange(run_lengths.size, dtype=np.int64), run_lengths)
+    first_of_run = np.cumsum(run_lengths) - run_lengths
+    positions = (
+        np.arange(total, dtype=np.int64)
+        - np.repeat(first_of_run, run_lengths)
+        + np.repeat(run_starts, run_lengths)
+    )
+    return run_numbers, positions
 
 
 def track_frame_count(track_ids: IntArray, frames: IntArray) -> int:

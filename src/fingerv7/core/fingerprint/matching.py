@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
 from fingerv7.core.fingerprint.hashing import Fingerprint, hash_peaks_at_speeds
-from fingerv7.core.fingerprint.index import HashLookup
+from fingerv7.core.fingerprint.index import HashLookup, HashPostings
 from fingerv7.core.fingerprint.significance import chance_alignment_score
 
 IntArray = npt.NDArray[np.int64]
@@ -77,6 +77,7 @@ class LandmarkMatcher:
         if match_config.min_runner_up_ratio > 0:
             floor = min(floor, int(floor // match_config.min_runner_up_ratio) + 1)
         self._vote_floor = max(1, floor)
+        self._bin_frames = match_config.offset_bin_frames
         self._reference_share = min(
             1.0,
             (reference.peaks_per_second * reference.fan_out)
@@ -92,67 +93,75 @@ class LandmarkMatcher:
         the answer: two recordings that share a passage (a version, a reprise) both line up
         in it, and the one already playing is the one on air. At a real song change the old
         track no longer passes, so the new one is named as soon as it would be without this.
+
+        That rule also makes most windows cheap: `on_air` is checked first against its own
+        entries only, which costs the same whatever the catalog's size, and the whole catalog
+        is searched only when it does not pass. The answer is the one the whole search gives
+        (its votes, score and offset are the same), except `runner_up_aligned`, which that
+        check does not count (0). With the runner-up test on (`min_runner_up_ratio`), other
+        tracks decide too, so the whole catalog is always searched.
         """
-        hashes, anchor_frames, pairs, hypotheses, hashes_per_hypothesis = self._query_hashes(
-            fingerprint
-        )
-        if hashes.size == 0:
+        query = self._query(fingerprint)
+        if query.hashes.size == 0:
             return None
-        hits = self.index.lookup(hashes, self.match_config.max_postings_per_hash)
-        if hits.track_ids.size == 0:
-            return None
-        bin_frames = self.match_config.offset_bin_frames
-        offsets = hits.frames - anchor_frames[hits.query_positions]
-        offset_bins = np.floor_divide(offsets, bin_frames) + (1 << (_OFFSET_BITS - 1))
-        hypothesis = hypotheses[hits.query_positions]
-        candidate = (
-            hits.track_ids << _VARIANT_BITS | hits.variants
-        ) << _HYPOTHESIS_BITS | hypothesis
-        keys = candidate << _OFFSET_BITS | np.clip(offset_bins, 0, (1 << _OFFSET_BITS) - 1)
-        hits_per_hypothesis = np.bincount(hypothesis, minlength=hashes_per_hypothesis.size)
-        # Most hits are chance hits alone in their cell; only cells that can reach the vote
-        # floor are sorted and counted exactly.
-        may_count = _may_reach(keys, self._vote_floor)
-        if not may_count.any():
-            return None
-        keys, offsets = keys[may_count], offsets[may_count]
-        query_positions = hits.query_positions[may_count]
-        unique_keys, scores = _cell_scores(keys)
-
-        def decide_at(cell: int) -> Match | None:
-            # The offset reported is the median of the hits in the winning pair of bins, which
-            # is finer than the bin edge.
-            winners = (keys == unique_keys[cell]) | (keys == unique_keys[cell] + 1)
-            offset_frames = float(np.median(offsets[winners]))
-            # A loop or sample shared by two recordings lines up the same few hash values again
-            # and again; a true match lines up many different ones. Only distinct values count
-            # as evidence in the score.
-            distinct = int(np.unique(hashes[query_positions[winners]]).size)
-            independent = (
-                _independent_runner_up(keys, pairs[query_positions], winners)
-                if self.match_config.min_runner_up_ratio > 0
-                else 0
-            )
-            return self._decide(
-                unique_keys,
-                scores,
-                cell,
-                offset_frames,
-                distinct,
-                hashes_per_hypothesis,
-                hits_per_hypothesis,
-                independent,
-            )
-
-        best = int(np.argmax(scores))
-        cell_tracks = unique_keys >> (_OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS)
-        if on_air is not None and int(cell_tracks[best]) != on_air:
-            on_air_cells = np.flatnonzero(cell_tracks == on_air)
-            if on_air_cells.size:
-                kept = decide_at(int(on_air_cells[np.argmax(scores[on_air_cells])]))
+        cap = self.match_config.max_postings_per_hash
+        # The chance score needs what the whole catalog answers for the query: the number of
+        # hits per hypothesis is known from the run lengths, without gathering them.
+        hits_per_hypothesis = np.bincount(
+            query.hypotheses,
+            weights=self.index.posting_counts(query.hashes, cap),
+            minlength=query.hashes_per_hypothesis.size,
+        ).astype(np.int64)
+        if on_air is not None and self.match_config.min_runner_up_ratio == 0:
+            on_air_hits = self.index.lookup_track(query.hashes, on_air, cap)
+            votes = _Votes.count(query, on_air_hits, self._bin_frames, self._vote_floor)
+            if votes is not None:
+                kept = self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
                 if kept is not None:
                     return kept
-        return decide_at(best)
+            on_air = None  # it does not pass, so the whole search would not keep it either
+        hits = self.index.lookup(query.hashes, cap)
+        votes = _Votes.count(query, hits, self._bin_frames, self._vote_floor)
+        if votes is None:
+            return None
+        best = votes.best_cell()
+        if on_air is not None and votes.track_of(best) != on_air:
+            on_air_cells = np.flatnonzero(votes.cell_tracks() == on_air)
+            if on_air_cells.size:
+                on_air_best = int(on_air_cells[np.argmax(votes.scores[on_air_cells])])
+                kept = self._decide_cell(query, votes, on_air_best, hits_per_hypothesis)
+                if kept is not None:
+                    return kept
+        return self._decide_cell(query, votes, best, hits_per_hypothesis)
+
+    def _decide_cell(
+        self, query: _Query, votes: _Votes, cell: int, hits_per_hypothesis: IntArray
+    ) -> Match | None:
+        # The offset reported is the median of the hits in the winning pair of bins, which is
+        # finer than the bin edge.
+        winners = (votes.keys == votes.unique_keys[cell]) | (
+            votes.keys == votes.unique_keys[cell] + 1
+        )
+        offset_frames = float(np.median(votes.offsets[winners]))
+        # A loop or sample shared by two recordings lines up the same few hash values again and
+        # again; a true match lines up many different ones. Only distinct values count as
+        # evidence in the score.
+        distinct = int(np.unique(query.hashes[votes.query_positions[winners]]).size)
+        independent = (
+            _independent_runner_up(votes.keys, query.pairs[votes.query_positions], winners)
+            if self.match_config.min_runner_up_ratio > 0
+            else 0
+        )
+        return self._decide(
+            votes.unique_keys,
+            votes.scores,
+            cell,
+            offset_frames,
+            distinct,
+            query.hashes_per_hypothesis,
+            hits_per_hypothesis,
+            independent,
+        )
 
     def _decide(
         self,
@@ -169,8 +178,8 @@ class LandmarkMatcher:
         key = int(keys[best])
         hypothesis = (key >> _OFFSET_BITS) & ((1 << _HYPOTHESIS_BITS) - 1)
         variant = (key >> (_OFFSET_BITS + _HYPOTHESIS_BITS)) & ((1 << _VARIANT_BITS) - 1)
-        track_id = key >> (_OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS)
-        track_of_key = keys >> (_OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS)
+        track_id = key >> _TRACK_SHIFT
+        track_of_key = keys >> _TRACK_SHIFT
         others = scores[track_of_key != track_id]
         runner_up = int(others.max()) if others.size else 0
         query_count = max(1, int(hashes_per_hypothesis[hypothesis]))
@@ -202,9 +211,7 @@ class LandmarkMatcher:
             distinct_hashes=distinct,
         )
 
-    def _query_hashes(
-        self, fingerprint: Fingerprint
-    ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+    def _query(self, fingerprint: Fingerprint) -> _Query:
         """Hashes of every speed hypothesis, concatenated, with their anchor frames, peak pairs
         and hypothesis number."""
         speeds = self.match_config.query_speeds
@@ -232,13 +239,75 @@ class LandmarkMatcher:
             )
             all_hypotheses.append(np.full(hashed.hashes.size, number, dtype=np.int64))
             per_hypothesis[number] = hashed.hashes.size
-        return (
-            np.concatenate(all_hashes),
-            np.concatenate(all_frames),
-            np.concatenate(all_pairs),
-            np.concatenate(all_hypotheses),
-            per_hypothesis,
+        return _Query(
+            hashes=np.concatenate(all_hashes),
+            anchor_frames=np.concatenate(all_frames),
+            pairs=np.concatenate(all_pairs),
+            hypotheses=np.concatenate(all_hypotheses),
+            hashes_per_hypothesis=per_hypothesis,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """A clip's hashes under every speed hypothesis (see `LandmarkMatcher._query`)."""
+
+    hashes: IntArray
+    anchor_frames: IntArray
+    pairs: IntArray
+    hypotheses: IntArray
+    hashes_per_hypothesis: IntArray
+
+
+_TRACK_SHIFT = _OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS
+
+
+@dataclass(frozen=True, slots=True)
+class _Votes:
+    """The hits that may reach the vote floor, one key per (track, variant, hypothesis,
+    offset bin), and the score of each distinct key (see `_cell_scores`)."""
+
+    keys: IntArray
+    offsets: IntArray
+    query_positions: IntArray
+    unique_keys: IntArray
+    scores: IntArray
+
+    @classmethod
+    def count(cls, query: _Query, hits: HashPostings, bin_frames: int, floor: int) -> _Votes | None:
+        """None when no cell can reach `floor`."""
+        if hits.track_ids.size == 0:
+            return None
+        offsets = hits.frames - query.anchor_frames[hits.query_positions]
+        offset_bins = np.floor_divide(offsets, bin_frames) + (1 << (_OFFSET_BITS - 1))
+        hypothesis = query.hypotheses[hits.query_positions]
+        candidate = (
+            hits.track_ids << _VARIANT_BITS | hits.variants
+        ) << _HYPOTHESIS_BITS | hypothesis
+        keys = candidate << _OFFSET_BITS | np.clip(offset_bins, 0, (1 << _OFFSET_BITS) - 1)
+        # Most hits are chance hits alone in their cell; only cells that can reach the vote
+        # floor are sorted and counted exactly.
+        may_count = _may_reach(keys, floor)
+        if not may_count.any():
+            return None
+        keys = keys[may_count]
+        unique_keys, scores = _cell_scores(keys)
+        return cls(
+            keys=keys,
+            offsets=offsets[may_count],
+            query_positions=hits.query_positions[may_count],
+            unique_keys=unique_keys,
+            scores=scores,
+        )
+
+    def best_cell(self) -> int:
+        return int(np.argmax(self.scores))
+
+    def cell_tracks(self) -> IntArray:
+        return self.unique_keys >> _TRACK_SHIFT
+
+    def track_of(self, cell: int) -> int:
+        return int(self.unique_keys[cell]) >> _TRACK_SHIFT
 
 
 def _cell_scores(keys: IntArray) -> tuple[IntArray, IntArray]:
@@ -291,9 +360,8 @@ def _independent_runner_up(
     align (under any speed hypothesis). A second copy of the winning recording lines up the same
     pairs and so does not count against it; music merely like the query (shared timbres, key,
     beat grid) lines up its own pairs about as well as the winner does."""
-    track_shift = _OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS
-    winner_track = int(keys[winners][0]) >> track_shift
-    others = ((keys >> track_shift) != winner_track) & ~np.isin(hit_pairs, hit_pairs[winners])
+    winner_track = int(keys[winners][0]) >> _TRACK_SHIFT
+    others = ((keys >> _TRACK_SHIFT) != winner_track) & ~np.isin(hit_pairs, hit_pairs[winners])
     if not others.any():
         return 0
     return int(_cell_scores(keys[others])[1].max())
