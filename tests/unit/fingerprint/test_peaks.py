@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -130,3 +132,54 @@ def test_banded_density_is_capped_per_second(spectrogram: np.ndarray) -> None:
     assert np.bincount(blocks).max(initial=0) <= config.peaks_per_second + 2
     # the same candidates, only chosen differently: never fewer peaks than without bands
     assert len(peaks) == len(unbanded)
+
+
+def _loud_then_quiet() -> np.ndarray:
+    """Two loud seconds, then one quiet second: isolated maxima 30 dB above a quiet frame but
+    20 dB under what their bins usually hold (a quiet passage of a louder track), and between
+    them maxima only 15 dB above the frame, as noise makes."""
+    frames_per_block = round(CONFIG.frames_per_second)
+    picture = np.full((3 * frames_per_block, CONFIG.fft_size // 2 + 1), -30, np.float32)
+    picture[2 * frames_per_block :] = -80.0
+    for frame in range(4, 3 * frames_per_block, 14):
+        for bin_ in range(20, 230, 60):  # fewer than the density quota
+            loud = frame < 2 * frames_per_block
+            picture[frame, bin_] = -5.0 if loud else -50.0
+            if not loud:
+                picture[frame + 7, bin_ + 15] = -65.0
+    return picture
+
+
+def test_a_quiet_passage_still_gives_peaks_by_standing_out_of_its_frame() -> None:
+    picture = _loud_then_quiet()
+    quiet_from = 2 * round(CONFIG.frames_per_second)
+    with_frame_test = find_peaks(picture, CONFIG)
+    bin_test_only = find_peaks(picture, replace(CONFIG, min_peak_db_above_frame_median=None))
+    assert np.sum(with_frame_test.frames >= quiet_from) >= 12
+    assert np.all(with_frame_test.levels_db[with_frame_test.frames >= quiet_from] == -50.0)
+    assert np.sum(bin_test_only.frames >= quiet_from) == 0
+    # the loud seconds are unchanged
+    assert np.sum(with_frame_test.frames < quiet_from) == np.sum(bin_test_only.frames < quiet_from)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spectrograms())
+def test_every_peak_stands_out_of_its_bin_or_of_its_frame(spectrogram: np.ndarray) -> None:
+    peaks = find_peaks(spectrogram, CONFIG)
+    band = spectrogram[:, CONFIG.min_frequency_bin : CONFIG.max_frequency_bin + 1]
+    bin_level = np.median(band, axis=0)
+    frame_level = np.median(band, axis=1)
+    assert CONFIG.min_peak_db_above_frame_median is not None
+    for frame, bin_, level in zip(peaks.frames, peaks.bins, peaks.levels_db, strict=True):
+        f, b = int(np.rint(frame)), int(np.rint(bin_)) - CONFIG.min_frequency_bin
+        candidates = [
+            (ff, bb)
+            for ff in (f - 1, f, f + 1)
+            for bb in (b - 1, b, b + 1)
+            if 0 <= ff < band.shape[0] and 0 <= bb < band.shape[1] and band[ff, bb] == level
+        ]
+        assert any(
+            level > bin_level[bb] + CONFIG.min_peak_db_above_median
+            or level > frame_level[ff] + CONFIG.min_peak_db_above_frame_median
+            for ff, bb in candidates
+        )

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 # every catalog track. Bump it whenever catalog hashes change: a catalog made by another version
 # is then refused at load time instead of silently not matching (docs/fingerprint.md).
 # 1: one density ranking by level. 2: density control takes frequency bands in turn.
-CATALOG_FINGERPRINT_VERSION = 2
+# 3: a peak may also pass by standing out of its own frame (quiet passages).
+CATALOG_FINGERPRINT_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,11 @@ class FingerprintConfig:
     reference_neighbourhood_frames: int = 9
     reference_neighbourhood_bins: int = 10
     min_peak_db_above_median: float = 6.0  # reject flat regions (noise floor, silence)
+    # ... or stand this far above the median of its own frame. A quiet passage sits below its
+    # bins' usual level, so the test above found 1-2 peaks per second there and such snippets
+    # could not match; held notes fail it too. Noise maxima stand ~6-13 dB above their frame's
+    # median, music's spectral lines 20-60 dB. None: the bin test alone (version 2).
+    min_peak_db_above_frame_median: float | None = 20.0
     silence_floor_db: float = -70.0  # absolute floor, dB relative to a full-scale sine
     peaks_per_second: int = 30  # density control, enforced per one-second block
     # Density control takes peaks from these frequency bands in turn (each band's strongest, then

@@ -1,7 +1,8 @@
 """Peak picking: the local maxima of the spectrogram that survive noise and re-encoding.
 
 A peak must be the maximum of its time-frequency neighbourhood, stand above the level that bin
-usually has (so steady noise does not count), and be among the strongest few of its second
+usually has (so steady noise does not count) or far above the rest of its own frame (so a quiet
+passage or a held note still gives peaks), and be among the strongest few of its second
 (density control keeps storage per hour bounded). Positions are refined below one bin/frame by
 parabolic interpolation, so hashes can be recomputed exactly under a speed hypothesis.
 """
@@ -79,9 +80,11 @@ def find_segment_peaks(
     size = (2 * config.neighbourhood_frames + 1, 2 * config.neighbourhood_bins + 1)
     local_max = band == maximum_filter(band, size=size, mode="nearest")
     typical_level = np.median(band, axis=0, keepdims=True)
-    strong = (band > typical_level + config.min_peak_db_above_median) & (
-        band > config.silence_floor_db
-    )
+    strong = band > typical_level + config.min_peak_db_above_median
+    if config.min_peak_db_above_frame_median is not None:
+        frame_level = np.median(band, axis=1, keepdims=True)
+        strong |= band > frame_level + config.min_peak_db_above_frame_median
+    strong &= band > config.silence_floor_db
     candidates = local_max & strong
     candidates[: core[0]] = False
     candidates[core[1] :] = False
