@@ -6,6 +6,8 @@ set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES="drascula-music colobot-common-sounds hyperrogue-music asc-music fretsonfire-songs-muldjord"
+# Never catalogued: the larger negative set (make_queries.py --negatives-only), 41 recordings.
+PACKAGES="$PACKAGES wesnoth-1.16-music"
 TOOLS="sox libsox-fmt-mp3 espeak-ng"
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $PACKAGES $TOOLS
