@@ -346,8 +346,9 @@ def _may_reach(keys: IntArray, floor: int) -> npt.NDArray[np.bool_]:
     def bucket(values: IntArray) -> npt.NDArray[np.intp]:
         return ((values.astype(np.uint64) * _BUCKET_HASH) >> shift).astype(np.intp)
 
-    per_bucket = np.bincount(bucket(keys), minlength=1 << bits)
-    here = per_bucket[bucket(keys)]
+    own_bucket = bucket(keys)
+    per_bucket = np.bincount(own_bucket, minlength=1 << bits)
+    here = per_bucket[own_bucket]
     return (here + per_bucket[bucket(keys + 1)] >= floor) | (
         per_bucket[bucket(keys - 1)] + here >= floor
     )
