@@ -14,7 +14,13 @@ measured in the same run on the same windows.
 
 Reports per catalog the CPU seconds per window (fingerprint + identify; decoding excluded),
 the share of windows the on-air check settled, what the sampled windows cost with the whole
-search, and the answers, so the two runs can be compared window by window.
+search, and the answers, so the two runs can be compared window by window. Per play too: the
+windows' answers become rows as a worker logs them (`PlayTracker`: a recording heard again
+within the duplicate window continues its play), scored against the timetable with
+`fingerv7.testing.airplay` (no database, no real-time stream: `bench_radio_hour.py` runs those).
+`--configs` compares matcher settings on the one padded catalog, for example the search budget:
+
+    --configs '{}' '{"max_search_postings": null}'
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +45,13 @@ from make_queries import RATE
 from tests.audio_factory import mp3_round_trip
 
 from fingerv7.core.fingerprint import FingerprintConfig, LandmarkMatcher, MatchConfig, fingerprint
+from fingerv7.playlog.dedupe import PlayTracker
+from fingerv7.testing.airplay import Airing, LoggedRow, score_airplay
+from fingerv7.worker.settings import WorkerSettings
+
+DUPLICATE_WINDOW_S = float(
+    WorkerSettings.model_fields["duplicate_prevention_window_seconds"].default
+)
 
 
 def identify_in_order(
@@ -93,6 +107,31 @@ def summarise(windows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def per_play(
+    windows: list[dict[str, Any]], airings: list[Airing], source_of_track: dict[int, str]
+) -> dict[str, object]:
+    """The windows' answers logged as a worker logs them, scored against the timetable."""
+    tracker = PlayTracker(DUPLICATE_WINDOW_S)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = []
+    for window in windows:
+        if window["track_id"] is None:
+            continue
+        source = source_of_track[window["track_id"]]
+        if tracker.observe(source, start + timedelta(seconds=window["end_s"])).is_new_play:
+            rows.append(LoggedRow(window["end_s"], frozenset({source}), Path(source).name))
+    score = score_airplay(airings, rows)
+    wrong = [
+        {"at_s": row.at_s, "named": row.label, "on_air": _on_air_at(airings, row.at_s)}
+        for row in score.wrong
+    ]
+    return score.summary() | {"wrong rows, which": wrong}
+
+
+def _on_air_at(airings: list[Airing], at_s: float) -> list[str]:
+    return [a.label for a in airings if a.start_s <= at_s <= a.end_s]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", required=True, help="a catalog bench_real_corpus made")
@@ -102,6 +141,13 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=6.0)
     parser.add_argument("--interval-s", type=float, default=3.0)
     parser.add_argument("--whole-every", type=int, default=5)
+    parser.add_argument(
+        "--configs",
+        type=json.loads,
+        nargs="*",
+        default=[{}],
+        help="MatchConfig overrides as JSON, one padded-catalog run each; default: the defaults",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     config = FingerprintConfig()
@@ -110,14 +156,25 @@ def main() -> None:
     programme, airings = build_programme(args.minutes, args.seed, in_catalog)
     audio = mp3_round_trip(programme, RATE, config.sample_rate_hz)
     audio_h = sum(track.duration_s for track in tracks) / 3600
+    source_of_track = {track.id: str(Path(track.source_path).resolve()) for track in tracks}
+    runs = [(f"{audio_h:.2f} h, defaults", catalog, MatchConfig())] + [
+        (
+            f"{args.hours:g} h, {json.dumps(overrides) if overrides else 'defaults'}",
+            padded,
+            MatchConfig(**overrides),
+        )
+        for overrides in args.configs
+    ]
     results = {}
     details = {}
-    for name, index in ((f"{audio_h:.2f} h", catalog), (f"{args.hours:g} h", padded)):
-        matcher = LandmarkMatcher(index, config, MatchConfig())
+    for name, index, match_config in runs:
+        matcher = LandmarkMatcher(index, config, match_config)
         windows = identify_in_order(
             matcher, audio, args.window_s, args.interval_s, args.whole_every
         )
-        results[name] = summarise(windows)
+        results[name] = summarise(windows) | {
+            "per_play": per_play(windows, airings, source_of_track)
+        }
         details[name] = windows
         print(name, json.dumps(results[name]), flush=True)
     report = {

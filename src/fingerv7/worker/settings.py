@@ -88,6 +88,9 @@ class WorkerSettings(FingerV7Settings):
     match_min_confidence: float | None = Field(default=None, ge=0, le=1)
     match_min_score: float | None = Field(default=None, ge=0)
     match_min_runner_up_ratio: float | None = Field(default=None, ge=0)
+    # Index entries a whole-catalog search may gather (MatchConfig.max_search_postings); 0 lifts
+    # the budget: every search is exhaustive.
+    match_max_search_postings: int | None = Field(default=None, ge=0)
     playlog_buffer_path: Path | None = None
     # A SQLite file for music_log instead of PostgreSQL: one machine only (`fingerv7 demo`).
     music_log_path: Path | None = None

@@ -81,8 +81,7 @@ def test_lookup_of_one_track_is_the_full_lookup_restricted_to_it(
     for cap in (None, 1, 2, 3):
         everything = index.lookup(query, cap)
         for track in (1, 2, 3, 4):
-            # The second answer comes from the entries kept after the first.
-            for mine in (index.lookup_track(query, track, cap) for _ in range(2)):
+            for mine in (index.lookup_tracks(query, [track], cap),):
                 of_track = everything.track_ids == track
                 assert set(mine.track_ids.tolist()) <= {track}
                 assert sorted(
@@ -110,3 +109,37 @@ def test_posting_counts_are_what_lookup_gathers(
         for wanted, count in zip(query, counts.tolist(), strict=True):
             total = sum(1 for value, _, _ in rows if value == wanted)
             assert count == (0 if cap is not None and total > cap else total)
+
+
+@settings(max_examples=40, deadline=None)
+@given(few_tracks, st.lists(st.integers(-2, 10), max_size=5), st.lists(st.integers(0, 5)))
+def test_lookup_of_several_tracks_is_the_full_lookup_restricted_to_them(
+    rows: list[tuple[int, int, int]], extra: list[int], tracks: list[int]
+) -> None:
+    """Tracks absent from the index (0, 4, 5) add nothing; a track named twice counts once."""
+    index = _as_index(rows)
+    query = [row[0] for row in rows[::2]] + extra
+    everything = index.lookup(query, 2)
+    mine = index.lookup_tracks(query, tracks, 2)
+    of_tracks = np.isin(everything.track_ids, tracks)
+    assert sorted(
+        zip(
+            mine.query_positions.tolist(),
+            mine.track_ids.tolist(),
+            mine.frames.tolist(),
+            strict=True,
+        )
+    ) == sorted(
+        zip(
+            everything.query_positions[of_tracks].tolist(),
+            everything.track_ids[of_tracks].tolist(),
+            everything.frames[of_tracks].tolist(),
+            strict=True,
+        )
+    )
+
+
+@pytest.mark.parametrize("track_id", [-1, 1 << 31])
+def test_track_ids_that_do_not_fit_the_entry_layout_are_rejected(track_id: int) -> None:
+    with pytest.raises(ValueError, match="track ids"):
+        HashIndex([1], [track_id], [0])

@@ -3,6 +3,7 @@ and answers "no match" for silence, noise and music that is not in the catalog."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from fingerv7.core.fingerprint import (
     fingerprint_reference,
     hash_peaks,
 )
+from fingerv7.core.fingerprint.matching import _rarest_within
 from tests.audio_factory import (
     SONG_SAMPLE_RATE_HZ,
     mix_at_snr,
@@ -305,11 +307,13 @@ def test_a_passage_two_recordings_share_is_named_after_the_one_on_air(
 
 
 class _CountingIndex:
-    """The matcher's index, counting how often the whole catalog is searched."""
+    """The matcher's index, counting how often the whole catalog is searched and how many entries
+    such searches gather."""
 
     def __init__(self, index: HashLookup) -> None:
         self.index = index
         self.whole_lookups = 0
+        self.gathered_from_whole = 0
 
     @property
     def frame_count(self) -> int:
@@ -317,12 +321,14 @@ class _CountingIndex:
 
     def lookup(self, query: npt.ArrayLike, cap: int | None = None) -> HashPostings:
         self.whole_lookups += 1
-        return self.index.lookup(query, cap)
+        found = self.index.lookup(query, cap)
+        self.gathered_from_whole += found.track_ids.size
+        return found
 
-    def lookup_track(
-        self, query: npt.ArrayLike, track: int, cap: int | None = None
+    def lookup_tracks(
+        self, query: npt.ArrayLike, tracks: Sequence[int], cap: int | None = None
     ) -> HashPostings:
-        return self.index.lookup_track(query, track, cap)
+        return self.index.lookup_tracks(query, tracks, cap)
 
     def posting_counts(self, query: npt.ArrayLike, cap: int | None = None) -> npt.NDArray[np.int64]:
         return self.index.posting_counts(query, cap)
@@ -365,3 +371,65 @@ def test_with_the_runner_up_test_on_the_whole_catalog_is_always_searched(
     match = strict.identify(query, on_air=11)
     assert match is not None and match.track_id == 11
     assert counting.whole_lookups == 1
+
+
+def test_past_its_budget_the_search_reads_the_rarest_hashes_and_still_finds_the_track(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    """With a budget of a tenth of what the query's hashes point to, the whole catalog gives at
+    most that many entries, and the nominated track's answer is the exhaustive search's (votes,
+    score, offset, speed); only the runner-up, counted among the nominees, may differ."""
+    noisy = _clip(songs[44], 12.5)
+    clips = {
+        11: _clip(songs[11], 3.0),
+        33: change_speed(_clip(songs[33], 8.0), 1.03),
+        44: mix_at_snr(noisy, white_noise(5, noisy.size), 0.0),
+    }
+    for track_id, clip in clips.items():
+        query = fingerprint(_query(clip), CONFIG)
+        exhaustive = matcher.identify(query)
+        assert exhaustive is not None and exhaustive.track_id == track_id
+        total = int(matcher.index.posting_counts(matcher._query(query).hashes, 1000).sum())
+        budget = total // 10
+        counting = _CountingIndex(matcher.index)
+        frugal = LandmarkMatcher(
+            counting, CONFIG, MatchConfig(max_search_postings=budget, candidate_tracks=2)
+        )
+        found = frugal.identify(query)
+        assert 0 < counting.gathered_from_whole <= budget
+        assert found is not None
+        assert replace(found, runner_up_aligned=0) == replace(exhaustive, runner_up_aligned=0)
+
+
+def test_under_its_budget_the_search_is_exhaustive(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    query = fingerprint(_query(_clip(songs[66], 19.0)), CONFIG)
+    total = int(matcher.index.posting_counts(matcher._query(query).hashes, 1000).sum())
+    counting = _CountingIndex(matcher.index)
+    roomy = LandmarkMatcher(counting, CONFIG, MatchConfig(max_search_postings=total))
+    assert roomy.identify(query) == matcher.identify(query)
+    assert counting.gathered_from_whole == total
+
+
+def test_unknown_music_is_refused_under_a_budget_too(matcher: LandmarkMatcher) -> None:
+    frugal = LandmarkMatcher(matcher.index, CONFIG, MatchConfig(max_search_postings=500))
+    noise = resample(white_noise(3, 10 * SONG_SAMPLE_RATE_HZ), SONG_SAMPLE_RATE_HZ, RATE)
+    for clip in (synthesize_song(904, 10.0), noise):
+        assert frugal.identify(fingerprint(_query(clip), CONFIG)) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=60), st.integers(0, 400))
+def test_the_rarest_hashes_are_taken_first_and_fill_the_budget(
+    counts: list[int], budget: int
+) -> None:
+    postings = np.array(counts, dtype=np.int64)
+    taken = _rarest_within(postings, budget)
+    left = np.setdiff1d(np.flatnonzero(postings > 0), taken)
+    assert postings[taken].sum() <= budget
+    assert (postings[taken] > 0).all()
+    if taken.size and left.size:
+        assert postings[taken].max() <= postings[left].min()
+    if left.size:  # nothing more would have fitted
+        assert postings[taken].sum() + postings[left].min() > budget

@@ -96,6 +96,16 @@ def test_the_decision_settings_reach_the_matcher_and_unset_ones_keep_its_default
     assert match_config_from(settings()) == defaults
 
 
+def test_the_search_budget_is_set_or_lifted_by_its_setting() -> None:
+    assert match_config_from(settings(MATCH_MAX_SEARCH_POSTINGS=50_000)).max_search_postings == (
+        50_000
+    )
+    assert match_config_from(settings(MATCH_MAX_SEARCH_POSTINGS=0)).max_search_postings is None
+    with pytest.raises(ValidationError) as failure:
+        settings(MATCH_MAX_SEARCH_POSTINGS=-1)
+    assert "match_max_search_postings" in str(failure.value).lower()
+
+
 def test_a_negative_score_bar_is_refused() -> None:
     with pytest.raises(ValidationError) as failure:
         settings(MATCH_MIN_SCORE=-1)

@@ -107,6 +107,17 @@ class MatchConfig:
     # Hashes this common (drum hits, repeated notes) carry little identity and would dominate
     # voting time; skipped at query time. About 20x the average at 1,000 hours of catalog.
     max_postings_per_hash: int | None = 1000
+    # When set, a search of the whole catalog gathers at most this many index entries. A query's
+    # hashes point to about ten million at 1,000 hours, and gathering and voting on them takes
+    # 1-3 s. Past the budget, the query's rarest hashes (up to this many entries together)
+    # nominate `candidate_tracks` tracks, and only those are counted, on all the query's hashes,
+    # from their own entries. 300,000 brings a whole search at 1,000 h to about 70 ms, but a
+    # weak match (talk over the music, loud noise) rarely has enough of its votes among the rare
+    # hashes to be nominated: at 1,000 h, top-1 fell by 8 to 42 points in every condition but
+    # clean snippets, and a confusion the exhaustive search outvotes can then win. Off by default
+    # (docs/fingerprint.md, "A search budget").
+    max_search_postings: int | None = None
+    candidate_tracks: int = 4
     min_confidence: float = 0.0
     # Off by default. When > 0, refuse a match whose aligned count is under this multiple of the
     # best other track's alignment made of query hashes the winner did not align (a duplicate of

@@ -9,7 +9,7 @@ aligned hits, and "no match" unless that alignment is unlikely enough by chance
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +34,8 @@ class Match:
     heard at relative to the catalog copy (1.02 = 2% fast); `confidence` (0..1) is the share of
     the hashes a perfect copy would line up that did (clean MP3 clips score about 0.5, clips in
     loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got (exact when
-    it reaches `min_aligned_hashes`, a lower bound below that); `score` is
+    it reaches `min_aligned_hashes`, a lower bound below that; among the nominated tracks only
+    when the search ran under its budget, see `MatchConfig.max_search_postings`); `score` is
     how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
     this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
     `distinct_hashes`, the number of different hash values among the aligned ones.
@@ -107,20 +108,19 @@ class LandmarkMatcher:
         cap = self.match_config.max_postings_per_hash
         # The chance score needs what the whole catalog answers for the query: the number of
         # hits per hypothesis is known from the run lengths, without gathering them.
+        posting_counts = self.index.posting_counts(query.hashes, cap)
         hits_per_hypothesis = np.bincount(
-            query.hypotheses,
-            weights=self.index.posting_counts(query.hashes, cap),
-            minlength=query.hashes_per_hypothesis.size,
+            query.hypotheses, weights=posting_counts, minlength=query.hashes_per_hypothesis.size
         ).astype(np.int64)
         if on_air is not None and self.match_config.min_runner_up_ratio == 0:
-            on_air_hits = self.index.lookup_track(query.hashes, on_air, cap)
+            on_air_hits = self.index.lookup_tracks(query.hashes, [on_air], cap)
             votes = _Votes.count(query, on_air_hits, self._bin_frames, self._vote_floor)
             if votes is not None:
                 kept = self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
                 if kept is not None:
                     return kept
             on_air = None  # it does not pass, so the whole search would not keep it either
-        hits = self.index.lookup(query.hashes, cap)
+        hits = self._search(query, posting_counts)
         votes = _Votes.count(query, hits, self._bin_frames, self._vote_floor)
         if votes is None:
             return None
@@ -133,6 +133,36 @@ class LandmarkMatcher:
                 if kept is not None:
                     return kept
         return self._decide_cell(query, votes, best, hits_per_hypothesis)
+
+    def _search(self, query: _Query, posting_counts: IntArray) -> HashPostings:
+        """The entries the decision is voted on: every track's, or, past the budget
+        (`MatchConfig.max_search_postings`), those of the tracks the query's rarest hashes
+        nominate.
+
+        Rare hashes cost the least to gather per vote, and chance spreads their hits over
+        millions of cells, so a track that lines up a few of them at one offset stands out.
+        The nominees are then counted on every hash, so a nominee's votes and score are exactly
+        the whole search's. What is lost is a match with too few votes among the rare hashes
+        to be nominated (docs/fingerprint.md, "A search budget"). The runner-up test needs
+        every track, so it always searches everything.
+        """
+        cap = self.match_config.max_postings_per_hash
+        budget = self.match_config.max_search_postings
+        if (
+            budget is None
+            or int(posting_counts.sum()) <= budget
+            or self.match_config.min_runner_up_ratio > 0
+        ):
+            return self.index.lookup(query.hashes, cap)
+        rarest = _rarest_within(posting_counts, budget)
+        sampled = self.index.lookup(query.hashes[rarest], cap)
+        sampled = replace(sampled, query_positions=rarest[sampled.query_positions])
+        # Two votes in one cell already stand out of chance at this stage.
+        nominating = _Votes.count(query, sampled, self._bin_frames, 2)
+        if nominating is None:
+            return sampled  # nothing lines up even twice: no cell of it reaches the vote floor
+        nominees = nominating.leading_tracks(self.match_config.candidate_tracks)
+        return self.index.lookup_tracks(query.hashes, nominees, cap)
 
     def _decide_cell(
         self, query: _Query, votes: _Votes, cell: int, hits_per_hypothesis: IntArray
@@ -303,11 +333,33 @@ class _Votes:
     def best_cell(self) -> int:
         return int(np.argmax(self.scores))
 
+    def leading_tracks(self, count: int) -> list[int]:
+        """The `count` tracks whose best cells score highest, best first."""
+        by_score = self.cell_tracks()[np.argsort(-self.scores, kind="stable")]
+        _, first_seen = np.unique(by_score, return_index=True)
+        leading: list[int] = by_score[np.sort(first_seen)[:count]].tolist()
+        return leading
+
     def cell_tracks(self) -> IntArray:
         return self.unique_keys >> _TRACK_SHIFT
 
     def track_of(self, cell: int) -> int:
         return int(self.unique_keys[cell]) >> _TRACK_SHIFT
+
+
+def _rarest_within(postings: IntArray, budget: int) -> IntArray:
+    """Positions (ascending) of the query hashes with the fewest postings, taken rarest first
+    while their postings together stay within `budget`; a hash with none is not taken.
+
+    Linear: the budget is spent one posting count at a time (all hashes with one posting, then
+    all with two, ...), and the first count that does not fit whole is taken in part."""
+    totals = np.cumsum(np.bincount(postings, weights=postings))
+    whole = int(np.searchsorted(totals, budget, side="right"))  # counts < `whole` fit
+    taken = (postings > 0) & (postings < whole)
+    if whole < totals.size:  # totals[0] is 0, so `whole` >= 1
+        left = budget - int(totals[whole - 1])
+        taken[np.flatnonzero(postings == whole)[: left // whole]] = True
+    return np.flatnonzero(taken)
 
 
 def _cell_scores(keys: IntArray) -> tuple[IntArray, IntArray]:
@@ -340,7 +392,10 @@ def _may_reach(keys: IntArray, floor: int) -> npt.NDArray[np.bool_]:
     """
     if floor <= 1 or keys.size == 0:
         return np.ones(keys.size, dtype=bool)
-    bits = max(1, (keys.size - 1).bit_length())  # at most one key per bucket on average
+    # About four buckets per key up to 4 Mi buckets (then one per key): a key shares its
+    # bucket, or a neighbour's, with another less often, so fewer lone hits survive to the sort.
+    bits = max(1, (keys.size - 1).bit_length())
+    bits = max(bits, min(bits + 2, 22))
     shift = np.uint64(64 - bits)
 
     def bucket(values: IntArray) -> npt.NDArray[np.intp]:

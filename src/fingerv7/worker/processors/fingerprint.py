@@ -338,7 +338,7 @@ def _track_count(recognizer: Recognizer) -> int | None:
 
 
 def match_config_from(settings: WorkerSettings) -> MatchConfig:
-    """The matcher's defaults, with the MATCH_MIN_* settings that are set applied."""
+    """The matcher's defaults, with the MATCH_* settings that are set applied."""
     config = MatchConfig()
     if settings.match_min_score is not None:
         config = replace(config, min_score=settings.match_min_score)
@@ -348,6 +348,9 @@ def match_config_from(settings: WorkerSettings) -> MatchConfig:
         config = replace(config, min_confidence=settings.match_min_confidence)
     if settings.match_min_runner_up_ratio is not None:
         config = replace(config, min_runner_up_ratio=settings.match_min_runner_up_ratio)
+    if settings.match_max_search_postings is not None:
+        budget = settings.match_max_search_postings
+        config = replace(config, max_search_postings=budget or None)
     return config
 
 
