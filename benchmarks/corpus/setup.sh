@@ -6,8 +6,9 @@ set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES="drascula-music colobot-common-sounds hyperrogue-music asc-music fretsonfire-songs-muldjord"
-# Never catalogued: the larger negative set (make_queries.py --negatives-only), 41 recordings.
-PACKAGES="$PACKAGES wesnoth-1.16-music"
+# Never catalogued: the larger negative set (make_queries.py --negatives-only), 41 recordings,
+# and a third, fresh one (SuperTux, FreedroidRPG, LinCity-NG music; docs/fingerprint.md).
+PACKAGES="$PACKAGES wesnoth-1.16-music supertux-data freedroidrpg-data lincity-ng-data"
 TOOLS="sox libsox-fmt-mp3 espeak-ng"
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $PACKAGES $TOOLS

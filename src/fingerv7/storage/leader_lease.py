@@ -119,13 +119,18 @@ class LeaderLease:
             await self._close()
 
     async def _execute(self, statement: Executable) -> int | None:
-        """Run one statement on the lease's own connection (a stable backend pid)."""
+        """Run one statement on the lease's own connection (a stable backend pid).
+
+        The connection autocommits: each statement commits as it runs, so no lock on the fleet
+        row outlives it. With a separate COMMIT, a leader frozen between its renewal and that
+        commit (four times per lease) kept every takeover waiting until PostgreSQL ended its
+        idle transaction (10 s or more)."""
         if self._connection is None:
-            self._connection = await self._engine.connect()
+            connection = await self._engine.connect()
+            self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
         try:
             result = await self._connection.execute(statement)
             value = result.scalar_one_or_none()
-            await self._connection.commit()
         except Exception:
             await self._close()
             raise

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, case, func, insert, select, text, tuple_, update
+from sqlalchemy import Table, case, func, insert, null, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fingerv7.core.handoff import Holding
@@ -262,9 +262,11 @@ class TickStore:
                 await _write_streams(conn, tick)
                 await _write_instances(conn, tick)
                 await _write_holdings(conn, tick, epoch)
-                await _write_fleet(conn, tick, epoch, expected_generation)
                 if tick.generation != expected_generation:
+                    # Delivered at commit, dropped with a rolled-back tick: sent before the
+                    # fence, so that only the commit follows it (see `_write_fleet`).
                     await notify(conn, ASSIGNMENTS_CHANNEL, str(tick.generation))
+                await _write_fleet(conn, tick, epoch, expected_generation)
 
         await retrying(transaction)
 
@@ -371,9 +373,22 @@ async def insert_many(
 async def _write_fleet(
     conn: AsyncConnection, tick: TickWrite, epoch: int, expected_generation: int
 ) -> None:
-    """The compare-and-set that fences the whole transaction; last, to hold the row briefly."""
+    """The compare-and-set that fences the whole transaction, as its last statement.
+
+    It locks the fleet row, which a new leader must update to take the lease: a leader frozen
+    between this statement and its commit (SIGSTOP, a VM pause) keeps every other replica from
+    leading until PostgreSQL ends its session (`idle_in_transaction_s`, at least 10 s). One
+    statement with nothing after it leaves only the commit's round trip in that window (a CI
+    run caught a frozen leader in it when a second statement and the notification followed).
+    """
     f = schema.fleet_state
     values: dict[str, Any] = {"generation": tick.generation}
+    if tick.consumed_rebalance_request is not None:
+        # Level-triggered: clear the request only if no newer one arrived meanwhile.
+        values["rebalance_requested_at"] = case(
+            (f.c.rebalance_requested_at <= tick.consumed_rebalance_request, null()),
+            else_=f.c.rebalance_requested_at,
+        )
     if tick.rebalanced:
         values["last_rebalance_at"] = tick.now
         column = f.c.rebalances_manual if tick.rebalance_manual else f.c.rebalances_automatic
@@ -397,14 +412,4 @@ async def _write_fleet(
         raise StaleLeadershipError(
             f"leader epoch {epoch} no longer holds the lease (or the generation moved past "
             f"{expected_generation}): this tick is rolled back"
-        )
-    if tick.consumed_rebalance_request is not None:
-        # Level-triggered: clear the request only if no newer one arrived meanwhile.
-        await conn.execute(
-            update(f)
-            .where(
-                f.c.id == schema.FLEET_ROW_ID,
-                f.c.rebalance_requested_at <= tick.consumed_rebalance_request,
-            )
-            .values(rebalance_requested_at=None)
         )
