@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, inspect, text
 
+from fingerv7.alembic_lock import ALEMBIC_LOCK
 from fingerv7.catalog.schema import CATALOG_VERSION_TABLE
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -29,8 +30,9 @@ def catalog_alembic_config(connection: Connection) -> Config:
 
 def upgrade_catalog(engine: Engine) -> None:
     """Migrate the catalog tables to head (idempotent; serialised by an advisory lock on
-    PostgreSQL so that a worker and `catalog add` starting together do not race)."""
-    with engine.begin() as connection:
+    PostgreSQL so that a worker and `catalog add` starting together do not race, and by
+    `ALEMBIC_LOCK` within a process)."""
+    with ALEMBIC_LOCK, engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": CATALOG_MIGRATION_LOCK_KEY}

@@ -9,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
+from fingerv7.alembic_lock import ALEMBIC_LOCK
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x4656374D494752  # "FV7MIGR"
 
@@ -38,7 +40,7 @@ def upgrade_to_head(url: str | URL) -> None:
     config = alembic_config(url)
     engine = create_engine(_sync_url(url), poolclass=NullPool)
     try:
-        with engine.begin() as connection:
+        with ALEMBIC_LOCK, engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}

@@ -4,6 +4,10 @@ seeing the other's revisions."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import numpy as np
 import pytest
 from alembic import command
@@ -101,3 +105,20 @@ def test_catalog_and_orchestrator_chains_share_one_database(pg_url: str) -> None
         assert {"instances", "catalog_tracks", "catalog_fingerprints"} <= tables
     finally:
         engine.dispose()
+
+
+def test_catalogs_opened_from_several_threads_at_once_all_migrate(tmp_path: Path) -> None:
+    """Two workers in one process open their catalogs together: Alembic's module-level proxies
+    are shared by every thread, so unserialised upgrades broke each other (`KeyError: 'script'`
+    in a CI run) and a worker reported its catalog unreachable."""
+    engines = [create_catalog_engine(f"sqlite:///{tmp_path / f'c{n}.db'}") for n in range(8)]
+    start = threading.Barrier(len(engines))
+
+    def open_catalog(engine: Engine) -> set[str]:
+        start.wait()
+        CatalogStore(engine).create_schema()
+        return set(inspect(engine).get_table_names())
+
+    with ThreadPoolExecutor(max_workers=len(engines)) as pool:
+        tables = list(pool.map(open_catalog, engines))
+    assert all({"catalog_tracks", "catalog_alembic_version"} <= found for found in tables)
