@@ -378,8 +378,7 @@ async def _write_fleet(
     It locks the fleet row, which a new leader must update to take the lease: a leader frozen
     between this statement and its commit (SIGSTOP, a VM pause) keeps every other replica from
     leading until PostgreSQL ends its session (`idle_in_transaction_s`, at least 10 s). One
-    statement with nothing after it leaves only the commit's round trip in that window (a CI
-    run caught a frozen leader in it when a second statement and the notification followed).
+    statement with nothing after it leaves only the commit's round trip in that window.
     """
     f = schema.fleet_state
     values: dict[str, Any] = {"generation": tick.generation}

@@ -81,18 +81,18 @@ def test_lookup_of_one_track_is_the_full_lookup_restricted_to_it(
     for cap in (None, 1, 2, 3):
         everything = index.lookup(query, cap)
         for track in (1, 2, 3, 4):
-            for mine in (index.lookup_tracks(query, [track], cap),):
-                of_track = everything.track_ids == track
-                assert set(mine.track_ids.tolist()) <= {track}
-                assert sorted(
-                    zip(mine.query_positions.tolist(), mine.frames.tolist(), strict=True)
-                ) == sorted(
-                    zip(
-                        everything.query_positions[of_track].tolist(),
-                        everything.frames[of_track].tolist(),
-                        strict=True,
-                    )
+            mine = index.lookup_tracks(query, [track], cap)
+            of_track = everything.track_ids == track
+            assert set(mine.track_ids.tolist()) <= {track}
+            assert sorted(
+                zip(mine.query_positions.tolist(), mine.frames.tolist(), strict=True)
+            ) == sorted(
+                zip(
+                    everything.query_positions[of_track].tolist(),
+                    everything.frames[of_track].tolist(),
+                    strict=True,
                 )
+            )
 
 
 @settings(max_examples=30, deadline=None)
