@@ -120,6 +120,7 @@ def identify_all(
                 "aligned": getattr(match, "aligned_hashes", None),
                 "score": getattr(match, "score", None),
                 "distinct": getattr(match, "distinct_hashes", None),
+                "peak_score": getattr(match, "peak_score", None),
                 "runner_up": getattr(match, "runner_up_aligned", None),
                 "latency_s": elapsed,
             }

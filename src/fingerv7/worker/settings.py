@@ -91,6 +91,9 @@ class WorkerSettings(FingerV7Settings):
     # Index entries a whole-catalog search may gather (MatchConfig.max_search_postings); 0 lifts
     # the budget: every search is exhaustive.
     match_max_search_postings: int | None = Field(default=None, ge=0)
+    # Leading tracks checked peak by peak when the best alignment's hashes fall short of the bar
+    # (MatchConfig.verified_candidates); 0 lets the hashes alone decide.
+    match_verified_candidates: int | None = Field(default=None, ge=0)
     playlog_buffer_path: Path | None = None
     # A SQLite file for music_log instead of PostgreSQL: one machine only (`fingerv7 demo`).
     music_log_path: Path | None = None

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fingerv7.core.fingerprint import (
+    Fingerprint,
     FingerprintConfig,
     HashIndex,
     HashLookup,
@@ -333,6 +334,11 @@ class _CountingIndex:
     def posting_counts(self, query: npt.ArrayLike, cap: int | None = None) -> npt.NDArray[np.int64]:
         return self.index.posting_counts(query, cap)
 
+    def anchor_peaks(
+        self, track_id: int, first_frame: int, end_frame: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        return self.index.anchor_peaks(track_id, first_frame, end_frame)
+
 
 def test_the_song_on_air_is_confirmed_from_its_own_entries(
     songs: dict[int, np.ndarray], matcher: LandmarkMatcher
@@ -433,3 +439,62 @@ def test_the_rarest_hashes_are_taken_first_and_fill_the_budget(
         assert postings[taken].max() <= postings[left].min()
     if left.size:  # nothing more would have fitted
         assert postings[taken].sum() + postings[left].min() > budget
+
+
+def _noisy_query(songs: dict[int, np.ndarray], seed: int, start_s: float) -> Fingerprint:
+    clip = _clip(songs[seed], start_s)
+    return fingerprint(_query(mix_at_snr(clip, white_noise(5, clip.size), 0.0)), CONFIG)
+
+
+def test_peaks_the_vote_did_not_count_carry_a_clip_over_the_bar(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    """With the bar just above what the clip's hashes alone score, checking the reference's
+    other peaks one by one supplies the rest; with the check off, the clip is refused."""
+    query = _noisy_query(songs, 22, 10.0)
+    found = matcher.identify(query)
+    assert found is not None and found.track_id == 22 and found.peak_score == 0.0
+    bar = found.score + 3.0
+    hashes_only = MatchConfig(min_score=bar, verified_candidates=0)
+    assert LandmarkMatcher(matcher.index, CONFIG, hashes_only).identify(query) is None
+
+    checked = LandmarkMatcher(matcher.index, CONFIG, MatchConfig(min_score=bar)).identify(query)
+    assert checked is not None and checked.track_id == 22
+    assert checked.score == found.score and checked.peak_score >= 3.0
+    assert checked.offset_s == pytest.approx(10.0, abs=0.1)
+
+
+def test_a_vote_winner_the_peaks_do_not_confirm_loses_to_a_track_they_do(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    """A decoy holding a few of the clip's hash values, each four frames running, out-votes the
+    real track with few distinct hashes and no peaks of its own; the next leading track, checked
+    peak by peak, is the answer. Checking only the leader finds nothing."""
+    query = _noisy_query(songs, 22, 10.0)
+    hashes, tracks, frames = (np.asarray(column) for column in matcher.index.columns()[:3])
+    real = LandmarkMatcher(matcher.index, CONFIG, MatchConfig()).identify(query)
+    assert real is not None and real.track_id == 22
+    values = np.unique(query.hashes)[: real.aligned_hashes // 4 + 2]
+    anchors = np.array([query.anchor_frames[np.flatnonzero(query.hashes == v)[0]] for v in values])
+    decoy_frames = (anchors[:, None] + 50_000 + np.arange(4)).ravel()
+    index = HashIndex(
+        np.concatenate([hashes, np.repeat(values, 4)]),
+        np.concatenate([tracks, np.full(decoy_frames.size, 500)]),
+        np.concatenate([frames, decoy_frames]),
+    )
+    on_air = LandmarkMatcher(index, CONFIG, MatchConfig(min_score=-1e9)).identify(query, 22)
+    assert on_air is not None  # the real track's hashes alone, in this index
+    bar = on_air.score + 2.0
+    unchecked = MatchConfig(min_score=-1e9, verified_candidates=0)
+    leader = LandmarkMatcher(index, CONFIG, unchecked).identify(query)
+    assert (
+        leader is not None
+        and leader.track_id == 500
+        and leader.aligned_hashes > real.aligned_hashes
+    )
+    assert leader.score < bar
+
+    found = LandmarkMatcher(index, CONFIG, MatchConfig(min_score=bar)).identify(query)
+    assert found is not None and found.track_id == 22 and found.peak_score >= 2.0
+    only_leader = MatchConfig(min_score=bar, verified_candidates=1)
+    assert LandmarkMatcher(index, CONFIG, only_leader).identify(query) is None

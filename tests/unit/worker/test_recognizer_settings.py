@@ -106,6 +106,15 @@ def test_the_search_budget_is_set_or_lifted_by_its_setting() -> None:
     assert "match_max_search_postings" in str(failure.value).lower()
 
 
+def test_the_peak_check_is_widened_or_turned_off_by_its_setting() -> None:
+    assert MatchConfig().verified_candidates > 0
+    assert match_config_from(settings(MATCH_VERIFIED_CANDIDATES=8)).verified_candidates == 8
+    assert match_config_from(settings(MATCH_VERIFIED_CANDIDATES=0)).verified_candidates == 0
+    with pytest.raises(ValidationError) as failure:
+        settings(MATCH_VERIFIED_CANDIDATES=-1)
+    assert "match_verified_candidates" in str(failure.value).lower()
+
+
 def test_a_negative_score_bar_is_refused() -> None:
     with pytest.raises(ValidationError) as failure:
         settings(MATCH_MIN_SCORE=-1)

@@ -118,6 +118,16 @@ class MatchConfig:
     # (docs/fingerprint.md, "A search budget").
     max_search_postings: int | None = None
     candidate_tracks: int = 4
+    # Peak-level verification (verification.py). When the best alignment's hashes alone fall
+    # short of `min_score`, the best alignments of the `verified_candidates` leading tracks are
+    # checked peak by peak: the reference's peaks in the clip's span that the vote did not
+    # already count, each found or not among the clip's peaks within these tolerances. The
+    # check's score adds to the vote's (independent evidence, same scale), so a presenter or
+    # loud noise that broke most pairs but left many single peaks still matches. 0: the hashes
+    # alone decide. Needs one reference speed (the default).
+    verified_candidates: int = 4
+    peak_frame_tolerance: int = 2
+    peak_bin_tolerance: int = 1
     min_confidence: float = 0.0
     # Off by default. When > 0, refuse a match whose aligned count is under this multiple of the
     # best other track's alignment made of query hashes the winner did not align (a duplicate of

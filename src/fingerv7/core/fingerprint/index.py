@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fingerv7.core.fingerprint.hashing import HASH_BITS
+from fingerv7.core.fingerprint.hashing import ANCHOR_BIN_BITS, HASH_BITS, anchor_bins_of
 
 IntArray = npt.NDArray[np.int64]
 
@@ -59,6 +59,10 @@ class HashLookup(Protocol):
     def posting_counts(
         self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
     ) -> IntArray: ...
+
+    def anchor_peaks(
+        self, track_id: int, first_frame: int, end_frame: int
+    ) -> tuple[IntArray, IntArray]: ...
 
 
 class HashIndex:
@@ -203,6 +207,19 @@ class HashIndex:
         counts = np.searchsorted(hashes, wanted[asked], side="right") - first
         runs, in_tracks = _expand_runs(first, counts)
         return self._postings(asked[runs], positions[in_tracks])
+
+    def anchor_peaks(
+        self, track_id: int, first_frame: int, end_frame: int
+    ) -> tuple[IntArray, IntArray]:
+        """The distinct anchor peaks (frame, bin) of one track's entries with a frame in
+        `[first_frame, end_frame)`, ordered by frame then bin: the reference's peaks there, for
+        checking an alignment peak by peak (:mod:`fingerv7.core.fingerprint.verification`)."""
+        positions = self._positions_of_tracks([track_id])
+        frames = self._entries[positions] & _FRAME_MASK
+        inside = (frames >= first_frame) & (frames < end_frame)
+        hashes = np.searchsorted(self._starts, positions[inside], side="right") - 1
+        peaks = np.unique(frames[inside] << ANCHOR_BIN_BITS | anchor_bins_of(hashes))
+        return peaks >> ANCHOR_BIN_BITS, peaks & ((1 << ANCHOR_BIN_BITS) - 1)
 
     def _postings(self, query_positions: IntArray, positions: IntArray) -> HashPostings:
         entries = self._entries[positions]

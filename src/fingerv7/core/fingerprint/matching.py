@@ -5,19 +5,24 @@ right track pile up at one offset (give or take a frame or two of drift), random
 thinly over all tracks and offsets. The answer is the (track, speed, offset) with the most
 aligned hits, and "no match" unless that alignment is unlikely enough by chance
 (:mod:`fingerv7.core.fingerprint.significance`) and reaches the floor `min_aligned_hashes`.
+When the hashes alone fall short, the leading tracks' alignments are checked peak by peak
+(:mod:`fingerv7.core.fingerprint.verification`), whose evidence adds to the vote's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
-from fingerv7.core.fingerprint.hashing import Fingerprint, hash_peaks_at_speeds
+from fingerv7.core.fingerprint.hashing import Fingerprint, anchor_bins_of, hash_peaks_at_speeds
 from fingerv7.core.fingerprint.index import HashLookup, HashPostings
+from fingerv7.core.fingerprint.peaks import Peaks
 from fingerv7.core.fingerprint.significance import chance_alignment_score
+from fingerv7.core.fingerprint.verification import ClipCoverage, clip_coverage, peak_agreement
 
 IntArray = npt.NDArray[np.int64]
 
@@ -38,7 +43,9 @@ class Match:
     when the search ran under its budget, see `MatchConfig.max_search_postings`); `score` is
     how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
     this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
-    `distinct_hashes`, the number of different hash values among the aligned ones.
+    `distinct_hashes`, the number of different hash values among the aligned ones;
+    `peak_score` is what the peak-by-peak check added when the hashes alone fell short of the
+    bar (0 when they did not, or it was not needed; see `MatchConfig.verified_candidates`).
     """
 
     track_id: int
@@ -50,6 +57,7 @@ class Match:
     runner_up_aligned: int
     score: float = 0.0
     distinct_hashes: int = 0
+    peak_score: float = 0.0
 
 
 class LandmarkMatcher:
@@ -105,6 +113,7 @@ class LandmarkMatcher:
         query = self._query(fingerprint)
         if query.hashes.size == 0:
             return None
+        checker = _PeakChecker(self.index, fingerprint.peaks, self.match_config)
         cap = self.match_config.max_postings_per_hash
         # The chance score needs what the whole catalog answers for the query: the number of
         # hits per hypothesis is known from the run lengths, without gathering them.
@@ -116,7 +125,9 @@ class LandmarkMatcher:
             on_air_hits = self.index.lookup_tracks(query.hashes, [on_air], cap)
             votes = _Votes.count(query, on_air_hits, self._bin_frames, self._vote_floor)
             if votes is not None:
-                kept = self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
+                kept = self._decide_cell(
+                    query, votes, votes.best_cell(), hits_per_hypothesis, checker
+                )
                 if kept is not None:
                     return kept
             on_air = None  # it does not pass, so the whole search would not keep it either
@@ -129,10 +140,33 @@ class LandmarkMatcher:
             on_air_cells = np.flatnonzero(votes.cell_tracks() == on_air)
             if on_air_cells.size:
                 on_air_best = int(on_air_cells[np.argmax(votes.scores[on_air_cells])])
-                kept = self._decide_cell(query, votes, on_air_best, hits_per_hypothesis)
+                kept = self._decide_cell(query, votes, on_air_best, hits_per_hypothesis, checker)
                 if kept is not None:
                     return kept
-        return self._decide_cell(query, votes, best, hits_per_hypothesis)
+        decided = self._decide_cell(query, votes, best, hits_per_hypothesis, checker)
+        if decided is not None or not checker.enabled:
+            return decided
+        return self._best_verified(query, votes, hits_per_hypothesis, checker)
+
+    def _best_verified(
+        self,
+        query: _Query,
+        votes: _Votes,
+        hits_per_hypothesis: IntArray,
+        checker: _PeakChecker,
+    ) -> Match | None:
+        """When the best cell does not pass, the next leading tracks' best cells, checked peak
+        by peak; the one with the highest combined score that passes, if any."""
+        leaders = votes.leading_tracks(self.match_config.verified_candidates)
+        tracks = votes.cell_tracks()
+        passing: list[Match] = []
+        for track in leaders[1:]:
+            cells = np.flatnonzero(tracks == track)
+            cell = int(cells[np.argmax(votes.scores[cells])])
+            decided = self._decide_cell(query, votes, cell, hits_per_hypothesis, checker)
+            if decided is not None:
+                passing.append(decided)
+        return max(passing, key=lambda match: match.score + match.peak_score, default=None)
 
     def _search(self, query: _Query, posting_counts: IntArray) -> HashPostings:
         """The entries the decision is voted on: every track's, or, past the budget
@@ -165,7 +199,12 @@ class LandmarkMatcher:
         return self.index.lookup_tracks(query.hashes, nominees, cap)
 
     def _decide_cell(
-        self, query: _Query, votes: _Votes, cell: int, hits_per_hypothesis: IntArray
+        self,
+        query: _Query,
+        votes: _Votes,
+        cell: int,
+        hits_per_hypothesis: IntArray,
+        checker: _PeakChecker,
     ) -> Match | None:
         # The offset reported is the median of the hits in the winning pair of bins, which is
         # finer than the bin edge.
@@ -182,6 +221,20 @@ class LandmarkMatcher:
             if self.match_config.min_runner_up_ratio > 0
             else 0
         )
+        winner_positions = votes.query_positions[winners]
+        counted_anchors = _packed_peaks(
+            votes.offsets[winners] + query.anchor_frames[winner_positions],
+            anchor_bins_of(query.hashes[winner_positions]),
+        )
+
+        def peak_score() -> float:
+            return checker.score(
+                votes.track_of(cell),
+                int((int(votes.unique_keys[cell]) >> _OFFSET_BITS) & _HYPOTHESIS_MASK),
+                offset_frames,
+                counted_anchors,
+            )
+
         return self._decide(
             votes.unique_keys,
             votes.scores,
@@ -191,6 +244,7 @@ class LandmarkMatcher:
             query.hashes_per_hypothesis,
             hits_per_hypothesis,
             independent,
+            peak_score if checker.enabled else None,
         )
 
     def _decide(
@@ -203,10 +257,11 @@ class LandmarkMatcher:
         hashes_per_hypothesis: IntArray,
         hits_per_hypothesis: IntArray,
         independent_runner_up: int,
+        peak_score: Callable[[], float] | None,
     ) -> Match | None:
         aligned = int(scores[best])
         key = int(keys[best])
-        hypothesis = (key >> _OFFSET_BITS) & ((1 << _HYPOTHESIS_BITS) - 1)
+        hypothesis = (key >> _OFFSET_BITS) & _HYPOTHESIS_MASK
         variant = (key >> (_OFFSET_BITS + _HYPOTHESIS_BITS)) & ((1 << _VARIANT_BITS) - 1)
         track_id = key >> _TRACK_SHIFT
         track_of_key = keys >> _TRACK_SHIFT
@@ -221,7 +276,13 @@ class LandmarkMatcher:
             self.match_config.offset_bin_frames,
             len(self.match_config.query_speeds) * len(self.match_config.reference_speeds),
         )
-        if aligned < self.match_config.min_aligned_hashes or score < self.match_config.min_score:
+        if aligned < self.match_config.min_aligned_hashes:
+            return None
+        # The peak check costs a look at the track's entries: only when the vote falls short.
+        added = 0.0
+        if score < self.match_config.min_score and peak_score is not None:
+            added = peak_score()
+        if score + added < self.match_config.min_score:
             return None
         if confidence < self.match_config.min_confidence:
             return None
@@ -239,6 +300,7 @@ class LandmarkMatcher:
             runner_up_aligned=runner_up,
             score=score,
             distinct_hashes=distinct,
+            peak_score=added,
         )
 
     def _query(self, fingerprint: Fingerprint) -> _Query:
@@ -290,6 +352,47 @@ class _Query:
 
 
 _TRACK_SHIFT = _OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS
+_HYPOTHESIS_MASK = (1 << _HYPOTHESIS_BITS) - 1
+_PEAK_BIN_BITS = 8
+
+
+def _packed_peaks(frames: IntArray, bins: IntArray) -> IntArray:
+    """(frame, bin) pairs as one comparable integer each."""
+    packed: IntArray = frames << _PEAK_BIN_BITS | bins
+    return packed
+
+
+class _PeakChecker:
+    """Peak-by-peak checks of one clip's candidate alignments (verification.py), with the
+    clip's coverage computed once per speed hypothesis it is needed for."""
+
+    def __init__(self, index: HashLookup, peaks: Peaks, config: MatchConfig) -> None:
+        self._index = index
+        self._peaks = peaks
+        self._config = config
+        self._coverages: dict[int, ClipCoverage] = {}
+        # Entries of other reference speeds are other copies of the track: one speed only.
+        self.enabled = config.verified_candidates > 0 and len(config.reference_speeds) == 1
+
+    def score(
+        self, track_id: int, hypothesis: int, offset_frames: float, counted_anchors: IntArray
+    ) -> float:
+        """The check's score for `track_id` at `offset_frames` (reference frame minus clip
+        frame) under a speed hypothesis, leaving out the anchors the vote counted."""
+        coverage = self._coverages.get(hypothesis)
+        if coverage is None:
+            coverage = clip_coverage(
+                self._peaks,
+                self._config.query_speeds[hypothesis],
+                self._config.peak_frame_tolerance,
+                self._config.peak_bin_tolerance,
+            )
+            self._coverages[hypothesis] = coverage
+        offset = round(offset_frames)
+        frames, bins = self._index.anchor_peaks(track_id, offset, offset + coverage.frames)
+        uncounted = ~np.isin(_packed_peaks(frames, bins), counted_anchors)
+        agreement = peak_agreement(coverage, frames[uncounted] - offset, bins[uncounted])
+        return agreement.score(self._config.verified_candidates)
 
 
 @dataclass(frozen=True, slots=True)
