@@ -441,17 +441,23 @@ def test_the_rarest_hashes_are_taken_first_and_fill_the_budget(
         assert postings[taken].sum() + postings[left].min() > budget
 
 
-def _noisy_query(songs: dict[int, np.ndarray], seed: int, start_s: float) -> Fingerprint:
+def _noisy_query(
+    songs: dict[int, np.ndarray], seed: int, start_s: float, speed: float = 1.0
+) -> Fingerprint:
     clip = _clip(songs[seed], start_s)
+    if speed != 1.0:
+        clip = change_speed(clip, speed)
     return fingerprint(_query(mix_at_snr(clip, white_noise(5, clip.size), 0.0)), CONFIG)
 
 
+@pytest.mark.parametrize("speed", [1.0, 1.03])
 def test_peaks_the_vote_did_not_count_carry_a_clip_over_the_bar(
-    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher, speed: float
 ) -> None:
     """With the bar just above what the clip's hashes alone score, checking the reference's
-    other peaks one by one supplies the rest; with the check off, the clip is refused."""
-    query = _noisy_query(songs, 22, 10.0)
+    other peaks one by one supplies the rest (at the speed the vote found); with the check
+    off, the clip is refused."""
+    query = _noisy_query(songs, 22, 10.0, speed)
     found = matcher.identify(query)
     assert found is not None and found.track_id == 22 and found.peak_score == 0.0
     bar = found.score + 3.0
@@ -462,6 +468,7 @@ def test_peaks_the_vote_did_not_count_carry_a_clip_over_the_bar(
     assert checked is not None and checked.track_id == 22
     assert checked.score == found.score and checked.peak_score >= 3.0
     assert checked.offset_s == pytest.approx(10.0, abs=0.1)
+    assert checked.speed == pytest.approx(speed, abs=0.006)
 
 
 def test_a_vote_winner_the_peaks_do_not_confirm_loses_to_a_track_they_do(
@@ -471,6 +478,7 @@ def test_a_vote_winner_the_peaks_do_not_confirm_loses_to_a_track_they_do(
     real track with few distinct hashes and no peaks of its own; the next leading track, checked
     peak by peak, is the answer. Checking only the leader finds nothing."""
     query = _noisy_query(songs, 22, 10.0)
+    assert isinstance(matcher.index, HashIndex)
     hashes, tracks, frames = (np.asarray(column) for column in matcher.index.columns()[:3])
     real = LandmarkMatcher(matcher.index, CONFIG, MatchConfig()).identify(query)
     assert real is not None and real.track_id == 22
@@ -498,3 +506,18 @@ def test_a_vote_winner_the_peaks_do_not_confirm_loses_to_a_track_they_do(
     assert found is not None and found.track_id == 22 and found.peak_score >= 2.0
     only_leader = MatchConfig(min_score=bar, verified_candidates=1)
     assert LandmarkMatcher(index, CONFIG, only_leader).identify(query) is None
+
+
+def test_the_check_never_holds_the_song_on_air_past_a_song_change(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    """A window with the old song's last 1.7 s and the new song's first 8.3 s, in noise: the
+    old song's few hashes plus its peaks could pass, but the hashes name the new song, and an
+    answer the hashes give is never overridden by the check."""
+    old, new = _clip(songs[11], 23.3, 1.7), _clip(songs[33], 5.0, 8.3)
+    window = np.concatenate([old, new])
+    query = fingerprint(_query(mix_at_snr(window, white_noise(44, window.size), 0.0)), CONFIG)
+    hashes_only = LandmarkMatcher(matcher.index, CONFIG, MatchConfig(verified_candidates=0))
+    expected = hashes_only.identify(query, on_air=11)
+    assert expected is not None and expected.track_id == 33
+    assert matcher.identify(query, on_air=11) == expected

@@ -5,8 +5,9 @@ right track pile up at one offset (give or take a frame or two of drift), random
 thinly over all tracks and offsets. The answer is the (track, speed, offset) with the most
 aligned hits, and "no match" unless that alignment is unlikely enough by chance
 (:mod:`fingerv7.core.fingerprint.significance`) and reaches the floor `min_aligned_hashes`.
-When the hashes alone fall short, the leading tracks' alignments are checked peak by peak
-(:mod:`fingerv7.core.fingerprint.verification`), whose evidence adds to the vote's.
+When no alignment passes on its hashes alone, the leading tracks' best alignments are checked
+peak by peak (:mod:`fingerv7.core.fingerprint.verification`), whose evidence adds to the
+vote's; every answer the hashes give alone is unchanged by that.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
-from fingerv7.core.fingerprint.hashing import Fingerprint, anchor_bins_of, hash_peaks_at_speeds
+from fingerv7.core.fingerprint.hashing import (
+    ANCHOR_BIN_BITS,
+    Fingerprint,
+    hash_peaks_at_speeds,
+    unpack_hashes,
+)
 from fingerv7.core.fingerprint.index import HashLookup, HashPostings
 from fingerv7.core.fingerprint.peaks import Peaks
 from fingerv7.core.fingerprint.significance import chance_alignment_score
@@ -44,8 +50,8 @@ class Match:
     how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
     this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
     `distinct_hashes`, the number of different hash values among the aligned ones;
-    `peak_score` is what the peak-by-peak check added when the hashes alone fell short of the
-    bar (0 when they did not, or it was not needed; see `MatchConfig.verified_candidates`).
+    `peak_score` is what the peak-by-peak check added to `score` (0 when the hashes passed
+    alone and the check was not run; see `MatchConfig.verified_candidates`).
     """
 
     track_id: int
@@ -113,7 +119,6 @@ class LandmarkMatcher:
         query = self._query(fingerprint)
         if query.hashes.size == 0:
             return None
-        checker = _PeakChecker(self.index, fingerprint.peaks, self.match_config)
         cap = self.match_config.max_postings_per_hash
         # The chance score needs what the whole catalog answers for the query: the number of
         # hits per hypothesis is known from the run lengths, without gathering them.
@@ -125,9 +130,7 @@ class LandmarkMatcher:
             on_air_hits = self.index.lookup_tracks(query.hashes, [on_air], cap)
             votes = _Votes.count(query, on_air_hits, self._bin_frames, self._vote_floor)
             if votes is not None:
-                kept = self._decide_cell(
-                    query, votes, votes.best_cell(), hits_per_hypothesis, checker
-                )
+                kept = self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
                 if kept is not None:
                     return kept
             on_air = None  # it does not pass, so the whole search would not keep it either
@@ -135,15 +138,16 @@ class LandmarkMatcher:
         votes = _Votes.count(query, hits, self._bin_frames, self._vote_floor)
         if votes is None:
             return None
+        checker = _PeakChecker(self.index, fingerprint.peaks, self.match_config)
         best = votes.best_cell()
         if on_air is not None and votes.track_of(best) != on_air:
             on_air_cells = np.flatnonzero(votes.cell_tracks() == on_air)
             if on_air_cells.size:
                 on_air_best = int(on_air_cells[np.argmax(votes.scores[on_air_cells])])
-                kept = self._decide_cell(query, votes, on_air_best, hits_per_hypothesis, checker)
+                kept = self._decide_cell(query, votes, on_air_best, hits_per_hypothesis)
                 if kept is not None:
                     return kept
-        decided = self._decide_cell(query, votes, best, hits_per_hypothesis, checker)
+        decided = self._decide_cell(query, votes, best, hits_per_hypothesis)
         if decided is not None or not checker.enabled:
             return decided
         return self._best_verified(query, votes, hits_per_hypothesis, checker)
@@ -155,12 +159,14 @@ class LandmarkMatcher:
         hits_per_hypothesis: IntArray,
         checker: _PeakChecker,
     ) -> Match | None:
-        """When the best cell does not pass, the next leading tracks' best cells, checked peak
-        by peak; the one with the highest combined score that passes, if any."""
+        """When no cell passes on its hashes alone (so the answer would be "no match"): the
+        best cells of the leading tracks, checked peak by peak; the one whose scores add up
+        highest among those that pass, if any. Run last, so every answer the hashes give
+        alone is unchanged, the song on air's included."""
         leaders = votes.leading_tracks(self.match_config.verified_candidates)
         tracks = votes.cell_tracks()
         passing: list[Match] = []
-        for track in leaders[1:]:
+        for track in leaders:
             cells = np.flatnonzero(tracks == track)
             cell = int(cells[np.argmax(votes.scores[cells])])
             decided = self._decide_cell(query, votes, cell, hits_per_hypothesis, checker)
@@ -204,8 +210,10 @@ class LandmarkMatcher:
         votes: _Votes,
         cell: int,
         hits_per_hypothesis: IntArray,
-        checker: _PeakChecker,
+        checker: _PeakChecker | None = None,
     ) -> Match | None:
+        """The decision on one cell: on its hashes alone, or, with a `checker`, on its hashes
+        and, when they fall short, the peak-by-peak check."""
         # The offset reported is the median of the hits in the winning pair of bins, which is
         # finer than the bin edge.
         winners = (votes.keys == votes.unique_keys[cell]) | (
@@ -221,18 +229,14 @@ class LandmarkMatcher:
             if self.match_config.min_runner_up_ratio > 0
             else 0
         )
-        winner_positions = votes.query_positions[winners]
-        counted_anchors = _packed_peaks(
-            votes.offsets[winners] + query.anchor_frames[winner_positions],
-            anchor_bins_of(query.hashes[winner_positions]),
-        )
 
         def peak_score() -> float:
+            assert checker is not None
             return checker.score(
                 votes.track_of(cell),
-                int((int(votes.unique_keys[cell]) >> _OFFSET_BITS) & _HYPOTHESIS_MASK),
+                _hypothesis_of(int(votes.unique_keys[cell])),
                 offset_frames,
-                counted_anchors,
+                _counted_peaks(query, votes, winners),
             )
 
         return self._decide(
@@ -244,7 +248,7 @@ class LandmarkMatcher:
             query.hashes_per_hypothesis,
             hits_per_hypothesis,
             independent,
-            peak_score if checker.enabled else None,
+            None if checker is None else peak_score,
         )
 
     def _decide(
@@ -261,7 +265,7 @@ class LandmarkMatcher:
     ) -> Match | None:
         aligned = int(scores[best])
         key = int(keys[best])
-        hypothesis = (key >> _OFFSET_BITS) & _HYPOTHESIS_MASK
+        hypothesis = _hypothesis_of(key)
         variant = (key >> (_OFFSET_BITS + _HYPOTHESIS_BITS)) & ((1 << _VARIANT_BITS) - 1)
         track_id = key >> _TRACK_SHIFT
         track_of_key = keys >> _TRACK_SHIFT
@@ -353,13 +357,34 @@ class _Query:
 
 _TRACK_SHIFT = _OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS
 _HYPOTHESIS_MASK = (1 << _HYPOTHESIS_BITS) - 1
-_PEAK_BIN_BITS = 8
+
+
+def _hypothesis_of(key: int) -> int:
+    return (key >> _OFFSET_BITS) & _HYPOTHESIS_MASK
 
 
 def _packed_peaks(frames: IntArray, bins: IntArray) -> IntArray:
     """(frame, bin) pairs as one comparable integer each."""
-    packed: IntArray = frames << _PEAK_BIN_BITS | bins
+    packed: IntArray = frames << ANCHOR_BIN_BITS | bins
     return packed
+
+
+def _counted_peaks(query: _Query, votes: _Votes, winners: npt.NDArray[np.bool_]) -> IntArray:
+    """The reference peaks the vote already counted in a cell, as the index stores them: each
+    aligned hash's anchor and its target. A target is stored as some hash's anchor with its
+    bin floored, which can differ by one from anchor bin + bin difference, so all three count.
+    Found by construction, they would be no evidence in the peak check."""
+    positions = votes.query_positions[winners]
+    anchor_frames = votes.offsets[winners] + query.anchor_frames[positions]
+    anchor_bins, delta_bins, delta_frames = unpack_hashes(query.hashes[positions])
+    target_bins = anchor_bins + delta_bins
+    return np.concatenate(
+        [_packed_peaks(anchor_frames, anchor_bins)]
+        + [
+            _packed_peaks(anchor_frames + delta_frames, np.clip(target_bins + step, 0, None))
+            for step in (-1, 0, 1)
+        ]
+    )
 
 
 class _PeakChecker:
@@ -375,10 +400,10 @@ class _PeakChecker:
         self.enabled = config.verified_candidates > 0 and len(config.reference_speeds) == 1
 
     def score(
-        self, track_id: int, hypothesis: int, offset_frames: float, counted_anchors: IntArray
+        self, track_id: int, hypothesis: int, offset_frames: float, counted_peaks: IntArray
     ) -> float:
         """The check's score for `track_id` at `offset_frames` (reference frame minus clip
-        frame) under a speed hypothesis, leaving out the anchors the vote counted."""
+        frame) under a speed hypothesis, leaving out the peaks the vote counted."""
         coverage = self._coverages.get(hypothesis)
         if coverage is None:
             coverage = clip_coverage(
@@ -390,7 +415,7 @@ class _PeakChecker:
             self._coverages[hypothesis] = coverage
         offset = round(offset_frames)
         frames, bins = self._index.anchor_peaks(track_id, offset, offset + coverage.frames)
-        uncounted = ~np.isin(_packed_peaks(frames, bins), counted_anchors)
+        uncounted = ~np.isin(_packed_peaks(frames, bins), counted_peaks)
         agreement = peak_agreement(coverage, frames[uncounted] - offset, bins[uncounted])
         return agreement.score(self._config.verified_candidates)
 

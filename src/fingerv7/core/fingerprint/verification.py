@@ -9,8 +9,11 @@ Null model: a reference peak lands on a clip peak (within the tolerances) by cha
 share of the clip's time that its frequency row is covered by clip peaks, so a row the clip
 fills (a held note, a voice's harmonic) counts for little. The number of chance landings is
 Poisson with the sum of those shares as its mean. Peaks the vote already counted (the aligned
-hashes' anchors) are left out by the caller, so the two scores are independent evidence and
-add (:mod:`fingerv7.core.fingerprint.significance` has the vote's).
+hashes' anchors and targets) are left out by the caller, so the check counts only evidence the
+vote did not see, and its score adds to the vote's
+(:mod:`fingerv7.core.fingerprint.significance`). The model is approximate: music puts its peaks
+on notes and beats, so chance agreement has heavier tails than Poisson (docs/fingerprint.md);
+the bar is judged on real negatives, not on the model.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def clip_coverage(
     frames = np.rint(peaks.frames * speed).astype(np.int64)
     bins = np.floor(peaks.bins / speed).astype(np.int64)
     length = int(frames.max()) + 1 if frames.size else 0
-    usable = (frames >= 0) & (bins >= 0) & (bins < _BINS)
+    # Bins out of range are kept: widened by the tolerance they may still cover bins in range.
+    usable = frames >= 0
     frames, bins = frames[usable], bins[usable]
     covered = np.zeros((length, _BINS), dtype=bool)
     for frame_step in range(-frame_tolerance, frame_tolerance + 1):
