@@ -118,13 +118,13 @@ class MatchConfig:
     # (docs/fingerprint.md, "A search budget").
     max_search_postings: int | None = None
     candidate_tracks: int = 4
-    # Peak-level verification (verification.py). When the best alignment's hashes alone fall
-    # short of `min_score`, the best alignments of the `verified_candidates` leading tracks are
-    # checked peak by peak: the reference's peaks in the clip's span that the vote did not
-    # already count, each found or not among the clip's peaks within these tolerances. The
-    # check's score adds to the vote's (independent evidence, same scale), so a presenter or
-    # loud noise that broke most pairs but left many single peaks still matches. 0: the hashes
-    # alone decide. Needs one reference speed (the default).
+    # Peak-level verification (verification.py). When no alignment passes `min_score` on its
+    # hashes alone, the best alignments of the `verified_candidates` leading tracks are checked
+    # peak by peak: the reference's peaks in the clip's span that the vote did not already
+    # count, each found or not among the clip's peaks within these tolerances. The check's
+    # score adds to the vote's, so a presenter or loud noise that broke most pairs but left
+    # single peaks can still match; an answer the hashes give alone never changes. 0: the
+    # hashes alone decide. Off with several reference speeds (their copies would mix).
     verified_candidates: int = 4
     peak_frame_tolerance: int = 2
     peak_bin_tolerance: int = 1
