@@ -70,11 +70,6 @@ def unpack_hashes(hashes: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     return anchor_bins, biased - DELTA_BIN_BIAS, delta_frames
 
 
-def anchor_bins_of(hashes: IntArray) -> IntArray:
-    """The anchor bin field alone (the frequency row of a hash's anchor peak)."""
-    return np.asarray(hashes, dtype=np.int64) >> (DELTA_BIN_BITS + DELTA_FRAME_BITS)
-
-
 def hash_peaks(peaks: Peaks, config: FingerprintConfig) -> Fingerprint:
     """Pair each anchor with the `fan_out` nearest later peaks inside its target zone.
 

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fingerv7.core.fingerprint.hashing import ANCHOR_BIN_BITS, HASH_BITS, anchor_bins_of
+from fingerv7.core.fingerprint.hashing import ANCHOR_BIN_BITS, HASH_BITS, unpack_hashes
 
 IntArray = npt.NDArray[np.int64]
 
@@ -218,7 +218,8 @@ class HashIndex:
         frames = self._entries[positions] & _FRAME_MASK
         inside = (frames >= first_frame) & (frames < end_frame)
         hashes = np.searchsorted(self._starts, positions[inside], side="right") - 1
-        peaks = np.unique(frames[inside] << ANCHOR_BIN_BITS | anchor_bins_of(hashes))
+        anchor_bins = unpack_hashes(hashes)[0]
+        peaks = np.unique(frames[inside] << ANCHOR_BIN_BITS | anchor_bins)
         return peaks >> ANCHOR_BIN_BITS, peaks & ((1 << ANCHOR_BIN_BITS) - 1)
 
     def _postings(self, query_positions: IntArray, positions: IntArray) -> HashPostings:
