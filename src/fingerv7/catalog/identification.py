@@ -22,6 +22,7 @@ from fingerv7.core.fingerprint import (
     MatchConfig,
     fingerprint,
 )
+from fingerv7.core.fingerprint.voting import compile_now as compile_voting
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class CatalogIdentifier:
         self._tracks = {track.id: track for track in self.store.list_tracks()}
         index = self.store.load_index()
         self._matcher = LandmarkMatcher(index, self.fingerprint_config, self.match_config)
+        compile_voting()  # part of loading, not of the first window's identification
 
     @property
     def track_count(self) -> int:

@@ -323,7 +323,7 @@ class _CountingIndex:
     def lookup(self, query: npt.ArrayLike, cap: int | None = None) -> HashPostings:
         self.whole_lookups += 1
         found = self.index.lookup(query, cap)
-        self.gathered_from_whole += found.track_ids.size
+        self.gathered_from_whole += found.size
         return found
 
     def lookup_tracks(

@@ -3,11 +3,15 @@ before the sort to save time."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fingerv7.core.fingerprint.matching import _cell_scores, _may_reach
+from fingerv7.core.fingerprint import voting
+from fingerv7.core.fingerprint.index import HashPostings
+from fingerv7.core.fingerprint.voting import Votes, cell_scores, may_reach
 
 # Few distinct keys, so that cells of many hits and neighbouring keys are common.
 key_lists = st.lists(st.integers(0, 60), min_size=0, max_size=300)
@@ -27,8 +31,8 @@ def test_every_cell_that_reaches_the_floor_keeps_its_exact_count(
     keys: list[int], floor: int
 ) -> None:
     array = np.array(keys, dtype=np.int64)
-    kept = array[_may_reach(array, floor)]
-    unique_keys, scores = _cell_scores(kept)
+    kept = array[may_reach(array, floor)]
+    unique_keys, scores = cell_scores(kept)
     counted = dict(zip(unique_keys.tolist(), scores.tolist(), strict=True))
     for key, exact in _exact_cells(keys).items():
         if exact >= floor:
@@ -42,6 +46,183 @@ def test_most_lone_chance_hits_are_dropped() -> None:
     cell of 20 hits, leave that cell and few others."""
     rng = np.random.default_rng(3)
     keys = np.concatenate([rng.integers(0, 1 << 50, 1_000_000), np.full(20, 12345)])
-    kept = keys[_may_reach(keys, 8)]
+    kept = keys[may_reach(keys, 8)]
     assert np.count_nonzero(kept == 12345) == 20
     assert kept.size < 0.02 * keys.size
+
+
+def _brute_force_keys(hits: HashPostings, anchor_frames: list[int], hypotheses: list[int]) -> list:
+    """Each hit's (key, offset, query position), computed from the definition of a cell key."""
+    found = []
+    for query, start, length in zip(
+        hits.run_queries.tolist(), hits.run_starts.tolist(), hits.run_lengths.tolist(), strict=True
+    ):
+        for position in range(start, start + length):
+            entry = int(hits.entries[position])
+            track, frame = entry >> 32, entry & 0xFFFFFFFF
+            variant = 0 if hits.entry_variants is None else int(hits.entry_variants[position])
+            offset = frame - anchor_frames[query]
+            offset_bin = min(max(offset // 2 + (1 << 21), 0), (1 << 22) - 1)
+            key = (((track << 4 | variant) << 5 | hypotheses[query]) << 22) | offset_bin
+            found.append((key, offset, query))
+    return found
+
+
+@st.composite
+def hits_of_a_query(draw: st.DrawFn) -> tuple[HashPostings, list[int], list[int]]:
+    """Entries of few tracks and frames (so cells of many hits are common), runs over them, and
+    a query's anchor frames and hypotheses; with or without speed variants."""
+    entry_count = draw(st.integers(1, 80))
+    tracks = draw(st.lists(st.integers(0, 3), min_size=entry_count, max_size=entry_count))
+    frames = draw(st.lists(st.integers(0, 12), min_size=entry_count, max_size=entry_count))
+    entries = np.array([t << 32 | f for t, f in zip(tracks, frames, strict=True)], dtype=np.int64)
+    variants = draw(
+        st.none() | st.lists(st.integers(0, 2), min_size=entry_count, max_size=entry_count)
+    )
+    query_size = draw(st.integers(1, 30))
+    anchor_frames = draw(st.lists(st.integers(0, 8), min_size=query_size, max_size=query_size))
+    hypotheses = draw(st.lists(st.integers(0, 2), min_size=query_size, max_size=query_size))
+    runs = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, query_size - 1),
+                st.integers(0, entry_count - 1),
+                st.integers(0, entry_count),
+            ),
+            max_size=40,
+        )
+    )
+    starts = [start for _, start, _ in runs]
+    lengths = [min(length, entry_count - start) for _, start, length in runs]
+    hits = HashPostings(
+        run_queries=np.array([query for query, _, _ in runs], dtype=np.int64),
+        run_starts=np.array(starts, dtype=np.int64),
+        run_lengths=np.array(lengths, dtype=np.int64),
+        entries=entries,
+        entry_variants=None if variants is None else np.array(variants, dtype=np.uint8),
+    )
+    return hits, anchor_frames, hypotheses
+
+
+def _check_votes(
+    hits: HashPostings, anchor_frames: list[int], hypotheses: list[int], floor: int
+) -> None:
+    every_hit = _brute_force_keys(hits, anchor_frames, hypotheses)
+    exact = _exact_cells([key for key, _, _ in every_hit])
+    votes = Votes.count(
+        np.array(anchor_frames, dtype=np.int64),
+        np.array(hypotheses, dtype=np.int64),
+        hits,
+        bin_frames=2,
+        floor=floor,
+    )
+    if votes is None:
+        assert all(count < floor for count in exact.values())
+        return
+    counted = dict(zip(votes.unique_keys.tolist(), votes.scores.tolist(), strict=True))
+    for key, count in exact.items():
+        if count >= floor:
+            assert counted.get(key) == count
+        else:
+            assert counted.get(key, 0) <= count
+    kept = sorted(
+        zip(
+            votes.keys.tolist(), votes.offsets.tolist(), votes.query_positions.tolist(), strict=True
+        )
+    )
+    assert set(kept) <= set(every_hit)
+    if floor <= 1:
+        assert kept == sorted(every_hit)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hits_of_a_query(), st.integers(0, 10))
+def test_votes_read_from_index_runs_count_every_deciding_cell_exactly(
+    query_hits: tuple[HashPostings, list[int], list[int]], floor: int
+) -> None:
+    _check_votes(*query_hits, floor)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hits_of_a_query(), st.integers(0, 10))
+def test_the_compiled_loops_run_as_python_count_the_same(
+    query_hits: tuple[HashPostings, list[int], list[int]], floor: int
+) -> None:
+    """The loops Numba compiles, run as plain Python (`py_func`): the same expectations hold,
+    so the compiled code is checked against its own source as well as the definition. NumPy
+    warns where the bucket hash's product wraps, as it is meant to (compiled, it wraps
+    silently)."""
+    originals = {name: getattr(voting, name) for name in _COMPILED}
+    try:
+        for name, compiled in originals.items():
+            setattr(voting, name, compiled.py_func)
+        with np.errstate(over="ignore"):
+            _check_votes(*query_hits, floor)
+    finally:
+        for name, compiled in originals.items():
+            setattr(voting, name, compiled)
+
+
+_COMPILED = (
+    "_bucket",
+    "_bucket_bits",
+    "_hit",
+    "_in_full_bucket",
+    "_partition",
+    "_place_hits",
+    "_hits_in_full_buckets",
+    "_keys_in_full_buckets",
+)
+
+
+def test_votes_drop_nearly_every_lone_chance_hit() -> None:
+    """A million hits alone in their cells plus one cell of 20: that cell keeps its 20, and
+    the rounds with other hashes leave almost nothing else to sort."""
+    rng = np.random.default_rng(5)
+    lone = rng.integers(0, 1 << 20, 1_000_000) << 32 | rng.integers(0, 1 << 20, 1_000_000)
+    entries = np.concatenate([lone, np.full(20, (7 << 32) | 500)]).astype(np.int64)
+    hits = HashPostings(
+        run_queries=np.zeros(1, dtype=np.int64),
+        run_starts=np.zeros(1, dtype=np.int64),
+        run_lengths=np.array([entries.size], dtype=np.int64),
+        entries=entries,
+    )
+    votes = Votes.count(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), hits, 2, 8)
+    assert votes is not None
+    assert votes.scores.max() == 20
+    assert votes.keys.size < 100
+
+
+def test_compile_now_compiles_every_loop_a_search_runs() -> None:
+    """What the catalog's loader calls so the first identification does not compile."""
+    voting.compile_now()
+    for name in ("_place_hits", "_hits_in_full_buckets", "_keys_in_full_buckets"):
+        assert getattr(voting, name).signatures, f"{name} was not compiled"
+
+
+def test_threads_voting_at_once_each_get_their_own_counts() -> None:
+    """The compiled loops release the GIL and reuse per-thread buffers: two threads counting
+    different queries at the same time get what each gets alone."""
+    rng = np.random.default_rng(11)
+
+    def query_hits(track: int) -> HashPostings:
+        lone = rng.integers(0, 1 << 20, 200_000) << 32 | rng.integers(0, 1 << 20, 200_000)
+        cell = np.full(30, (track << 32) | 700)
+        entries = np.concatenate([lone, cell]).astype(np.int64)
+        return HashPostings(
+            run_queries=np.zeros(1, dtype=np.int64),
+            run_starts=np.zeros(1, dtype=np.int64),
+            run_lengths=np.array([entries.size], dtype=np.int64),
+            entries=entries,
+        )
+
+    def count(hits: HashPostings) -> tuple[list[int], list[int]]:
+        votes = Votes.count(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), hits, 2, 8)
+        assert votes is not None
+        return votes.unique_keys.tolist(), votes.scores.tolist()
+
+    queries = [query_hits(track) for track in (3, 4)]
+    alone = [count(hits) for hits in queries]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for _ in range(10):
+            assert list(pool.map(count, queries)) == alone

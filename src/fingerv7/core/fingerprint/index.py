@@ -18,20 +18,62 @@ from fingerv7.core.fingerprint.hashing import ANCHOR_BIN_BITS, HASH_BITS, unpack
 
 IntArray = npt.NDArray[np.int64]
 
-_FRAME_BITS = 32
-_FRAME_MASK = (1 << _FRAME_BITS) - 1
+# An entry is one int64: track id << ENTRY_FRAME_BITS | anchor frame.
+ENTRY_FRAME_BITS = 32
+ENTRY_FRAME_MASK = (1 << ENTRY_FRAME_BITS) - 1
 _RADIX_BITS = 16
 _RADIX_MASK = (1 << _RADIX_BITS) - 1
 
 
 @dataclass(frozen=True, slots=True)
 class HashPostings:
-    """Index entries matched by a query: which query hash each came from, and where it points."""
+    """Index entries matched by a query, as runs of an entry array rather than copies of them.
 
-    query_positions: IntArray
-    track_ids: IntArray
-    variants: IntArray
-    frames: IntArray
+    Run `r` is `entries[run_starts[r] : run_starts[r] + run_lengths[r]]`, every entry of the
+    query hash at position `run_queries[r]`. An entry packs its track and anchor frame
+    (:func:`unpack_entries`); `entry_variants`, aligned with `entries`, holds each entry's speed
+    variant, or is None when every entry is variant 0. A whole-catalog lookup shares the index's
+    own arrays: at 1,000 hours a query matches about ten million entries, and the vote reads
+    each of them once instead of copying them out first (docs/fingerprint.md).
+    """
+
+    run_queries: IntArray
+    run_starts: IntArray
+    run_lengths: IntArray
+    entries: IntArray
+    entry_variants: npt.NDArray[np.uint8] | None = None
+
+    @property
+    def size(self) -> int:
+        """How many entries were matched."""
+        return int(self.run_lengths.sum())
+
+    @property
+    def query_positions(self) -> IntArray:
+        """The query position of each matched entry, run by run."""
+        return np.repeat(self.run_queries, self.run_lengths)
+
+    @property
+    def track_ids(self) -> IntArray:
+        return unpack_entries(self.entries[self._positions()])[0]
+
+    @property
+    def frames(self) -> IntArray:
+        return unpack_entries(self.entries[self._positions()])[1]
+
+    @property
+    def variants(self) -> IntArray:
+        if self.entry_variants is None:
+            return np.zeros(self.size, dtype=np.int64)
+        return self.entry_variants[self._positions()].astype(np.int64)
+
+    def _positions(self) -> IntArray:
+        return _expand_runs(self.run_starts, self.run_lengths)[1]
+
+
+def unpack_entries(entries: IntArray) -> tuple[IntArray, IntArray]:
+    """(track ids, anchor frames) of packed index entries."""
+    return entries >> ENTRY_FRAME_BITS, entries & ENTRY_FRAME_MASK
 
 
 class HashLookup(Protocol):
@@ -100,7 +142,7 @@ class HashIndex:
         self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         tracks = np.asarray(track_ids, dtype=np.int64)[order]
         frame_array = np.asarray(frames, dtype=np.int64)[order]
-        self._entries = (tracks << _FRAME_BITS) | (frame_array & _FRAME_MASK)
+        self._entries = (tracks << ENTRY_FRAME_BITS) | (frame_array & ENTRY_FRAME_MASK)
         self._frame_count = track_frame_count(tracks, frame_array)
         variant_array = None if variants is None else np.asarray(variants, dtype=np.uint8)
         self._variants = (
@@ -138,7 +180,7 @@ class HashIndex:
             if self._variants is None
             else self._variants.astype(np.int64)
         )
-        return hashes, self._entries >> _FRAME_BITS, self._entries & _FRAME_MASK, variants
+        return (hashes, *unpack_entries(self._entries), variants)
 
     def merged_with(self, other: HashIndex) -> HashIndex:
         """A new index holding both; for adding a few tracks without reloading the catalog."""
@@ -176,9 +218,14 @@ class HashIndex:
         """
         wanted = np.asarray(query_hashes, dtype=np.int64)
         counts = self.posting_counts(wanted, max_postings_per_hash)
-        run_starts = self._starts[np.where(counts > 0, wanted, 0)]
-        query_positions, positions = _expand_runs(run_starts, counts)
-        return self._postings(query_positions, positions)
+        found = np.flatnonzero(counts)
+        return HashPostings(
+            run_queries=found,
+            run_starts=self._starts[wanted[found]],
+            run_lengths=counts[found],
+            entries=self._entries,
+            entry_variants=self._variants,
+        )
 
     def lookup_tracks(
         self,
@@ -205,8 +252,16 @@ class HashIndex:
         asked = asked[self.posting_counts(wanted[asked], max_postings_per_hash) > 0]
         first = np.searchsorted(hashes, wanted[asked], side="left")
         counts = np.searchsorted(hashes, wanted[asked], side="right") - first
-        runs, in_tracks = _expand_runs(first, counts)
-        return self._postings(asked[runs], positions[in_tracks])
+        found = np.flatnonzero(counts)
+        # The tracks' entries are copied (a few thousand), in hash order, so each query hash's
+        # entries among them are one run.
+        return HashPostings(
+            run_queries=asked[found],
+            run_starts=first[found],
+            run_lengths=counts[found],
+            entries=self._entries[positions],
+            entry_variants=None if self._variants is None else self._variants[positions],
+        )
 
     def anchor_peaks(
         self, track_id: int, first_frame: int, end_frame: int
@@ -215,26 +270,12 @@ class HashIndex:
         `[first_frame, end_frame)`, ordered by frame then bin: the reference's peaks there, for
         checking an alignment peak by peak (:mod:`fingerv7.core.fingerprint.verification`)."""
         positions = self._positions_of_tracks([track_id])
-        frames = self._entries[positions] & _FRAME_MASK
+        frames = self._entries[positions] & ENTRY_FRAME_MASK
         inside = (frames >= first_frame) & (frames < end_frame)
         hashes = np.searchsorted(self._starts, positions[inside], side="right") - 1
         anchor_bins = unpack_hashes(hashes)[0]
         peaks = np.unique(frames[inside] << ANCHOR_BIN_BITS | anchor_bins)
         return peaks >> ANCHOR_BIN_BITS, peaks & ((1 << ANCHOR_BIN_BITS) - 1)
-
-    def _postings(self, query_positions: IntArray, positions: IntArray) -> HashPostings:
-        entries = self._entries[positions]
-        variants = (
-            np.zeros(positions.size, dtype=np.int64)
-            if self._variants is None
-            else self._variants[positions].astype(np.int64)
-        )
-        return HashPostings(
-            query_positions=query_positions,
-            track_ids=entries >> _FRAME_BITS,
-            variants=variants,
-            frames=entries & _FRAME_MASK,
-        )
 
     def _positions_of_tracks(self, track_ids: Sequence[int]) -> IntArray:
         """Positions of the tracks' entries, ascending (so in hash order)."""
@@ -261,8 +302,8 @@ def _grouped_by_track(
     linear time): at 1,000 hours, about 100 million entries, a comparison sort of the track ids
     would add tens of seconds to loading the catalog.
     """
-    if tracks.size and (tracks.min() < 0 or tracks.max() >= 1 << (_FRAME_BITS - 1)):
-        raise ValueError(f"track ids must lie in [0, 2**{_FRAME_BITS - 1})")
+    if tracks.size and (tracks.min() < 0 or tracks.max() >= 1 << (ENTRY_FRAME_BITS - 1)):
+        raise ValueError(f"track ids must lie in [0, 2**{ENTRY_FRAME_BITS - 1})")
     by_low_digit = np.argsort((tracks & _RADIX_MASK).astype(np.uint16), kind="stable")
     high_digits = (tracks[by_low_digit] >> _RADIX_BITS).astype(np.uint16)
     order = by_low_digit[np.argsort(high_digits, kind="stable")]

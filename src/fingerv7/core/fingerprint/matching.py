@@ -29,12 +29,18 @@ from fingerv7.core.fingerprint.index import HashLookup, HashPostings
 from fingerv7.core.fingerprint.peaks import Peaks
 from fingerv7.core.fingerprint.significance import chance_alignment_score
 from fingerv7.core.fingerprint.verification import ClipCoverage, clip_coverage, peak_agreement
+from fingerv7.core.fingerprint.voting import (
+    HYPOTHESIS_BITS,
+    VARIANT_BITS,
+    Votes,
+    cell_scores,
+    hypothesis_of,
+    track_of_key,
+    tracks_of,
+    variant_of,
+)
 
 IntArray = npt.NDArray[np.int64]
-
-_OFFSET_BITS = 22
-_HYPOTHESIS_BITS = 5
-_VARIANT_BITS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +81,9 @@ class LandmarkMatcher:
         fingerprint_config: FingerprintConfig,
         match_config: MatchConfig,
     ) -> None:
-        if len(match_config.query_speeds) >= 1 << _HYPOTHESIS_BITS:
+        if len(match_config.query_speeds) >= 1 << HYPOTHESIS_BITS:
             raise ValueError("too many query speed hypotheses")
-        if len(match_config.reference_speeds) >= 1 << _VARIANT_BITS:
+        if len(match_config.reference_speeds) >= 1 << VARIANT_BITS:
             raise ValueError("too many reference speed variants")
         self.index = index
         self.fingerprint_config = fingerprint_config
@@ -128,14 +134,14 @@ class LandmarkMatcher:
         ).astype(np.int64)
         if on_air is not None and self.match_config.min_runner_up_ratio == 0:
             on_air_hits = self.index.lookup_tracks(query.hashes, [on_air], cap)
-            votes = _Votes.count(query, on_air_hits, self._bin_frames, self._vote_floor)
+            votes = query.votes(on_air_hits, self._bin_frames, self._vote_floor)
             if votes is not None:
                 kept = self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
                 if kept is not None:
                     return kept
             on_air = None  # it does not pass, so the whole search would not keep it either
         hits = self._search(query, posting_counts)
-        votes = _Votes.count(query, hits, self._bin_frames, self._vote_floor)
+        votes = query.votes(hits, self._bin_frames, self._vote_floor)
         if votes is None:
             return None
         checker = _PeakChecker(self.index, fingerprint.peaks, self.match_config)
@@ -155,7 +161,7 @@ class LandmarkMatcher:
     def _best_verified(
         self,
         query: _Query,
-        votes: _Votes,
+        votes: Votes,
         hits_per_hypothesis: IntArray,
         checker: _PeakChecker,
     ) -> Match | None:
@@ -196,9 +202,9 @@ class LandmarkMatcher:
             return self.index.lookup(query.hashes, cap)
         rarest = _rarest_within(posting_counts, budget)
         sampled = self.index.lookup(query.hashes[rarest], cap)
-        sampled = replace(sampled, query_positions=rarest[sampled.query_positions])
+        sampled = replace(sampled, run_queries=rarest[sampled.run_queries])
         # Two votes in one cell already stand out of chance at this stage.
-        nominating = _Votes.count(query, sampled, self._bin_frames, 2)
+        nominating = query.votes(sampled, self._bin_frames, 2)
         if nominating is None:
             return sampled  # nothing lines up even twice: no cell of it reaches the vote floor
         nominees = nominating.leading_tracks(self.match_config.candidate_tracks)
@@ -207,7 +213,7 @@ class LandmarkMatcher:
     def _decide_cell(
         self,
         query: _Query,
-        votes: _Votes,
+        votes: Votes,
         cell: int,
         hits_per_hypothesis: IntArray,
         checker: _PeakChecker | None = None,
@@ -234,7 +240,7 @@ class LandmarkMatcher:
             assert checker is not None
             return checker.score(
                 votes.track_of(cell),
-                _hypothesis_of(int(votes.unique_keys[cell])),
+                hypothesis_of(int(votes.unique_keys[cell])),
                 offset_frames,
                 _counted_peaks(query, votes, winners),
             )
@@ -265,11 +271,10 @@ class LandmarkMatcher:
     ) -> Match | None:
         aligned = int(scores[best])
         key = int(keys[best])
-        hypothesis = _hypothesis_of(key)
-        variant = (key >> (_OFFSET_BITS + _HYPOTHESIS_BITS)) & ((1 << _VARIANT_BITS) - 1)
-        track_id = key >> _TRACK_SHIFT
-        track_of_key = keys >> _TRACK_SHIFT
-        others = scores[track_of_key != track_id]
+        hypothesis = hypothesis_of(key)
+        variant = variant_of(key)
+        track_id = track_of_key(key)
+        others = scores[tracks_of(keys) != track_id]
         runner_up = int(others.max()) if others.size else 0
         query_count = max(1, int(hashes_per_hypothesis[hypothesis]))
         confidence = min(1.0, aligned / (query_count * self._reference_share))
@@ -354,13 +359,9 @@ class _Query:
     hypotheses: IntArray
     hashes_per_hypothesis: IntArray
 
-
-_TRACK_SHIFT = _OFFSET_BITS + _HYPOTHESIS_BITS + _VARIANT_BITS
-_HYPOTHESIS_MASK = (1 << _HYPOTHESIS_BITS) - 1
-
-
-def _hypothesis_of(key: int) -> int:
-    return (key >> _OFFSET_BITS) & _HYPOTHESIS_MASK
+    def votes(self, hits: HashPostings, bin_frames: int, floor: int) -> Votes | None:
+        """The votes of index entries these hashes matched (:class:`Votes`)."""
+        return Votes.count(self.anchor_frames, self.hypotheses, hits, bin_frames, floor)
 
 
 def _packed_peaks(frames: IntArray, bins: IntArray) -> IntArray:
@@ -369,7 +370,7 @@ def _packed_peaks(frames: IntArray, bins: IntArray) -> IntArray:
     return packed
 
 
-def _counted_peaks(query: _Query, votes: _Votes, winners: npt.NDArray[np.bool_]) -> IntArray:
+def _counted_peaks(query: _Query, votes: Votes, winners: npt.NDArray[np.bool_]) -> IntArray:
     """The reference peaks the vote already counted in a cell, as the index stores them: each
     aligned hash's anchor and its target. A target is stored as some hash's anchor with its
     bin floored, which can differ by one from anchor bin + bin difference, so all three count.
@@ -420,61 +421,6 @@ class _PeakChecker:
         return agreement.score(self._config.verified_candidates)
 
 
-@dataclass(frozen=True, slots=True)
-class _Votes:
-    """The hits that may reach the vote floor, one key per (track, variant, hypothesis,
-    offset bin), and the score of each distinct key (see `_cell_scores`)."""
-
-    keys: IntArray
-    offsets: IntArray
-    query_positions: IntArray
-    unique_keys: IntArray
-    scores: IntArray
-
-    @classmethod
-    def count(cls, query: _Query, hits: HashPostings, bin_frames: int, floor: int) -> _Votes | None:
-        """None when no cell can reach `floor`."""
-        if hits.track_ids.size == 0:
-            return None
-        offsets = hits.frames - query.anchor_frames[hits.query_positions]
-        offset_bins = np.floor_divide(offsets, bin_frames) + (1 << (_OFFSET_BITS - 1))
-        hypothesis = query.hypotheses[hits.query_positions]
-        candidate = (
-            hits.track_ids << _VARIANT_BITS | hits.variants
-        ) << _HYPOTHESIS_BITS | hypothesis
-        keys = candidate << _OFFSET_BITS | np.clip(offset_bins, 0, (1 << _OFFSET_BITS) - 1)
-        # Most hits are chance hits alone in their cell; only cells that can reach the vote
-        # floor are sorted and counted exactly.
-        may_count = _may_reach(keys, floor)
-        if not may_count.any():
-            return None
-        keys = keys[may_count]
-        unique_keys, scores = _cell_scores(keys)
-        return cls(
-            keys=keys,
-            offsets=offsets[may_count],
-            query_positions=hits.query_positions[may_count],
-            unique_keys=unique_keys,
-            scores=scores,
-        )
-
-    def best_cell(self) -> int:
-        return int(np.argmax(self.scores))
-
-    def leading_tracks(self, count: int) -> list[int]:
-        """The `count` tracks whose best cells score highest, best first."""
-        by_score = self.cell_tracks()[np.argsort(-self.scores, kind="stable")]
-        _, first_seen = np.unique(by_score, return_index=True)
-        leading: list[int] = by_score[np.sort(first_seen)[:count]].tolist()
-        return leading
-
-    def cell_tracks(self) -> IntArray:
-        return self.unique_keys >> _TRACK_SHIFT
-
-    def track_of(self, cell: int) -> int:
-        return int(self.unique_keys[cell]) >> _TRACK_SHIFT
-
-
 def _rarest_within(postings: IntArray, budget: int) -> IntArray:
     """Positions (ascending) of the query hashes with the fewest postings, taken rarest first
     while their postings together stay within `budget`; a hash with none is not taken.
@@ -490,53 +436,6 @@ def _rarest_within(postings: IntArray, budget: int) -> IntArray:
     return np.flatnonzero(taken)
 
 
-def _cell_scores(keys: IntArray) -> tuple[IntArray, IntArray]:
-    """Distinct (candidate, offset bin) keys and each one's count plus its right-hand
-    neighbour's: speed drift smears a true peak over neighbouring offset bins, and this counts
-    the smear once instead of splitting it."""
-    ordered = np.sort(keys)
-    first_of_run = np.flatnonzero(np.concatenate(([ordered.size > 0], ordered[1:] != ordered[:-1])))
-    unique_keys = ordered[first_of_run]
-    counts = np.diff(np.append(first_of_run, ordered.size))
-    # Keys are sorted and distinct, so a key's right-hand neighbour (key + 1), when present, is
-    # the next one: no search needed.
-    neighbour_counts = np.zeros_like(counts)
-    adjacent = unique_keys[1:] == unique_keys[:-1] + 1
-    neighbour_counts[:-1][adjacent] = counts[1:][adjacent]
-    return unique_keys, counts + neighbour_counts
-
-
-_BUCKET_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads nearby keys apart
-
-
-def _may_reach(keys: IntArray, floor: int) -> npt.NDArray[np.bool_]:
-    """Mask of the keys that may belong to a cell (a key and its right-hand neighbour) of at
-    least `floor` hits.
-
-    Hits are first counted per bucket of a hash of their key, which can only overcount a key,
-    so no key of such a cell is dropped, and a cell's count is exact after the mask. At a
-    1,000 h catalog a query gathers about ten million hits and sorting them all was most of
-    its time (docs/fingerprint.md); counting buckets is linear.
-    """
-    if floor <= 1 or keys.size == 0:
-        return np.ones(keys.size, dtype=bool)
-    # About four buckets per key up to 4 Mi buckets (then one per key): a key shares its
-    # bucket, or a neighbour's, with another less often, so fewer lone hits survive to the sort.
-    bits = max(1, (keys.size - 1).bit_length())
-    bits = max(bits, min(bits + 2, 22))
-    shift = np.uint64(64 - bits)
-
-    def bucket(values: IntArray) -> npt.NDArray[np.intp]:
-        return ((values.astype(np.uint64) * _BUCKET_HASH) >> shift).astype(np.intp)
-
-    own_bucket = bucket(keys)
-    per_bucket = np.bincount(own_bucket, minlength=1 << bits)
-    here = per_bucket[own_bucket]
-    return (here + per_bucket[bucket(keys + 1)] >= floor) | (
-        per_bucket[bucket(keys - 1)] + here >= floor
-    )
-
-
 def _independent_runner_up(
     keys: IntArray, hit_pairs: IntArray, winners: npt.NDArray[np.bool_]
 ) -> int:
@@ -544,8 +443,8 @@ def _independent_runner_up(
     align (under any speed hypothesis). A second copy of the winning recording lines up the same
     pairs and so does not count against it; music merely like the query (shared timbres, key,
     beat grid) lines up its own pairs about as well as the winner does."""
-    winner_track = int(keys[winners][0]) >> _TRACK_SHIFT
-    others = ((keys >> _TRACK_SHIFT) != winner_track) & ~np.isin(hit_pairs, hit_pairs[winners])
+    winner_track = track_of_key(int(keys[winners][0]))
+    others = (tracks_of(keys) != winner_track) & ~np.isin(hit_pairs, hit_pairs[winners])
     if not others.any():
         return 0
-    return int(_cell_scores(keys[others])[1].max())
+    return int(cell_scores(keys[others])[1].max())
