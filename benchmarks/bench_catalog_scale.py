@@ -18,8 +18,8 @@ postings grow, and the chance score asks for more aligned hashes as the catalog 
 Each snippet is also identified the way a stream's next window is: with `on_air` set to the
 track the previous window named (for a snippet of a catalogued recording, that recording; for a
 negative, some other catalogued track, which then does not pass). That check reads only the
-track's own entries; the first one for a track scans the index, which is timed apart
-(`first_check_of_a_track_ms`) and then kept, as a worker keeps it for the song on air.
+track's own entries, found through the index's order by track; the first check of each track is
+also timed apart (`first_check_of_a_track_ms`).
 """
 
 from __future__ import annotations
