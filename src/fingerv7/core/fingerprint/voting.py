@@ -8,7 +8,7 @@ pieces:
 
 1. each hit's cell key is computed and the hits are split into partitions by a hash of the key's
    track, hypothesis and offset group (1,024 offset bins), 16,000 to 32,000 hits each, into
-   buffers each thread keeps from one query to the next;
+   buffers kept from one query to the next (one set per CPU);
 2. in each partition the hits are counted per bucket of a hash of their key, in a table that
    fits the CPU's cache, and a hit is kept when its bucket and a neighbouring one together
    reach the vote floor. A bucket can only overcount a cell, so no hit of a cell that reaches
@@ -24,7 +24,10 @@ search at 1,000 hours about 10 times faster at p95 than the same work done in Nu
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,16 +103,20 @@ class Votes:
         floor: int,
     ) -> Votes | None:
         """The votes of `hits`, where query position `q` has its anchor at `anchor_frames[q]`
-        under speed hypothesis `hypotheses[q]`; None when no cell can reach `floor`."""
+        under speed hypothesis `hypotheses[q]`; None when no cell can reach `floor`. Raises
+        ValueError when the runs point outside `hits.entries` or the query."""
         keys, ordinals = _dense_hits(anchor_frames, hypotheses, hits, bin_frames, floor)
         if keys.size == 0:
             return None
         # A hit's ordinal numbers the hits run by run: find its run, entry and query position.
-        run_ends = np.cumsum(hits.run_lengths)
+        run_lengths = np.asarray(hits.run_lengths, dtype=np.int64)
+        run_ends = np.cumsum(run_lengths)
         runs = np.searchsorted(run_ends, ordinals, side="right")
-        entries = hits.run_starts[runs] + ordinals - (run_ends[runs] - hits.run_lengths[runs])
-        positions = hits.run_queries[runs]
-        offsets = (hits.entries[entries] & ENTRY_FRAME_MASK) - anchor_frames[positions]
+        first_of_run = np.asarray(hits.run_starts, dtype=np.int64)[runs]
+        entries = first_of_run + ordinals - (run_ends[runs] - run_lengths[runs])
+        positions = np.asarray(hits.run_queries, dtype=np.int64)[runs]
+        frames = np.asarray(hits.entries, dtype=np.int64)[entries] & ENTRY_FRAME_MASK
+        offsets = frames - np.asarray(anchor_frames, dtype=np.int64)[positions]
         unique_keys, scores = cell_scores(keys)
         return cls(
             keys=keys,
@@ -136,29 +143,42 @@ class Votes:
         return track_of_key(int(self.unique_keys[cell]))
 
 
-class _Scratch(threading.local):
-    """Each thread's buffers for the partitioned hits, kept from one query to the next.
+_Buffers = tuple[IntArray, npt.NDArray[np.int32]]
+
+
+class _BufferPool:
+    """Buffers for the partitioned hits, lent to one query at a time and kept for the next.
 
     A query at 1,000 hours partitions about ten million hits, 12 bytes each; fresh memory of
-    that size is zeroed page by page by the kernel, which cost 40% of the partitioning. The
-    buffers grow to the largest query a thread has seen (about 130 MB at 1,000 hours, 1 MB at
-    a few hours) and stay, so memory at rest is what a query's peak was anyway."""
+    that size is zeroed page by page by the kernel, which cost 40% of the partitioning. At most
+    `kept` sets are kept (one per CPU: more queries than that do not run at once), each grown to
+    the largest query it served: about 130 MB per CPU at 1,000 hours, 1 MB at a few hours. A
+    query that finds none free gets fresh ones."""
 
-    def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.int64)
-        self.ordinals = np.empty(0, dtype=np.int32)
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._free: list[_Buffers] = []
+        self._lock = threading.Lock()
 
-    def buffers(self, total: int) -> tuple[IntArray, npt.NDArray[np.signedinteger[Any]]]:
+    @contextmanager
+    def lend(self, total: int) -> Iterator[tuple[IntArray, npt.NDArray[np.signedinteger[Any]]]]:
         """Room for `total` hits' keys and ordinals (4-byte ordinals below 2**31 hits)."""
         if total >= 1 << 31:
-            return np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
-        if self.keys.size < total:
-            self.keys = np.empty(total, dtype=np.int64)
-            self.ordinals = np.empty(total, dtype=np.int32)
-        return self.keys[:total], self.ordinals[:total]
+            yield np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
+            return
+        with self._lock:
+            lent = self._free.pop() if self._free else None
+        if lent is None or lent[0].size < total:
+            lent = (np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int32))
+        try:
+            yield lent[0][:total], lent[1][:total]
+        finally:
+            with self._lock:
+                if len(self._free) < self._kept:
+                    self._free.append(lent)
 
 
-_scratch = _Scratch()
+_buffers = _BufferPool(kept=os.cpu_count() or 1)
 
 
 def compile_now() -> None:
@@ -178,26 +198,18 @@ def _dense_hits(
 ) -> tuple[IntArray, IntArray]:
     """(cell keys, ordinals) of the hits that may belong to a cell of `floor` hits: steps 1-3
     of the module's docstring."""
-    total = hits.size
-    keys, ordinals = _scratch.buffers(total)
-    runs = (
-        np.ascontiguousarray(hits.run_queries, dtype=np.int64),
-        np.ascontiguousarray(hits.run_starts, dtype=np.int64),
-        np.ascontiguousarray(hits.run_lengths, dtype=np.int64),
-        np.ascontiguousarray(hits.entries, dtype=np.int64),
-        np.zeros(0, dtype=np.uint8) if hits.entry_variants is None else hits.entry_variants,
-        np.ascontiguousarray(anchor_frames, dtype=np.int64),
-        np.ascontiguousarray(hypotheses, dtype=np.int64),
-        int(bin_frames),
-        max(0, (total - 1).bit_length() - _PARTITION_SIZE_BITS),
-    )
-    # Step 1 in two passes: one sizes the partitions, the next fills them.
-    sizes = np.zeros((1 << runs[-1]) + 1, dtype=np.int64)
-    _place_hits(*runs, sizes, keys, ordinals, False)
-    partition_starts = np.cumsum(sizes)
-    _place_hits(*runs, partition_starts[:-1].copy(), keys, ordinals, True)
+    runs = _checked_runs(anchor_frames, hypotheses, hits)
+    total = int(runs[2].sum())
+    partition_bits = max(0, (total - 1).bit_length() - _PARTITION_SIZE_BITS)
     floor = min(floor, _SATURATED) if floor > 1 else 0  # 0: every hit counts
-    kept_keys, kept_ordinals = _hits_in_full_buckets(keys, ordinals, partition_starts, floor)
+    with _buffers.lend(total) as (keys, ordinals):
+        # Step 1 in two passes: one sizes the partitions, the next fills them.
+        sizes = np.zeros((1 << partition_bits) + 1, dtype=np.int64)
+        _place_hits(*runs, int(bin_frames), partition_bits, sizes, keys, ordinals, False)
+        partition_starts = np.cumsum(sizes)
+        slots = partition_starts[:-1].copy()
+        _place_hits(*runs, int(bin_frames), partition_bits, slots, keys, ordinals, True)
+        kept_keys, kept_ordinals = _hits_in_full_buckets(keys, ordinals, partition_starts, floor)
     # Most hits kept so far only shared a bucket with other chance hits: another hash separates
     # them, and costs little on what is left.
     for multiplier in _COUNT_MULTIPLIERS[1:] if floor else ():
@@ -206,6 +218,41 @@ def _dense_hits(
             break
         kept_keys, kept_ordinals = kept_keys[kept], kept_ordinals[kept]
     return kept_keys, kept_ordinals.astype(np.int64)
+
+
+def _checked_runs(
+    anchor_frames: IntArray, hypotheses: IntArray, hits: HashPostings
+) -> tuple[IntArray, IntArray, IntArray, IntArray, npt.NDArray[np.uint8], IntArray, IntArray]:
+    """The arrays the compiled loops read, as contiguous int64 (variants uint8, empty when
+    none), after checking that every index they will follow is in range: compiled code does
+    not check bounds, and a malformed `HashPostings` would read stray memory."""
+    run_queries, run_starts, run_lengths, entries, anchors, query_hypotheses = (
+        np.ascontiguousarray(values, dtype=np.int64)
+        for values in (
+            hits.run_queries,
+            hits.run_starts,
+            hits.run_lengths,
+            hits.entries,
+            anchor_frames,
+            hypotheses,
+        )
+    )
+    variants = (
+        np.zeros(0, dtype=np.uint8)
+        if hits.entry_variants is None
+        else np.ascontiguousarray(hits.entry_variants, dtype=np.uint8)
+    )
+    if not (
+        run_queries.size == run_starts.size == run_lengths.size
+        and anchors.size == query_hypotheses.size
+        and variants.size in (0, entries.size)
+        and (run_lengths >= 0).all()
+        and (run_starts >= 0).all()
+        and (run_starts + run_lengths <= entries.size).all()
+        and ((run_queries >= 0) & (run_queries < anchors.size)).all()
+    ):
+        raise ValueError("postings do not fit the index entries or the query they claim")
+    return run_queries, run_starts, run_lengths, entries, variants, anchors, query_hypotheses
 
 
 def cell_scores(keys: IntArray) -> tuple[IntArray, IntArray]:
