@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_real_corpus import SHARED_AUDIO, drop_silent_snippets  # noqa: I001
+from benchmarks.bench_catalog_scale import load_snippets  # noqa: I001
+from benchmarks.bench_real_corpus import SHARED_AUDIO
 from fingerv7.catalog import decode_audio
 from fingerv7.core.fingerprint import (
     FingerprintConfig,
@@ -73,31 +74,27 @@ def main() -> None:
     index, sources, seconds = catalog_index(args.corpus / "catalog", config)
     matcher = LandmarkMatcher(index, config, MatchConfig())
     unbarred = LandmarkMatcher(index, config, MatchConfig(min_score=0.0, verified_candidates=0))
-    catalogued = set(sources.values())
-    manifest = json.loads((args.corpus / "manifest.json").read_text())
-    for entry in manifest:
-        expected = entry["expected"] and str(Path(entry["expected"]).resolve())
-        entry["expected"] = expected if expected in catalogued else None
-    chosen = drop_silent_snippets([e for e in manifest if e["condition"] in args.conditions])
-    tally: dict[str, list[int]] = {}
+    snippets = load_snippets(
+        args.corpus, 1, set(args.conditions), set(sources.values()), config.sample_rate_hz
+    )
+    tally: dict[str, list[int]] = {}  # snippets, right answers, wrong (or false) answers
     negative_scores = []
-    for entry in chosen:
-        samples = decode_audio(args.corpus / "queries" / entry["file"], config.sample_rate_hz)
-        query = fingerprint(samples.samples, config)
+    for entry in snippets:
+        query = fingerprint(entry["samples"], config)
         match = matcher.identify(query)
         answer = None if match is None else sources[match.track_id]
         if entry["expected"]:
             counts = tally.setdefault(entry["condition"], [0, 0, 0])
-            counts[:] = [
-                counts[0] + 1,
-                counts[1] + (answer == entry["expected"]),
-                counts[2] + (answer not in (None, entry["expected"])),
-            ]
-        elif entry["source"] not in SHARED_AUDIO:  # naming music008 there is right
+            counts[1] += answer == entry["expected"]
+            counts[2] += answer not in (None, entry["expected"])
+        elif entry["source"] in SHARED_AUDIO:  # naming music008 there is right
+            continue
+        else:
             counts = tally.setdefault("negatives", [0, 0, 0])
-            counts[:] = [counts[0] + 1, 0, counts[2] + (answer is not None)]
+            counts[2] += answer is not None
             best = unbarred.identify(query)
             negative_scores.append(0.0 if best is None else best.score)
+        counts[0] += 1
     report = {
         "config": args.config,
         "catalog": {

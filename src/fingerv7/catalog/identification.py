@@ -48,13 +48,13 @@ class CatalogIdentifier:
         self._tracks: dict[int, TrackRecord] = {}
         self._matcher = LandmarkMatcher(HashIndex.empty(), fingerprint_config, match_config)
         self.refresh()
+        compile_voting()  # part of loading, not of the first window's identification
 
     def refresh(self) -> None:
         """Reload tracks and the hash index from the database."""
         self._tracks = {track.id: track for track in self.store.list_tracks()}
         index = self.store.load_index()
         self._matcher = LandmarkMatcher(index, self.fingerprint_config, self.match_config)
-        compile_voting()  # part of loading, not of the first window's identification
 
     @property
     def track_count(self) -> int:

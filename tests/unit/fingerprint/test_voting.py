@@ -3,6 +3,8 @@ before the sort to save time."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -205,10 +207,18 @@ def test_votes_drop_nearly_every_lone_chance_hit() -> None:
 
 
 def test_compile_now_compiles_every_loop_a_search_runs() -> None:
-    """What the catalog's loader calls so the first identification does not compile."""
-    voting.compile_now()
-    for name in ("_place_hits", "_hits_in_full_buckets", "_keys_in_full_buckets"):
-        assert getattr(voting, name).signatures, f"{name} was not compiled"
+    """What the catalog's loader calls so the first identification does not compile. In a
+    fresh process, so that loops compiled by other tests cannot stand in for it."""
+    names = ("_place_hits", "_hits_in_full_buckets", "_keys_in_full_buckets")
+    script = (
+        "from fingerv7.core.fingerprint import voting\n"
+        "voting.compile_now()\n"
+        f"print([name for name in {names!r} if not getattr(voting, name).signatures])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", f"not compiled: {done.stdout.strip()}"
 
 
 def test_threads_voting_at_once_each_get_their_own_counts() -> None:

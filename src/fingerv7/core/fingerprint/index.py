@@ -270,7 +270,7 @@ class HashIndex:
         `[first_frame, end_frame)`, ordered by frame then bin: the reference's peaks there, for
         checking an alignment peak by peak (:mod:`fingerv7.core.fingerprint.verification`)."""
         positions = self._positions_of_tracks([track_id])
-        frames = self._entries[positions] & ENTRY_FRAME_MASK
+        frames = unpack_entries(self._entries[positions])[1]
         inside = (frames >= first_frame) & (frames < end_frame)
         hashes = np.searchsorted(self._starts, positions[inside], side="right") - 1
         anchor_bins = unpack_hashes(hashes)[0]

@@ -35,7 +35,12 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from fingerv7.core.fingerprint.index import ENTRY_FRAME_BITS, ENTRY_FRAME_MASK, HashPostings
+from fingerv7.core.fingerprint.index import (
+    ENTRY_FRAME_BITS,
+    ENTRY_FRAME_MASK,
+    HashPostings,
+    unpack_entries,
+)
 
 IntArray = npt.NDArray[np.int64]
 
@@ -105,18 +110,17 @@ class Votes:
         """The votes of `hits`, where query position `q` has its anchor at `anchor_frames[q]`
         under speed hypothesis `hypotheses[q]`; None when no cell can reach `floor`. Raises
         ValueError when the runs point outside `hits.entries` or the query."""
-        keys, ordinals = _dense_hits(anchor_frames, hypotheses, hits, bin_frames, floor)
+        runs = _checked_runs(anchor_frames, hypotheses, hits)
+        keys, ordinals = _dense_hits(runs, bin_frames, floor)
         if keys.size == 0:
             return None
         # A hit's ordinal numbers the hits run by run: find its run, entry and query position.
-        run_lengths = np.asarray(hits.run_lengths, dtype=np.int64)
+        run_queries, run_starts, run_lengths, entries, _, anchors, _ = runs
         run_ends = np.cumsum(run_lengths)
-        runs = np.searchsorted(run_ends, ordinals, side="right")
-        first_of_run = np.asarray(hits.run_starts, dtype=np.int64)[runs]
-        entries = first_of_run + ordinals - (run_ends[runs] - run_lengths[runs])
-        positions = np.asarray(hits.run_queries, dtype=np.int64)[runs]
-        frames = np.asarray(hits.entries, dtype=np.int64)[entries] & ENTRY_FRAME_MASK
-        offsets = frames - np.asarray(anchor_frames, dtype=np.int64)[positions]
+        run = np.searchsorted(run_ends, ordinals, side="right")
+        entry = run_starts[run] + ordinals - (run_ends[run] - run_lengths[run])
+        positions = run_queries[run]
+        offsets = unpack_entries(entries[entry])[1] - anchors[positions]
         unique_keys, scores = cell_scores(keys)
         return cls(
             keys=keys,
@@ -193,12 +197,13 @@ def compile_now() -> None:
     Votes.count(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), one_cell, 2, 2)
 
 
-def _dense_hits(
-    anchor_frames: IntArray, hypotheses: IntArray, hits: HashPostings, bin_frames: int, floor: int
-) -> tuple[IntArray, IntArray]:
+# Run queries, run starts, run lengths, entries, variants, anchor frames, hypotheses.
+_Runs = tuple[IntArray, IntArray, IntArray, IntArray, npt.NDArray[np.uint8], IntArray, IntArray]
+
+
+def _dense_hits(runs: _Runs, bin_frames: int, floor: int) -> tuple[IntArray, IntArray]:
     """(cell keys, ordinals) of the hits that may belong to a cell of `floor` hits: steps 1-3
     of the module's docstring."""
-    runs = _checked_runs(anchor_frames, hypotheses, hits)
     total = int(runs[2].sum())
     partition_bits = max(0, (total - 1).bit_length() - _PARTITION_SIZE_BITS)
     floor = min(floor, _SATURATED) if floor > 1 else 0  # 0: every hit counts
@@ -220,9 +225,7 @@ def _dense_hits(
     return kept_keys, kept_ordinals.astype(np.int64)
 
 
-def _checked_runs(
-    anchor_frames: IntArray, hypotheses: IntArray, hits: HashPostings
-) -> tuple[IntArray, IntArray, IntArray, IntArray, npt.NDArray[np.uint8], IntArray, IntArray]:
+def _checked_runs(anchor_frames: IntArray, hypotheses: IntArray, hits: HashPostings) -> _Runs:
     """The arrays the compiled loops read, as contiguous int64 (variants uint8, empty when
     none), after checking that every index they will follow is in range: compiled code does
     not check bounds, and a malformed `HashPostings` would read stray memory."""
