@@ -4,7 +4,8 @@ A row per hash cost about 60 bytes in PostgreSQL (a 24-byte tuple header and a B
 12 bytes of data): 6 MB per hour of audio. Identification never asks the database for a hash
 (the index is held in memory), so each track's hashes are stored together instead: hashes as
 little-endian uint32, anchor frames as deltas from the previous one (mostly 0-20), the pair
-zlib-compressed. About 3 bytes per entry; the whole catalog loads by one sequential scan.
+zlib-compressed. About 4 bytes per entry (24-bit hashes); the whole catalog loads by one
+sequential scan.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,27 @@ def test_identify_many_files_in_one_call(
     code, output = _run(catalog_url, "catalog", "add", str(not_audio))
     assert code == 1
     assert "failed 1" in output
+
+
+def test_catalog_add_does_not_load_the_matchers_compiled_loops(
+    song_library: Path, tmp_path: Path
+) -> None:
+    """`catalog add` has a peak memory target of 300 MB; the matcher's compiled voting loops
+    (Numba) cost about 110 MB and only identification needs them. Run in a fresh process, so
+    that what other tests imported cannot hide an import."""
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from fingerv7.cli.main import app\n"
+        f"url = 'sqlite:///{tmp_path / 'catalog.db'}'\n"
+        f"result = CliRunner().invoke(app, ['catalog', 'add', {str(song_library)!r}],"
+        " env={'DATABASE_URL': url})\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'added 3' in result.output, result.output\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'numba'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -35,7 +35,9 @@ def test_a_track_costs_a_few_bytes_per_entry() -> None:
     rng = np.random.default_rng(3)
     frames = np.sort(rng.integers(0, 11_250, 5_000))  # 3 minutes, 27 hashes per second
     hashes = rng.integers(0, 1 << HASH_BITS, frames.size)
-    assert len(encode_fingerprint(hashes, frames)) < 4.0 * frames.size
+    # Random 24-bit hashes are 3 bytes of entropy each, a frame delta about one more; the 4
+    # stored bytes of a hash and 4 of a delta must mostly compress away.
+    assert len(encode_fingerprint(hashes, frames)) < 4.5 * frames.size
 
 
 @pytest.mark.parametrize(

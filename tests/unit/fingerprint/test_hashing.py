@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from fingerv7.core.fingerprint import (
     HASH_BITS,
+    STEPS_PER_BIN,
+    STEPS_PER_FRAME,
     FingerprintConfig,
     MatchConfig,
     Peaks,
@@ -21,9 +23,9 @@ from fingerv7.core.fingerprint import (
 )
 
 fields = st.tuples(
-    st.integers(0, 255),
-    st.integers(-64, 63),
-    st.integers(0, 63),
+    st.integers(0, 511),
+    st.integers(-128, 127),
+    st.integers(0, 127),
 )
 
 
@@ -47,7 +49,7 @@ def test_distinct_fields_give_distinct_hashes(
 
 
 @pytest.mark.parametrize(
-    "anchor, delta, frame", [(256, 0, 0), (-1, 0, 0), (0, 64, 0), (0, -65, 0), (0, 0, 64)]
+    "anchor, delta, frame", [(512, 0, 0), (-1, 0, 0), (0, 128, 0), (0, -129, 0), (0, 0, 128)]
 )
 def test_out_of_range_fields_are_rejected(anchor: int, delta: int, frame: int) -> None:
     with pytest.raises(ValueError, match="out of range"):
@@ -75,13 +77,22 @@ def test_pairs_respect_target_zone_and_fan_out(
     config = query_config.for_references() if reference else query_config
     peaks = _peaks(points)
     result = hash_peaks(peaks, config)
-    anchor_bins, delta_bins, delta_frames = unpack_hashes(result.hashes)
-    assert np.all(delta_frames >= config.target_min_frames)
-    assert np.all(delta_frames <= config.target_max_frames)
-    assert np.all(np.abs(delta_bins) <= config.target_max_bins)
-    assert np.all((anchor_bins >= 0) & (anchor_bins < 256))
+    anchor_steps, delta_steps, frame_steps = unpack_hashes(result.hashes)
+    assert np.all(frame_steps >= config.target_min_frames * STEPS_PER_FRAME)
+    assert np.all(frame_steps <= config.target_max_frames * STEPS_PER_FRAME)
+    assert np.all(np.abs(delta_steps) <= config.target_max_bins * STEPS_PER_BIN)
+    # the anchor field is its peak's bin in half bins, floored (or, for a query, the same of
+    # the bin moved by the rounding margin)
+    anchor_fields = {
+        int(np.floor((peaks.bins[n] + shift) * STEPS_PER_BIN))
+        for n in range(len(peaks))
+        for shift in {-config.hash_margin, 0.0, config.hash_margin}
+    }
+    assert set(anchor_steps.tolist()) <= anchor_fields
     # every hash's anchor frame is one of the peaks' (rounded) frames
     assert set(result.anchor_frames.tolist()) <= set(np.rint(peaks.frames).astype(int).tolist())
+    # the pairs counted are the distinct pairs hashed (confidence is per pair)
+    assert result.pair_count == len(set(result.pairs.tolist()))
     # a reference stores one hash per pair; a query at most one per rounding of its 3 fields
     variants = 1 if reference else 8
     assert len(result) <= variants * config.fan_out * len(points)
@@ -98,10 +109,10 @@ def test_query_margin_only_adds_hashes(points: list[tuple[float, float]]) -> Non
     assert pairs <= set(zip(widened.hashes.tolist(), widened.anchor_frames.tolist(), strict=True))
 
 
-# Peaks on half frames and half bins lie on rounding edges, where a widened zone that is too
-# narrow would first lose a pair.
+# Peaks on quarter frames and quarter bins lie on rounding edges (of a half-step field, or of a
+# rounded frame), where a widened zone that is too narrow would first lose a pair.
 edge_peak_lists = st.lists(
-    st.tuples(st.integers(0, 1000).map(lambda n: n / 2), st.integers(10, 480).map(lambda n: n / 2)),
+    st.tuples(st.integers(0, 2000).map(lambda n: n / 4), st.integers(20, 960).map(lambda n: n / 4)),
     min_size=0,
     max_size=120,
     unique=True,
@@ -127,23 +138,35 @@ def test_hashing_all_speeds_at_once_equals_hashing_each_rescaled_copy(
 
 
 @pytest.mark.parametrize(
-    "anchor_bin, expected_anchor_bins", [(20.5, {20}), (20.9, {20, 21}), (21.1, {20, 21})]
+    "anchor_bin, expected_anchor_steps", [(20.25, {40}), (20.45, {40, 41}), (20.55, {40, 41})]
 )
 def test_query_margin_hashes_both_sides_of_a_rounding_edge(
-    anchor_bin: float, expected_anchor_bins: set[int]
+    anchor_bin: float, expected_anchor_steps: set[int]
 ) -> None:
-    """Re-encoding moves a peak by a fraction of a bin; near an edge the query carries both."""
+    """Re-encoding moves a peak by a fraction of a bin; near an edge the query carries both.
+    Edges of the anchor field lie every half bin; the margin is 0.2 bin."""
     peaks = Peaks(
         frames=np.array([10.0, 20.0]),
         bins=np.array([anchor_bin, anchor_bin + 5.0]),  # delta 5.0, 10 frames: far from edges
         levels_db=np.zeros(2),
     )
     config = FingerprintConfig()
-    anchor_bins, delta_bins, delta_frames = unpack_hashes(hash_peaks(peaks, config).hashes)
-    assert set(anchor_bins.tolist()) == expected_anchor_bins
-    assert set(delta_bins.tolist()) == {5} and set(delta_frames.tolist()) == {10}
+    anchor_steps, delta_steps, frame_steps = unpack_hashes(hash_peaks(peaks, config).hashes)
+    assert set(anchor_steps.tolist()) == expected_anchor_steps
+    assert set(delta_steps.tolist()) == {10} and set(frame_steps.tolist()) == {20}
     reference = hash_peaks(peaks, config.for_references())
-    assert unpack_hashes(reference.hashes)[0].tolist() == [int(np.floor(anchor_bin))]
+    assert unpack_hashes(reference.hashes)[0].tolist() == [int(np.floor(anchor_bin * 2))]
+
+
+def test_time_difference_is_measured_between_unrounded_peaks() -> None:
+    """Version 4 hashes the time difference of the peaks' refined positions in half frames, so
+    where the anchor's frame rounds does not move it."""
+    peaks = Peaks(
+        frames=np.array([10.45, 20.7]), bins=np.array([30.0, 35.0]), levels_db=np.zeros(2)
+    )
+    reference = hash_peaks(peaks, FingerprintConfig().for_references())
+    assert unpack_hashes(reference.hashes)[2].tolist() == [round(10.25 * STEPS_PER_FRAME)]
+    assert reference.anchor_frames.tolist() == [10]
 
 
 def test_no_peaks_no_hashes() -> None:

@@ -58,6 +58,14 @@ def test_merge_and_remove_track(
         assert len(remaining) == sum(1 for row in first + second if row[1] != victim)
 
 
+def test_counts_given_to_lookup_must_match_the_query() -> None:
+    index = HashIndex([5, 5, 9], [1, 2, 1], [0, 3, 4])
+    counts = index.posting_counts([5, 9, 7])
+    assert index.lookup([5, 9, 7], counts=counts).size == index.lookup([5, 9, 7]).size == 3
+    with pytest.raises(ValueError, match="one entry per query hash"):
+        index.lookup([5, 9, 7], counts=counts[:2])
+
+
 def test_hashes_wider_than_the_layout_are_rejected() -> None:
     with pytest.raises(ValueError, match="bits"):
         HashIndex([1 << HASH_BITS], [1], [0])

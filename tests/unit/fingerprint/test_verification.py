@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fingerv7.core.fingerprint import HashIndex, Peaks, pack_hashes
+from fingerv7.core.fingerprint import FingerprintConfig, HashIndex, Peaks, hash_peaks, pack_hashes
+from fingerv7.core.fingerprint.hashing import ANCHOR_BIN_BITS
+from fingerv7.core.fingerprint.matching import counted_peak_positions
 from fingerv7.core.fingerprint.verification import PeakAgreement, clip_coverage, peak_agreement
 
 
@@ -102,11 +104,36 @@ def test_anchor_peaks_are_one_tracks_distinct_anchors_in_the_window(
     tracks = np.array([t for t, _, _ in entries])
     frames = np.array([f for _, f, _ in entries])
     anchor_bins = np.array([b for _, _, b in entries])
-    # Several hashes share an anchor: other fields differ, the anchor peak is counted once.
-    hashes = pack_hashes(anchor_bins, frames % 7 - 3, frames % 50 + 2)
+    # Several hashes share an anchor: other fields differ, the anchor peak is counted once. The
+    # anchor field counts half bins; the upper half of a bin is still that bin.
+    hashes = pack_hashes(anchor_bins * 2 + frames % 2, frames % 7 - 3, frames % 50 + 2)
     index = HashIndex(hashes, tracks, frames)
 
     found_frames, found_bins = index.anchor_peaks(track, first, first + length)
 
     expected = sorted({(f, b) for t, f, b in entries if t == track and first <= f < first + length})
     assert list(zip(found_frames.tolist(), found_bins.tolist(), strict=True)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    anchor=st.tuples(st.floats(5, 400), st.floats(50, 200)),
+    frames_later=st.floats(2.5, 60),
+    bins_higher=st.floats(-40, 40),
+)
+def test_the_counted_peaks_hold_where_the_index_stores_a_hashs_target(
+    anchor: tuple[float, float], frames_later: float, bins_higher: float
+) -> None:
+    """A reference pair's target is stored (as some hash's anchor) at its rounded frame and
+    floored bin; the peak check must leave that position out, or each aligned hash brings a
+    free "found" peak. No more than the 2-3 frames by 2 bins its fields allow are left out."""
+    frames = np.array([anchor[0], anchor[0] + frames_later])
+    bins = np.array([anchor[1], anchor[1] + bins_higher])
+    peaks = Peaks(frames=frames, bins=bins, levels_db=np.zeros(2))
+    reference = hash_peaks(peaks, FingerprintConfig().for_references())
+    assume(len(reference) == 1)
+    left_out = counted_peak_positions(reference.anchor_frames, reference.hashes)
+    target = int(np.rint(frames[1])) << ANCHOR_BIN_BITS | int(np.floor(bins[1]))
+    anchor_peak = int(np.rint(frames[0])) << ANCHOR_BIN_BITS | int(np.floor(bins[0]))
+    assert {target, anchor_peak} <= set(left_out.tolist())
+    assert len(set(left_out.tolist())) <= 1 + 3 * 2

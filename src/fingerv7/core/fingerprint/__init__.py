@@ -10,6 +10,8 @@ Typical use by a stream processor::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy.typing as npt
 
 from fingerv7.core.fingerprint.config import (
@@ -19,6 +21,8 @@ from fingerv7.core.fingerprint.config import (
 )
 from fingerv7.core.fingerprint.hashing import (
     HASH_BITS,
+    STEPS_PER_BIN,
+    STEPS_PER_FRAME,
     Fingerprint,
     hash_peaks,
     hash_peaks_at_speeds,
@@ -26,11 +30,24 @@ from fingerv7.core.fingerprint.hashing import (
     unpack_hashes,
 )
 from fingerv7.core.fingerprint.index import HashIndex, HashLookup, HashPostings
-from fingerv7.core.fingerprint.matching import LandmarkMatcher, Match
 from fingerv7.core.fingerprint.peaks import Peaks, find_peaks
 from fingerv7.core.fingerprint.spectrogram import spectrogram_db
 from fingerv7.core.fingerprint.speed import change_speed
 from fingerv7.core.fingerprint.streaming import StreamingFingerprinter
+
+if TYPE_CHECKING:
+    from fingerv7.core.fingerprint.matching import LandmarkMatcher, Match
+
+
+def __getattr__(name: str) -> object:
+    """The matcher is imported on first use: it loads the compiled voting loops (Numba, about
+    110 MB of memory), which `catalog add` and anything else that only makes hashes do not
+    need (its peak memory target is 300 MB)."""
+    if name in ("LandmarkMatcher", "Match"):
+        from fingerv7.core.fingerprint import matching
+
+        return getattr(matching, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fingerprint(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:
@@ -49,6 +66,8 @@ def fingerprint_reference(samples: npt.ArrayLike, config: FingerprintConfig) -> 
 __all__ = [
     "CATALOG_FINGERPRINT_VERSION",
     "HASH_BITS",
+    "STEPS_PER_BIN",
+    "STEPS_PER_FRAME",
     "Fingerprint",
     "FingerprintConfig",
     "HashIndex",

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 # is then refused at load time instead of silently not matching (docs/fingerprint.md).
 # 1: one density ranking by level. 2: density control takes frequency bands in turn.
 # 3: a peak may also pass by standing out of its own frame (quiet passages).
-CATALOG_FINGERPRINT_VERSION = 3
+# 4: hashes count half bins and half frames (24 bits), measured from unrounded peak positions.
+CATALOG_FINGERPRINT_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fingerv7.core.fingerprint.hashing import ANCHOR_BIN_BITS, HASH_BITS, unpack_hashes
+from fingerv7.core.fingerprint.hashing import ANCHOR_BIN_BITS, HASH_BITS, anchor_bins_of
 
 IntArray = npt.NDArray[np.int64]
 
 # An entry is one int64: track id << ENTRY_FRAME_BITS | anchor frame.
 ENTRY_FRAME_BITS = 32
+_HELD_BITS = 21
 ENTRY_FRAME_MASK = (1 << ENTRY_FRAME_BITS) - 1
 _RADIX_BITS = 16
 _RADIX_MASK = (1 << _RADIX_BITS) - 1
@@ -88,7 +89,10 @@ class HashLookup(Protocol):
     def frame_count(self) -> int: ...
 
     def lookup(
-        self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
+        self,
+        query_hashes: npt.ArrayLike,
+        max_postings_per_hash: int | None = None,
+        counts: IntArray | None = None,
     ) -> HashPostings: ...
 
     def lookup_tracks(
@@ -113,7 +117,7 @@ class HashIndex:
     Hashes have only :data:`HASH_BITS` bits, so `starts[h]:starts[h + 1]` locates a hash's run
     with no search at all; (track, frame) are packed in one int64 so a lookup gathers from one
     array. A second order, by track, finds one track's entries without reading the others
-    (:meth:`lookup_tracks`). Memory: 12 bytes per entry plus a fixed 16 MiB table (1 more byte
+    (:meth:`lookup_tracks`). Memory: 12 bytes per entry plus a fixed 64 MiB table (1 more byte
     per entry when speed variants are used).
     """
 
@@ -139,7 +143,10 @@ class HashIndex:
             raise ValueError(f"hashes must fit in {HASH_BITS} bits")
         order = np.argsort(hash_array, kind="stable")
         counts = np.bincount(hash_array, minlength=1 << HASH_BITS)
-        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # 2**24 run starts: 4 bytes each while the entries' positions fit (64 MiB).
+        starts_type = np.uint32 if hash_array.size < 1 << 32 else np.int64
+        self._starts = np.zeros(counts.size + 1, dtype=starts_type)
+        np.cumsum(counts, dtype=starts_type, out=self._starts[1:])
         tracks = np.asarray(track_ids, dtype=np.int64)[order]
         frame_array = np.asarray(frames, dtype=np.int64)[order]
         self._entries = (tracks << ENTRY_FRAME_BITS) | (frame_array & ENTRY_FRAME_MASK)
@@ -203,25 +210,34 @@ class HashIndex:
         wanted = np.asarray(query_hashes, dtype=np.int64)
         valid = (wanted >= 0) & (wanted < 1 << HASH_BITS)
         keys = np.where(valid, wanted, 0)
-        counts = np.where(valid, self._starts[keys + 1] - self._starts[keys], 0)
+        counts = np.where(valid, self._starts[keys + 1].astype(np.int64) - self._starts[keys], 0)
         if max_postings_per_hash is not None:
             counts[counts > max_postings_per_hash] = 0
         return counts
 
     def lookup(
-        self, query_hashes: npt.ArrayLike, max_postings_per_hash: int | None = None
+        self,
+        query_hashes: npt.ArrayLike,
+        max_postings_per_hash: int | None = None,
+        counts: IntArray | None = None,
     ) -> HashPostings:
         """Every entry whose hash equals one of `query_hashes`, tagged with that query position.
 
         Hashes with more than `max_postings_per_hash` entries are skipped: they say little
-        about which track it is and would dominate the cost of voting.
+        about which track it is and would dominate the cost of voting. `counts`, when given,
+        is what :meth:`posting_counts` answered for the same arguments: reading the table of
+        2**24 run starts costs a cache miss per hash (3-4 ms for a query's 240,000), not
+        worth paying twice.
         """
         wanted = np.asarray(query_hashes, dtype=np.int64)
-        counts = self.posting_counts(wanted, max_postings_per_hash)
+        if counts is None:
+            counts = self.posting_counts(wanted, max_postings_per_hash)
+        elif counts.shape != wanted.shape:
+            raise ValueError("counts must have one entry per query hash")
         found = np.flatnonzero(counts)
         return HashPostings(
             run_queries=found,
-            run_starts=self._starts[wanted[found]],
+            run_starts=self._starts[wanted[found]].astype(np.int64),
             run_lengths=counts[found],
             entries=self._entries,
             entry_variants=self._variants,
@@ -242,13 +258,15 @@ class HashIndex:
         wanted = np.asarray(query_hashes, dtype=np.int64)
         positions = self._positions_of_tracks(track_ids)
         # Entries are sorted by hash, so ascending positions have ascending hashes.
-        hashes = np.searchsorted(self._starts, positions, side="right") - 1
+        hashes = self._hashes_at(positions)
         # Most of a query's hashes are not among a few tracks' thousands: a table of the
-        # tracks' hash values finds the few that are before any search.
-        held = np.zeros(1 << HASH_BITS, dtype=bool)
-        held[hashes] = True
+        # tracks' hash values (their top bits, so it stays 2 MiB) finds the few that may be
+        # before any search.
+        held = np.zeros(1 << _HELD_BITS, dtype=bool)
+        held[hashes >> (HASH_BITS - _HELD_BITS)] = True
         valid = (wanted >= 0) & (wanted < 1 << HASH_BITS)
-        asked = np.flatnonzero(valid & held[np.where(valid, wanted, 0)])
+        top_bits = np.where(valid, wanted, 0) >> (HASH_BITS - _HELD_BITS)
+        asked = np.flatnonzero(valid & held[top_bits])
         asked = asked[self.posting_counts(wanted[asked], max_postings_per_hash) > 0]
         first = np.searchsorted(hashes, wanted[asked], side="left")
         counts = np.searchsorted(hashes, wanted[asked], side="right") - first
@@ -272,10 +290,17 @@ class HashIndex:
         positions = self._positions_of_tracks([track_id])
         frames = unpack_entries(self._entries[positions])[1]
         inside = (frames >= first_frame) & (frames < end_frame)
-        hashes = np.searchsorted(self._starts, positions[inside], side="right") - 1
-        anchor_bins = unpack_hashes(hashes)[0]
+        hashes = self._hashes_at(positions[inside])
+        anchor_bins = anchor_bins_of(hashes)
         peaks = np.unique(frames[inside] << ANCHOR_BIN_BITS | anchor_bins)
         return peaks >> ANCHOR_BIN_BITS, peaks & ((1 << ANCHOR_BIN_BITS) - 1)
+
+    def _hashes_at(self, positions: IntArray) -> IntArray:
+        """The hash of each entry position (in the starts' own type: searchsorted would
+        otherwise copy the whole table to compare)."""
+        wanted = positions.astype(self._starts.dtype)
+        hashes: IntArray = np.searchsorted(self._starts, wanted, side="right").astype(np.int64) - 1
+        return hashes
 
     def _positions_of_tracks(self, track_ids: Sequence[int]) -> IntArray:
         """Positions of the tracks' entries, ascending (so in hash order)."""

@@ -21,6 +21,8 @@ import numpy.typing as npt
 from fingerv7.core.fingerprint.config import FingerprintConfig, MatchConfig
 from fingerv7.core.fingerprint.hashing import (
     ANCHOR_BIN_BITS,
+    STEPS_PER_BIN,
+    STEPS_PER_FRAME,
     Fingerprint,
     hash_peaks_at_speeds,
     unpack_hashes,
@@ -89,7 +91,7 @@ class LandmarkMatcher:
         self.fingerprint_config = fingerprint_config
         self.match_config = match_config
         # A clean clip shares with its reference only the reference's (sparser) pairs: this share
-        # of the query's hashes is what a perfect match can line up, i.e. confidence 1.0.
+        # of the query's pairs is what a perfect match can line up, i.e. confidence 1.0.
         reference = fingerprint_config.for_references()
         # The smallest alignment that can change an answer: a winner needs
         # `min_aligned_hashes`; an independent runner-up refuses it from
@@ -128,10 +130,7 @@ class LandmarkMatcher:
         cap = self.match_config.max_postings_per_hash
         # The chance score needs what the whole catalog answers for the query: the number of
         # hits per hypothesis is known from the run lengths, without gathering them.
-        posting_counts = self.index.posting_counts(query.hashes, cap)
-        hits_per_hypothesis = np.bincount(
-            query.hypotheses, weights=posting_counts, minlength=query.hashes_per_hypothesis.size
-        ).astype(np.int64)
+        hits_per_hypothesis = _ChanceHits(self.index, query, cap)
         if on_air is not None and self.match_config.min_runner_up_ratio == 0:
             on_air_hits = self.index.lookup_tracks(query.hashes, [on_air], cap)
             votes = query.votes(on_air_hits, self._bin_frames, self._vote_floor)
@@ -140,6 +139,8 @@ class LandmarkMatcher:
                 if kept is not None:
                     return kept
             on_air = None  # it does not pass, so the whole search would not keep it either
+        posting_counts = self.index.posting_counts(query.hashes, cap)
+        hits_per_hypothesis.know_all(posting_counts)
         hits = self._search(query, posting_counts)
         votes = query.votes(hits, self._bin_frames, self._vote_floor)
         if votes is None:
@@ -162,7 +163,7 @@ class LandmarkMatcher:
         self,
         query: _Query,
         votes: Votes,
-        hits_per_hypothesis: IntArray,
+        hits_per_hypothesis: _ChanceHits,
         checker: _PeakChecker,
     ) -> Match | None:
         """When no cell passes on its hashes alone (so the answer would be "no match"): the
@@ -199,9 +200,9 @@ class LandmarkMatcher:
             or int(posting_counts.sum()) <= budget
             or self.match_config.min_runner_up_ratio > 0
         ):
-            return self.index.lookup(query.hashes, cap)
+            return self.index.lookup(query.hashes, cap, posting_counts)
         rarest = _rarest_within(posting_counts, budget)
-        sampled = self.index.lookup(query.hashes[rarest], cap)
+        sampled = self.index.lookup(query.hashes[rarest], cap, posting_counts[rarest])
         sampled = replace(sampled, run_queries=rarest[sampled.run_queries])
         # Two votes in one cell already stand out of chance at this stage.
         nominating = query.votes(sampled, self._bin_frames, 2)
@@ -215,7 +216,7 @@ class LandmarkMatcher:
         query: _Query,
         votes: Votes,
         cell: int,
-        hits_per_hypothesis: IntArray,
+        hits_per_hypothesis: _ChanceHits,
         checker: _PeakChecker | None = None,
     ) -> Match | None:
         """The decision on one cell: on its hashes alone, or, with a `checker`, on its hashes
@@ -252,6 +253,7 @@ class LandmarkMatcher:
             offset_frames,
             distinct,
             query.hashes_per_hypothesis,
+            query.pairs_per_hypothesis,
             hits_per_hypothesis,
             independent,
             None if checker is None else peak_score,
@@ -265,7 +267,8 @@ class LandmarkMatcher:
         offset_frames: float,
         distinct: int,
         hashes_per_hypothesis: IntArray,
-        hits_per_hypothesis: IntArray,
+        pairs_per_hypothesis: IntArray,
+        hits_per_hypothesis: _ChanceHits,
         independent_runner_up: int,
         peak_score: Callable[[], float] | None,
     ) -> Match | None:
@@ -277,7 +280,10 @@ class LandmarkMatcher:
         others = scores[tracks_of(keys) != track_id]
         runner_up = int(others.max()) if others.size else 0
         query_count = max(1, int(hashes_per_hypothesis[hypothesis]))
-        confidence = min(1.0, aligned / (query_count * self._reference_share))
+        # A catalogued pair has one hash, so it lines up through at most one of a query pair's
+        # rounding variants: pairs, not hashes, are what a perfect copy lines up.
+        query_pairs = max(1, int(pairs_per_hypothesis[hypothesis]))
+        confidence = min(1.0, aligned / (query_pairs * self._reference_share))
         score = chance_alignment_score(
             distinct,
             int(hits_per_hypothesis[hypothesis]),
@@ -329,6 +335,7 @@ class LandmarkMatcher:
         all_pairs: list[IntArray] = []
         all_hypotheses: list[IntArray] = []
         per_hypothesis = np.zeros(len(speeds), dtype=np.int64)
+        pairs_per_hypothesis = np.zeros(len(speeds), dtype=np.int64)
         for number, hashed in enumerate(hashed_per_hypothesis):
             all_hashes.append(hashed.hashes)
             all_frames.append(hashed.anchor_frames)
@@ -340,13 +347,53 @@ class LandmarkMatcher:
             )
             all_hypotheses.append(np.full(hashed.hashes.size, number, dtype=np.int64))
             per_hypothesis[number] = hashed.hashes.size
+            pairs_per_hypothesis[number] = (
+                hashed.hashes.size if hashed.pair_count is None else hashed.pair_count
+            )
         return _Query(
             hashes=np.concatenate(all_hashes),
             anchor_frames=np.concatenate(all_frames),
             pairs=np.concatenate(all_pairs),
             hypotheses=np.concatenate(all_hypotheses),
             hashes_per_hypothesis=per_hypothesis,
+            pairs_per_hypothesis=pairs_per_hypothesis,
         )
+
+
+class _ChanceHits:
+    """The chance score's `hits` for each speed hypothesis: the index entries the query's
+    hashes of that hypothesis point to (after the per-hash cap), read off the run lengths.
+
+    A decision needs one hypothesis's. Reading them costs a cache miss per hash in the table of
+    2**24 run starts, so the song-on-air check, which decides on one cell, reads that
+    hypothesis's hashes only (a thirteenth of a query's); a whole search reads them all anyway
+    and hands them over (:meth:`know_all`)."""
+
+    __slots__ = ("_cap", "_index", "_known", "_query")
+
+    def __init__(self, index: HashLookup, query: _Query, cap: int | None) -> None:
+        self._index = index
+        self._query = query
+        self._cap = cap
+        self._known: dict[int, int] = {}
+
+    def know_all(self, posting_counts: IntArray) -> None:
+        """Every hypothesis's, from the counts of all the query's hashes."""
+        per_hypothesis = np.bincount(
+            self._query.hypotheses,
+            weights=posting_counts,
+            minlength=self._query.hashes_per_hypothesis.size,
+        )
+        self._known = {number: int(hits) for number, hits in enumerate(per_hypothesis)}
+
+    def __getitem__(self, hypothesis: int) -> int:
+        if hypothesis not in self._known:
+            # Hashes are concatenated hypothesis by hypothesis (`LandmarkMatcher._query`).
+            ends = np.cumsum(self._query.hashes_per_hypothesis)
+            first = int(ends[hypothesis - 1]) if hypothesis else 0
+            hashes = self._query.hashes[first : int(ends[hypothesis])]
+            self._known[hypothesis] = int(self._index.posting_counts(hashes, self._cap).sum())
+        return self._known[hypothesis]
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +405,8 @@ class _Query:
     pairs: IntArray
     hypotheses: IntArray
     hashes_per_hypothesis: IntArray
+    # Peak pairs hashed (a pair near rounding edges has several hashes, one of which can match).
+    pairs_per_hypothesis: IntArray
 
     def votes(self, hits: HashPostings, bin_frames: int, floor: int) -> Votes | None:
         """The votes of index entries these hashes matched (:class:`Votes`)."""
@@ -371,21 +420,44 @@ def _packed_peaks(frames: IntArray, bins: IntArray) -> IntArray:
 
 
 def _counted_peaks(query: _Query, votes: Votes, winners: npt.NDArray[np.bool_]) -> IntArray:
-    """The reference peaks the vote already counted in a cell, as the index stores them: each
-    aligned hash's anchor and its target. A target is stored as some hash's anchor with its
-    bin floored, which can differ by one from anchor bin + bin difference, so all three count.
-    Found by construction, they would be no evidence in the peak check."""
+    """The reference peaks the vote already counted in a cell: found by construction, they
+    would be no evidence in the peak check."""
     positions = votes.query_positions[winners]
     anchor_frames = votes.offsets[winners] + query.anchor_frames[positions]
-    anchor_bins, delta_bins, delta_frames = unpack_hashes(query.hashes[positions])
-    target_bins = anchor_bins + delta_bins
-    return np.concatenate(
-        [_packed_peaks(anchor_frames, anchor_bins)]
-        + [
-            _packed_peaks(anchor_frames + delta_frames, np.clip(target_bins + step, 0, None))
-            for step in (-1, 0, 1)
-        ]
+    return counted_peak_positions(anchor_frames, query.hashes[positions])
+
+
+def counted_peak_positions(anchor_frames: IntArray, hashes: IntArray) -> IntArray:
+    """Where the index stores the two peaks of each reference hash (given its rounded anchor
+    frame), packed as :func:`_packed_peaks`: the anchor, and every position the target can have.
+    A target is stored as some hash's anchor (frame rounded, bin floored); the hash's half-step
+    fields give it only to within a step, so 2-3 frames by 2 bins (:func:`_target_span`)."""
+    anchor_steps, delta_steps, frame_steps = unpack_hashes(hashes)
+    # anchor field a: the anchor's bin lies in [a, a + 1) / S; with the difference field d the
+    # target's lies in [a + d - 1/2, a + d + 3/2) / S.
+    bins = _target_span(
+        (anchor_steps + delta_steps - 0.5) / STEPS_PER_BIN,
+        (anchor_steps + delta_steps + 1.5) / STEPS_PER_BIN,
     )
+    # The anchor's true frame is within half a frame of its rounded one, and the difference
+    # within half a step of d / S: the target's true frame is within both of frame + d / S.
+    reach = 0.5 + 0.5 / STEPS_PER_FRAME
+    frames = _target_span(
+        anchor_frames + frame_steps / STEPS_PER_FRAME - reach + 0.5,
+        anchor_frames + frame_steps / STEPS_PER_FRAME + reach + 0.5,
+    )
+    return np.concatenate(
+        [_packed_peaks(anchor_frames, anchor_steps // STEPS_PER_BIN)]
+        + [_packed_peaks(frame, np.clip(bin_, 0, None)) for frame in frames for bin_ in bins]
+    )
+
+
+def _target_span(low: npt.NDArray[np.float64], high: npt.NDArray[np.float64]) -> list[IntArray]:
+    """The integers floor(x) for x in [low, high], as three arrays (a span of fewer repeats its
+    last value)."""
+    first = np.floor(low).astype(np.int64)
+    last = np.floor(high).astype(np.int64)
+    return [np.minimum(first + step, last) for step in range(3)]
 
 
 class _PeakChecker:
