@@ -24,6 +24,7 @@ from fingerv7.core.fingerprint.hashing import (
     STEPS_PER_BIN,
     STEPS_PER_FRAME,
     Fingerprint,
+    anchor_bins_of,
     hash_peaks_at_speeds,
     unpack_hashes,
 )
@@ -447,7 +448,7 @@ def counted_peak_positions(anchor_frames: IntArray, hashes: IntArray) -> IntArra
         anchor_frames + frame_steps / STEPS_PER_FRAME + reach + 0.5,
     )
     return np.concatenate(
-        [_packed_peaks(anchor_frames, anchor_steps // STEPS_PER_BIN)]
+        [_packed_peaks(anchor_frames, anchor_bins_of(hashes))]
         + [_packed_peaks(frame, np.clip(bin_, 0, None)) for frame in frames for bin_ in bins]
     )
 
