@@ -13,7 +13,14 @@ Decoys cannot line up with a query, so the padded catalog's accuracy is optimist
 confusion but fair for misses by cost: `max_postings_per_hash` skips more of a query's hashes as
 postings grow, and the chance score asks for more aligned hashes as the catalog grows.
 `--configs` compares several settings on one padded catalog (built once: about a minute and
-9 GB of peak memory at 1,000 h).
+9 GB of peak memory at 1,000 h). `--padding-source URL` draws the decoys' hashes from another
+catalog, of recordings none of the snippets come from, instead of the catalog's own entries
+(benchmarks/decoys.py says why that matters); `--check-padding` tests the padding against a
+real larger catalog, the corpus's plus the source's recordings:
+
+    .venv/bin/python benchmarks/bench_catalog_scale.py --corpus /work/corpus-issue12 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/fv7_bench_real \\
+        --padding-source postgresql://postgres@127.0.0.1:5432/fv7_bench_pad --check-padding
 
 Each snippet is also identified the way a stream's next window is: with `on_air` set to the
 track the previous window named (for a snippet of a catalogued recording, that recording; for a
@@ -37,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_real_corpus import SHARED_AUDIO, drop_silent_snippets  # noqa: I001
-from benchmarks.decoys import padded_index
+from benchmarks.decoys import IntArray, padded_index
 from fingerv7.catalog import CatalogStore, create_catalog_engine, decode_audio
 from fingerv7.catalog.store import TrackRecord
 from fingerv7.core.fingerprint import (
@@ -50,23 +57,76 @@ from fingerv7.core.fingerprint import (
 )
 
 
-def real_catalog_padded(
-    database_url: str, hours: float
-) -> tuple[HashIndex, HashIndex, list[TrackRecord], float]:
-    """The catalog in `database_url`, the same padded to `hours`, its tracks, and the seconds
-    the padding took."""
+SOURCE_TRACK_OFFSET = 500_000_000  # the padding source's track ids, apart from the catalog's
+
+
+def catalog_at(database_url: str) -> tuple[HashIndex, list[TrackRecord], tuple[IntArray, ...]]:
+    """The catalog in `database_url`, its tracks, and its (hashes, track ids, frames)."""
     store = CatalogStore(create_catalog_engine(database_url))
     tracks = store.list_tracks()
     catalog = store.load_index()
     store.engine.dispose()
-    audio_s = sum(track.duration_s for track in tracks)
     # `columns` was private (`_columns`) before this benchmark existed; the fallback lets the
     # same script measure an older commit.
     columns = getattr(catalog, "columns", None) or catalog._columns  # type: ignore[attr-defined]
     hashes, track_ids, frames, _ = columns()
+    return catalog, tracks, (hashes, track_ids, frames)
+
+
+def real_catalog_padded(
+    database_url: str, hours: float, padding_source: str | None = None
+) -> tuple[HashIndex, HashIndex, list[TrackRecord], float]:
+    """The catalog in `database_url`, the same padded to `hours` (decoys drawn from the catalog
+    at `padding_source` where given, else from its own entries), its tracks, and the seconds
+    the padding took."""
+    catalog, tracks, (hashes, track_ids, frames) = catalog_at(database_url)
+    audio_s = sum(track.duration_s for track in tracks)
+    source_hashes = None if padding_source is None else catalog_at(padding_source)[2][0]
     started = time.perf_counter()
-    padded = padded_index(hashes, track_ids, frames, audio_s, hours)
+    padded = padded_index(hashes, track_ids, frames, audio_s, hours, source_hashes=source_hashes)
     return catalog, padded, tracks, time.perf_counter() - started
+
+
+def padding_check_indexes(
+    database_url: str, padding_source: str
+) -> tuple[HashIndex, dict[str, HashIndex], list[TrackRecord], float]:
+    """Is padding a fair stand-in for a larger catalog? The catalog plus every recording of
+    `padding_source` as real tracks, against the catalog padded to the same size with decoys
+    drawn from half of the source's recordings, from a quarter of them, and from the catalog's
+    own entries (the older way). Returns the catalog, those four indexes, its tracks and the
+    hours of the real larger one."""
+    catalog, tracks, (hashes, track_ids, frames) = catalog_at(database_url)
+    _, source_tracks, (source_hashes, source_ids, source_frames) = catalog_at(padding_source)
+    audio_s = sum(track.duration_s for track in tracks)
+    hours = (audio_s + sum(track.duration_s for track in source_tracks)) / 3600
+    ordered_ids = np.array(sorted(track.id for track in source_tracks))
+    indexes = {
+        f"{hours:.1f} h real (catalog + padding source)": HashIndex(
+            np.concatenate([hashes, source_hashes]),
+            np.concatenate([track_ids, SOURCE_TRACK_OFFSET + source_ids]),
+            np.concatenate([frames, source_frames]),
+        )
+    }
+    for share in (2, 4):
+        kept = np.isin(source_ids, ordered_ids[::share])
+        indexes[f"{hours:.1f} h padded from 1/{share} of the source"] = padded_index(
+            hashes, track_ids, frames, audio_s, hours, source_hashes=source_hashes[kept]
+        )
+    indexes[f"{hours:.1f} h padded from the catalog itself"] = padded_index(
+        hashes, track_ids, frames, audio_s, hours
+    )
+    return catalog, indexes, tracks, hours
+
+
+def compile_voting_loops() -> None:
+    """Compile the voting loops (or load them from Numba's cache) before anything is timed:
+    after a change to them, the first search would otherwise pay seconds of compiling. Older
+    commits have no such loops."""
+    try:
+        from fingerv7.core.fingerprint.voting import compile_now
+    except ImportError:
+        return
+    compile_now()
 
 
 def load_snippets(
@@ -197,15 +257,41 @@ def main() -> None:
         help='one padded-catalog matcher each: {"match": MatchConfig overrides, "query": '
         "FingerprintConfig overrides (query side)} as JSON; default: one with the defaults",
     )
+    parser.add_argument(
+        "--padding-source",
+        default=None,
+        help="a catalog of other recordings (none of the corpus's) to draw the decoys' hashes "
+        "from; default: the catalog's own entries",
+    )
+    parser.add_argument(
+        "--check-padding",
+        action="store_true",
+        help="instead of --hours and --configs: the catalog plus the padding source as real "
+        "tracks against the catalog padded to that size three ways (padding_check_indexes)",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     config = FingerprintConfig()
-    catalog, padded, tracks, build_s = real_catalog_padded(args.database_url, args.hours)
+    padded_indexes: dict[str, HashIndex] = {}
+    if args.check_padding:
+        if args.padding_source is None:
+            parser.error("--check-padding needs --padding-source")
+        started = time.perf_counter()
+        catalog, padded_indexes, tracks, _ = padding_check_indexes(
+            args.database_url, args.padding_source
+        )
+        build_s = time.perf_counter() - started
+    else:
+        catalog, padded, tracks, build_s = real_catalog_padded(
+            args.database_url, args.hours, args.padding_source
+        )
     source_of_track = {track.id: str(Path(track.source_path).resolve()) for track in tracks}
     audio_s = sum(track.duration_s for track in tracks)
     baseline = f"{audio_s / 3600:.2f} h, defaults"
     matchers = {baseline: LandmarkMatcher(catalog, config, MatchConfig())}
-    for overrides in args.configs:
+    for name, index in padded_indexes.items():
+        matchers[name] = LandmarkMatcher(index, config, MatchConfig())
+    for overrides in [] if args.check_padding else args.configs:
         name = f"{args.hours:g} h, {json.dumps(overrides) if overrides else 'defaults'}"
         matchers[name] = LandmarkMatcher(
             padded,
@@ -221,6 +307,7 @@ def main() -> None:
     )
     track_of_source = {source: track for track, source in source_of_track.items()}
     catalogued_ids = sorted(source_of_track)
+    compile_voting_loops()
     first_checks = {
         name: first_check_ms(matcher, catalogued_ids) for name, matcher in matchers.items()
     }
@@ -262,8 +349,9 @@ def main() -> None:
         )
     report = {
         "snippets": len(snippets),
-        "entries": {"baseline": len(catalog), "padded": len(padded)},
-        "index_gb": {"baseline": catalog.nbytes / 1e9, "padded": padded.nbytes / 1e9},
+        "padding_source": args.padding_source,
+        "entries": {name: len(matcher.index) for name, matcher in matchers.items()},
+        "index_gb": {name: matcher.index.nbytes / 1e9 for name, matcher in matchers.items()},
         "padding_build_s": build_s,
         "first_check_of_a_track_ms": first_checks,
         "results": results,

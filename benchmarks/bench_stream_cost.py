@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
 
-from bench_catalog_scale import percentiles_ms, real_catalog_padded
+from bench_catalog_scale import compile_voting_loops, percentiles_ms, real_catalog_padded
 from bench_radio_hour import build_programme
 from make_queries import RATE
 from tests.audio_factory import mp3_round_trip
@@ -148,10 +148,17 @@ def main() -> None:
         default=[{}],
         help="MatchConfig overrides as JSON, one padded-catalog run each; default: the defaults",
     )
+    parser.add_argument(
+        "--padding-source",
+        default=None,
+        help="a catalog of other recordings to draw the decoys' hashes from (bench_catalog_scale)",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     config = FingerprintConfig()
-    catalog, padded, tracks, build_s = real_catalog_padded(args.database_url, args.hours)
+    catalog, padded, tracks, build_s = real_catalog_padded(
+        args.database_url, args.hours, args.padding_source
+    )
     in_catalog = {str(Path(track.source_path).resolve()) for track in tracks}
     programme, airings = build_programme(args.minutes, args.seed, in_catalog)
     audio = mp3_round_trip(programme, RATE, config.sample_rate_hz)
@@ -167,6 +174,7 @@ def main() -> None:
     ]
     results = {}
     details = {}
+    compile_voting_loops()
     for name, index, match_config in runs:
         matcher = LandmarkMatcher(index, config, match_config)
         windows = identify_in_order(

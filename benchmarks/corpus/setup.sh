@@ -9,9 +9,13 @@ PACKAGES="drascula-music colobot-common-sounds hyperrogue-music asc-music fretso
 # Never catalogued: the larger negative set (make_queries.py --negatives-only), 41 recordings,
 # and a third, fresh one (SuperTux, FreedroidRPG, LinCity-NG music; docs/fingerprint.md).
 PACKAGES="$PACKAGES wesnoth-1.16-music supertux-data freedroidrpg-data lincity-ng-data"
+# Never queried: the padding source of bench_catalog_scale.py (corpus/padding_source.py).
+PADDING="naev-data widelands-data megaglest-data hedgewars-data supertuxkart-data warzone2100-music"
+PADDING="$PADDING frozen-bubble-data xmoto-data openclonk-data fillets-ng-data flare-game"
+PADDING="$PADDING extremetuxracer-data endless-sky-data nexuiz-music"
 TOOLS="sox libsox-fmt-mp3 espeak-ng"
 $SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $PACKAGES $TOOLS
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $PACKAGES $PADDING $TOOLS
 for package in $PACKAGES; do
     echo "$package: $(dpkg -L "$package" | grep -ciE '\.(ogg|mp3|flac|wav)$') audio files"
 done

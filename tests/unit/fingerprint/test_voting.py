@@ -56,7 +56,9 @@ def test_most_lone_chance_hits_are_dropped() -> None:
     assert kept.size < 0.02 * keys.size
 
 
-def _brute_force_keys(hits: HashPostings, anchor_frames: list[int], hypotheses: list[int]) -> list:
+def _brute_force_keys(
+    hits: HashPostings, anchor_frames: list[int], hypotheses: list[int], bin_frames: int
+) -> list:
     """Each hit's (key, offset, query position), computed from the definition of a cell key."""
     found = []
     for query, start, length in zip(
@@ -67,7 +69,7 @@ def _brute_force_keys(hits: HashPostings, anchor_frames: list[int], hypotheses: 
             track, frame = entry >> 32, entry & 0xFFFFFFFF
             variant = 0 if hits.entry_variants is None else int(hits.entry_variants[position])
             offset = frame - anchor_frames[query]
-            offset_bin = min(max(offset // 2 + (1 << 21), 0), (1 << 22) - 1)
+            offset_bin = min(max(offset // bin_frames + (1 << 21), 0), (1 << 22) - 1)
             key = (((track << 4 | variant) << 5 | hypotheses[query]) << 22) | offset_bin
             found.append((key, offset, query))
     return found
@@ -110,15 +112,19 @@ def hits_of_a_query(draw: st.DrawFn) -> tuple[HashPostings, list[int], list[int]
 
 
 def _check_votes(
-    hits: HashPostings, anchor_frames: list[int], hypotheses: list[int], floor: int
+    hits: HashPostings,
+    anchor_frames: list[int],
+    hypotheses: list[int],
+    floor: int,
+    bin_frames: int = 2,
 ) -> None:
-    every_hit = _brute_force_keys(hits, anchor_frames, hypotheses)
+    every_hit = _brute_force_keys(hits, anchor_frames, hypotheses, bin_frames)
     exact = _exact_cells([key for key, _, _ in every_hit])
     votes = Votes.count(
         np.array(anchor_frames, dtype=np.int64),
         np.array(hypotheses, dtype=np.int64),
         hits,
-        bin_frames=2,
+        bin_frames=bin_frames,
         floor=floor,
     )
     if votes is None:
@@ -141,19 +147,32 @@ def _check_votes(
 
 
 @settings(max_examples=150, deadline=None)
-@given(hits_of_a_query(), st.integers(0, 10), st.integers(0, 3))
+@given(
+    hits_of_a_query(),
+    st.integers(0, 10),
+    st.integers(0, 3),
+    st.integers(1, 5),
+    st.sampled_from([1, 4, 30, 1 << 18]),
+)
 def test_votes_read_from_index_runs_count_every_deciding_cell_exactly(
-    query_hits: tuple[HashPostings, list[int], list[int]], floor: int, partition_size_bits: int
+    query_hits: tuple[HashPostings, list[int], list[int]],
+    floor: int,
+    partition_size_bits: int,
+    bin_frames: int,
+    batch_hits: int,
 ) -> None:
     """With partitions of 1 to 8 hits forced (a real query's hold thousands), so that a cell
     whose two keys lie in different offset groups has them in different partitions: the
-    strategy's offsets straddle bin 2**21, an offset group's edge."""
-    real_size_bits = voting._PARTITION_SIZE_BITS
-    voting._PARTITION_SIZE_BITS = partition_size_bits
+    strategy's offsets straddle bin 2**21, an offset group's edge. Batches of a few hits
+    (a hypothesis each) as well as one batch for all. Offset bins of 1 to 5 frames: powers
+    of two are binned by a shift, the others by a division, and negative offsets must floor
+    alike."""
+    real_sizes = voting._PARTITION_SIZE_BITS, voting._BATCH_HITS
+    voting._PARTITION_SIZE_BITS, voting._BATCH_HITS = partition_size_bits, batch_hits
     try:
-        _check_votes(*query_hits, floor)
+        _check_votes(*query_hits, floor, bin_frames)
     finally:
-        voting._PARTITION_SIZE_BITS = real_size_bits
+        voting._PARTITION_SIZE_BITS, voting._BATCH_HITS = real_sizes
 
 
 @settings(max_examples=40, deadline=None)
