@@ -89,12 +89,11 @@ def real_catalog_padded(
 
 def padding_check_indexes(
     database_url: str, padding_source: str
-) -> tuple[HashIndex, dict[str, HashIndex], list[TrackRecord], float]:
+) -> tuple[HashIndex, dict[str, HashIndex], list[TrackRecord]]:
     """Is padding a fair stand-in for a larger catalog? The catalog plus every recording of
     `padding_source` as real tracks, against the catalog padded to the same size with decoys
     drawn from half of the source's recordings, from a quarter of them, and from the catalog's
-    own entries (the older way). Returns the catalog, those four indexes, its tracks and the
-    hours of the real larger one."""
+    own entries (the older way). Returns the catalog, those four indexes and its tracks."""
     catalog, tracks, (hashes, track_ids, frames) = catalog_at(database_url)
     _, source_tracks, (source_hashes, source_ids, source_frames) = catalog_at(padding_source)
     audio_s = sum(track.duration_s for track in tracks)
@@ -115,7 +114,7 @@ def padding_check_indexes(
     indexes[f"{hours:.1f} h padded from the catalog itself"] = padded_index(
         hashes, track_ids, frames, audio_s, hours
     )
-    return catalog, indexes, tracks, hours
+    return catalog, indexes, tracks
 
 
 def compile_voting_loops() -> None:
@@ -272,32 +271,30 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     config = FingerprintConfig()
-    padded_indexes: dict[str, HashIndex] = {}
+    padded_matchers: dict[str, LandmarkMatcher] = {}
     if args.check_padding:
         if args.padding_source is None:
             parser.error("--check-padding needs --padding-source")
         started = time.perf_counter()
-        catalog, padded_indexes, tracks, _ = padding_check_indexes(
-            args.database_url, args.padding_source
-        )
+        catalog, indexes, tracks = padding_check_indexes(args.database_url, args.padding_source)
         build_s = time.perf_counter() - started
+        for name, index in indexes.items():
+            padded_matchers[name] = LandmarkMatcher(index, config, MatchConfig())
     else:
         catalog, padded, tracks, build_s = real_catalog_padded(
             args.database_url, args.hours, args.padding_source
         )
+        for overrides in args.configs:
+            name = f"{args.hours:g} h, {json.dumps(overrides) if overrides else 'defaults'}"
+            padded_matchers[name] = LandmarkMatcher(
+                padded,
+                replace(config, **overrides.get("query", {})),
+                MatchConfig(**overrides.get("match", {})),
+            )
     source_of_track = {track.id: str(Path(track.source_path).resolve()) for track in tracks}
     audio_s = sum(track.duration_s for track in tracks)
     baseline = f"{audio_s / 3600:.2f} h, defaults"
-    matchers = {baseline: LandmarkMatcher(catalog, config, MatchConfig())}
-    for name, index in padded_indexes.items():
-        matchers[name] = LandmarkMatcher(index, config, MatchConfig())
-    for overrides in [] if args.check_padding else args.configs:
-        name = f"{args.hours:g} h, {json.dumps(overrides) if overrides else 'defaults'}"
-        matchers[name] = LandmarkMatcher(
-            padded,
-            replace(config, **overrides.get("query", {})),
-            MatchConfig(**overrides.get("match", {})),
-        )
+    matchers = {baseline: LandmarkMatcher(catalog, config, MatchConfig())} | padded_matchers
     snippets = load_snippets(
         args.corpus,
         args.every,
