@@ -218,14 +218,14 @@ def plan(args: argparse.Namespace) -> tuple[list[Path], list[Snippet]]:
         start = float(rng.uniform(0, max(0.0, seconds - SNIPPET_S * 1.04 - 0.5)))
         snippets.append(Snippet(len(snippets), str(path), condition, start, expected))
 
-    for condition in CONDITIONS:
+    for condition in args.conditions:
         for path, seconds in catalogued:
             for _ in range(args.per_track):
                 add(path, seconds, condition, str(path))
         for path, seconds in held_out:
             for _ in range(args.negatives_per_track):
                 add(path, seconds, condition, None)
-    if not args.negatives_only:
+    if not args.negatives_only and "clean" in args.conditions:
         for path, seconds in short_sounds():
             add(path, seconds, "clean", None)
     return [path for path, _ in catalogued], snippets
@@ -238,6 +238,15 @@ def main() -> None:
     parser.add_argument("--negatives-per-track", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        default=list(CONDITIONS),
+        metavar="CONDITION",
+        help="default: all of "
+        + ", ".join(CONDITIONS).replace("%", "%%")
+        + '; any "speed +X%%" works (off the 1%% grid: "speed +1.5%%")',
+    )
     parser.add_argument(
         "--negatives-only",
         nargs="*",

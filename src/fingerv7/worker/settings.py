@@ -91,6 +91,9 @@ class WorkerSettings(FingerV7Settings):
     # Index entries a whole-catalog search may gather (MatchConfig.max_search_postings); 0 lifts
     # the budget: every search is exhaustive.
     match_max_search_postings: int | None = Field(default=None, ge=0)
+    # Index entries past which a whole-catalog search is nominated by a part of the query
+    # (MatchConfig.nominate_above_postings); 0: every search is exhaustive.
+    match_nominate_above_postings: int | None = Field(default=None, ge=0)
     # Leading tracks checked peak by peak when the best alignment's hashes fall short of the bar
     # (MatchConfig.verified_candidates); 0 lets the hashes alone decide.
     match_verified_candidates: int | None = Field(default=None, ge=0)

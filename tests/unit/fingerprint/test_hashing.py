@@ -107,6 +107,11 @@ def test_query_margin_only_adds_hashes(points: list[tuple[float, float]]) -> Non
     widened = hash_peaks(peaks, config)
     pairs = set(zip(exact.hashes.tolist(), exact.anchor_frames.tolist(), strict=True))
     assert pairs <= set(zip(widened.hashes.tolist(), widened.anchor_frames.tolist(), strict=True))
+    # ... after the plain roundings, which come first: exactly the hashes without a margin
+    rounded = widened.rounded_count
+    assert rounded == exact.rounded_count == len(exact)
+    assert np.array_equal(widened.hashes[:rounded], exact.hashes)
+    assert np.array_equal(widened.pairs[:rounded], exact.pairs)
 
 
 # Peaks on quarter frames and quarter bins lie on rounding edges (of a half-step field, or of a

@@ -431,6 +431,71 @@ def test_unknown_music_is_refused_under_a_budget_too(matcher: LandmarkMatcher) -
         assert frugal.identify(fingerprint(_query(clip), CONFIG)) is None
 
 
+EVERY_PERCENT = (1.0, 0.99, 1.01, 0.98, 1.02, 0.97, 1.03)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "nominating_speeds", "rounded_only"),
+    [
+        ({}, EVERY_PERCENT, True),
+        ({"nominate_with_margin": True}, EVERY_PERCENT, False),
+        ({"nominating_speed_step": None}, MatchConfig().query_speeds, True),
+        ({"nominating_speed_step": 0.015}, (1.0, 0.985, 1.015, 0.97, 1.03), True),
+    ],
+)
+def test_past_a_size_a_part_of_the_query_nominates_and_the_nominee_is_counted_whole(
+    songs: dict[int, np.ndarray],
+    matcher: LandmarkMatcher,
+    overrides: dict[str, object],
+    nominating_speeds: tuple[float, ...],
+    rounded_only: bool,
+) -> None:
+    """A search past `nominate_above_postings` (0 here) gathers from the whole catalog only the
+    entries of its pairs' plain roundings under the coarser grid of speed hypotheses, and still
+    finds a track played between two of those speeds (1.5% fast) or in loud noise, with the
+    exhaustive search's answer (votes, score, offset, speed): the nominee is counted on every
+    hash."""
+    config = replace(MatchConfig(nominate_above_postings=0, candidate_tracks=2), **overrides)
+    noisy = _clip(songs[44], 12.5)
+    clips = {
+        33: change_speed(_clip(songs[33], 8.0), 1.015),
+        22: change_speed(_clip(songs[22], 4.0), 0.975),
+        44: mix_at_snr(noisy, white_noise(5, noisy.size), 0.0),
+    }
+    for track_id, clip in clips.items():
+        query = fingerprint(_query(clip), CONFIG)
+        exhaustive = matcher.identify(query)
+        assert exhaustive is not None and exhaustive.track_id == track_id
+        hashed = matcher._query(query)
+        numbers = [config.query_speeds.index(speed) for speed in nominating_speeds]
+        nominating = np.isin(hashed.hypotheses, numbers)
+        if rounded_only:
+            nominating &= hashed.rounded
+        counting = _CountingIndex(matcher.index)
+        found = LandmarkMatcher(counting, CONFIG, config).identify(query)
+        expected = matcher.index.posting_counts(hashed.hashes[nominating], 1000).sum()
+        assert 0 < counting.gathered_from_whole == expected
+        assert expected < matcher.index.posting_counts(hashed.hashes, 1000).sum()
+        assert found is not None
+        assert replace(found, runner_up_aligned=0) == replace(exhaustive, runner_up_aligned=0)
+
+
+def test_under_the_nominating_size_the_search_is_exhaustive(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+) -> None:
+    query = fingerprint(_query(_clip(songs[11], 3.0)), CONFIG)
+    total = int(matcher.index.posting_counts(matcher._query(query).hashes, 1000).sum())
+    counting = _CountingIndex(matcher.index)
+    at_size = LandmarkMatcher(counting, CONFIG, MatchConfig(nominate_above_postings=total))
+    assert at_size.identify(query) == matcher.identify(query)
+    assert counting.gathered_from_whole == total
+
+
+def test_the_nominating_step_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="nominating_speed_step"):
+        LandmarkMatcher(HashIndex.empty(), CONFIG, MatchConfig(nominating_speed_step=0.0))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 40), max_size=60), st.integers(0, 400))
 def test_the_rarest_hashes_are_taken_first_and_fill_the_budget(

@@ -106,6 +106,17 @@ def test_the_search_budget_is_set_or_lifted_by_its_setting() -> None:
     assert "match_max_search_postings" in str(failure.value).lower()
 
 
+def test_nominating_is_moved_or_turned_off_by_its_setting() -> None:
+    assert MatchConfig().nominate_above_postings is not None
+    moved = match_config_from(settings(MATCH_NOMINATE_ABOVE_POSTINGS=3_000_000))
+    assert moved.nominate_above_postings == 3_000_000
+    off = match_config_from(settings(MATCH_NOMINATE_ABOVE_POSTINGS=0))
+    assert off.nominate_above_postings is None
+    with pytest.raises(ValidationError) as failure:
+        settings(MATCH_NOMINATE_ABOVE_POSTINGS=-1)
+    assert "match_nominate_above_postings" in str(failure.value).lower()
+
+
 def test_the_peak_check_is_widened_or_turned_off_by_its_setting() -> None:
     assert MatchConfig().verified_candidates > 0
     assert match_config_from(settings(MATCH_VERIFIED_CANDIDATES=8)).verified_candidates == 8

@@ -38,13 +38,15 @@ class Fingerprint:
     can re-hash them under speed hypotheses. `pairs` names each hash's (anchor, target) peak pair
     (anchor index * peak count + target index), the same under every speed hypothesis and for
     every rounding variant; empty when not known (hashes loaded from the catalog). `pair_count`
-    is the number of distinct pairs among them (None when not known)."""
+    is the number of distinct pairs among them (None when not known). The first `rounded_count`
+    hashes are the pairs' plain roundings, the rest the margin's variants (None when not known)."""
 
     hashes: IntArray
     anchor_frames: IntArray
     peaks: Peaks
     pairs: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     pair_count: int | None = None
+    rounded_count: int | None = None
 
     def __len__(self) -> int:
         return int(self.hashes.size)
@@ -163,6 +165,7 @@ def _hash_at_speed(
         peaks=scaled,
         pairs=np.broadcast_to(pair_ids, exists.shape)[exists],
         pair_count=int(np.count_nonzero(exists.any(axis=0))),
+        rounded_count=int(np.count_nonzero(exists[0])),
     )
 
 

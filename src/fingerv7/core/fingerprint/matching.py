@@ -45,6 +45,13 @@ from fingerv7.core.fingerprint.voting import (
 
 IntArray = npt.NDArray[np.int64]
 
+# The fewest votes a cell needs to nominate its track. Among the rarest hashes two already
+# stand out of chance; a sixth of a large search's hits leaves hundreds of thousands of cells
+# with two chance votes, whose counting and sorting took a third of the search, and a track
+# that lines up only two of them does not stand out of those.
+_NOMINATING_FLOOR_RAREST = 2
+_NOMINATING_FLOOR = 3
+
 
 @dataclass(frozen=True, slots=True)
 class Match:
@@ -55,7 +62,8 @@ class Match:
     the hashes a perfect copy would line up that did (clean MP3 clips score about 0.5, clips in
     loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got (exact when
     it reaches `min_aligned_hashes`, a lower bound below that; among the nominated tracks only
-    when the search ran under its budget, see `MatchConfig.max_search_postings`); `score` is
+    when a part of the query nominated them, see `MatchConfig.nominate_above_postings` and
+    `max_search_postings`); `score` is
     how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
     this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
     `distinct_hashes`, the number of different hash values among the aligned ones;
@@ -88,6 +96,14 @@ class LandmarkMatcher:
             raise ValueError("too many query speed hypotheses")
         if len(match_config.reference_speeds) >= 1 << VARIANT_BITS:
             raise ValueError("too many reference speed variants")
+        step = match_config.nominating_speed_step
+        if step is not None and step <= 0:
+            raise ValueError("nominating_speed_step must be positive")
+        self._nominating_hypotheses = [
+            number
+            for number, speed in enumerate(match_config.query_speeds)
+            if step is None or _on_grid(speed - 1.0, step)
+        ]
         self.index = index
         self.fingerprint_config = fingerprint_config
         self.match_config = match_config
@@ -183,34 +199,55 @@ class LandmarkMatcher:
         return max(passing, key=lambda match: match.score + match.peak_score, default=None)
 
     def _search(self, query: _Query, posting_counts: IntArray) -> HashPostings:
-        """The entries the decision is voted on: every track's, or, past the budget
-        (`MatchConfig.max_search_postings`), those of the tracks the query's rarest hashes
-        nominate.
+        """The entries the decision is voted on: every track's, or those of the tracks a part
+        of the query nominates (:meth:`_nominating`).
 
-        Rare hashes cost the least to gather per vote, and chance spreads their hits over
-        millions of cells, so a track that lines up a few of them at one offset stands out.
-        The nominees are then counted on every hash, so a nominee's votes and score are exactly
-        the whole search's. What is lost is a match with too few votes among the rare hashes
-        to be nominated (docs/fingerprint.md, "A search budget"). The runner-up test needs
-        every track, so it always searches everything.
+        The nominees are counted on every hash, so a nominee's votes and score are exactly the
+        whole search's. What is lost is a match with too few votes in that part to be nominated
+        (docs/fingerprint.md, "A search budget" and "Nominating by plain roundings on a coarser
+        speed grid"). The runner-up test needs every track, so it always searches everything.
         """
         cap = self.match_config.max_postings_per_hash
-        budget = self.match_config.max_search_postings
-        if (
-            budget is None
-            or int(posting_counts.sum()) <= budget
-            or self.match_config.min_runner_up_ratio > 0
-        ):
-            return self.index.lookup(query.hashes, cap, posting_counts)
-        rarest = _rarest_within(posting_counts, budget)
-        sampled = self.index.lookup(query.hashes[rarest], cap, posting_counts[rarest])
-        sampled = replace(sampled, run_queries=rarest[sampled.run_queries])
-        # Two votes in one cell already stand out of chance at this stage.
-        nominating = query.votes(sampled, self._bin_frames, 2)
+        nominating = self._nominating(query, posting_counts)
         if nominating is None:
-            return sampled  # nothing lines up even twice: no cell of it reaches the vote floor
-        nominees = nominating.leading_tracks(self.match_config.candidate_tracks)
+            return self.index.lookup(query.hashes, cap, posting_counts)
+        positions, floor = nominating
+        sampled = self.index.lookup(query.hashes[positions], cap, posting_counts[positions])
+        sampled = replace(sampled, run_queries=positions[sampled.run_queries])
+        votes = query.votes(sampled, self._bin_frames, floor)
+        if votes is None:
+            return sampled  # no cell reaches even the nominating floor, let alone the vote's
+        nominees = votes.leading_tracks(self.match_config.candidate_tracks)
         return self.index.lookup_tracks(query.hashes, nominees, cap)
+
+    def _nominating(self, query: _Query, posting_counts: IntArray) -> tuple[IntArray, int] | None:
+        """Positions (ascending) of the query hashes that pick the tracks to count, and the
+        votes a cell needs to nominate its track; None to count every track.
+
+        Past `nominate_above_postings`: the plain roundings under the speed hypotheses of the
+        coarser grid (`MatchConfig.nominating_speed_step`). Past the budget
+        (`max_search_postings`), the rarest of those: they cost the least to gather per vote,
+        and chance spreads their hits over millions of cells, so a track that lines up a few of
+        them at one offset stands out.
+        """
+        config = self.match_config
+        if config.min_runner_up_ratio > 0:
+            return None
+        total = int(posting_counts.sum())
+        positions: IntArray | None = None
+        if config.nominate_above_postings is not None and total > config.nominate_above_postings:
+            kept = np.isin(query.hypotheses, self._nominating_hypotheses)
+            if not config.nominate_with_margin:
+                kept &= query.rounded
+            positions = np.flatnonzero(kept)
+            total = int(posting_counts[positions].sum())
+        budget = config.max_search_postings
+        if budget is not None and total > budget:
+            counts = posting_counts if positions is None else posting_counts[positions]
+            rarest = _rarest_within(counts, budget)
+            positions = rarest if positions is None else positions[rarest]
+            return positions, _NOMINATING_FLOOR_RAREST
+        return None if positions is None else (positions, _NOMINATING_FLOOR)
 
     def _decide_cell(
         self,
@@ -335,6 +372,7 @@ class LandmarkMatcher:
         all_frames: list[IntArray] = []
         all_pairs: list[IntArray] = []
         all_hypotheses: list[IntArray] = []
+        all_rounded: list[npt.NDArray[np.bool_]] = []
         per_hypothesis = np.zeros(len(speeds), dtype=np.int64)
         pairs_per_hypothesis = np.zeros(len(speeds), dtype=np.int64)
         for number, hashed in enumerate(hashed_per_hypothesis):
@@ -347,6 +385,11 @@ class LandmarkMatcher:
                 else -1 - np.arange(hashed.hashes.size, dtype=np.int64)
             )
             all_hypotheses.append(np.full(hashed.hashes.size, number, dtype=np.int64))
+            rounded = np.zeros(hashed.hashes.size, dtype=bool)
+            rounded[
+                : hashed.hashes.size if hashed.rounded_count is None else hashed.rounded_count
+            ] = True
+            all_rounded.append(rounded)
             per_hypothesis[number] = hashed.hashes.size
             pairs_per_hypothesis[number] = (
                 hashed.hashes.size if hashed.pair_count is None else hashed.pair_count
@@ -356,6 +399,7 @@ class LandmarkMatcher:
             anchor_frames=np.concatenate(all_frames),
             pairs=np.concatenate(all_pairs),
             hypotheses=np.concatenate(all_hypotheses),
+            rounded=np.concatenate(all_rounded),
             hashes_per_hypothesis=per_hypothesis,
             pairs_per_hypothesis=pairs_per_hypothesis,
         )
@@ -405,6 +449,8 @@ class _Query:
     anchor_frames: IntArray
     pairs: IntArray
     hypotheses: IntArray
+    # Each pair's plain rounding (True) or one of the margin's variants.
+    rounded: npt.NDArray[np.bool_]
     hashes_per_hypothesis: IntArray
     # Peak pairs hashed (a pair near rounding edges has several hashes, one of which can match).
     pairs_per_hypothesis: IntArray
@@ -492,6 +538,12 @@ class _PeakChecker:
         uncounted = ~np.isin(_packed_peaks(frames, bins), counted_peaks)
         agreement = peak_agreement(coverage, frames[uncounted] - offset, bins[uncounted])
         return agreement.score(self._config.verified_candidates)
+
+
+def _on_grid(value: float, step: float) -> bool:
+    """Whether `value` is a whole number of `step`s (to within float error)."""
+    steps = value / step
+    return abs(steps - round(steps)) < 1e-6
 
 
 def _rarest_within(postings: IntArray, budget: int) -> IntArray:

@@ -351,6 +351,9 @@ def match_config_from(settings: WorkerSettings) -> MatchConfig:
     if settings.match_max_search_postings is not None:
         budget = settings.match_max_search_postings
         config = replace(config, max_search_postings=budget or None)
+    if settings.match_nominate_above_postings is not None:
+        size = settings.match_nominate_above_postings
+        config = replace(config, nominate_above_postings=size or None)
     if settings.match_verified_candidates is not None:
         config = replace(config, verified_candidates=settings.match_verified_candidates)
     return config
