@@ -63,9 +63,9 @@ class Match:
     loud noise 0.1-0.2); `runner_up_aligned` is the best count any other track got (exact when
     it reaches `min_aligned_hashes`, a lower bound below that; among the nominated tracks only
     when a part of the query nominated them, see `MatchConfig.nominate_above_postings` and
-    `max_search_postings`); `score` is
-    how unlikely the alignment is by chance (-log10 of the expected number of chance alignments
-    this good; see :mod:`fingerv7.core.fingerprint.significance`), computed on
+    `max_search_postings`); `score` is how unlikely the alignment is by chance (-log10 of the
+    expected number of chance alignments this good; see
+    :mod:`fingerv7.core.fingerprint.significance`), computed on
     `distinct_hashes`, the number of different hash values among the aligned ones;
     `peak_score` is what the peak-by-peak check added to `score` (0 when the hashes passed
     alone and the check was not run; see `MatchConfig.verified_candidates`).
