@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -446,7 +447,7 @@ EVERY_PERCENT = (1.0, 0.99, 1.01, 0.98, 1.02, 0.97, 1.03)
 def test_past_a_size_a_part_of_the_query_nominates_and_the_nominee_is_counted_whole(
     songs: dict[int, np.ndarray],
     matcher: LandmarkMatcher,
-    overrides: dict[str, object],
+    overrides: dict[str, Any],
     nominating_speeds: tuple[float, ...],
     rounded_only: bool,
 ) -> None:
