@@ -121,12 +121,12 @@ class MatchConfig:
     candidate_tracks: int = 4
     # A search of the whole catalog whose query hashes point to more index entries than this
     # (about 8.5 million at 1,000 hours, 30,000 at 2.35 hours) gathers only a part of them: each
-    # peak pair's plain rounding (not the variants `hash_margin` adds, about five hashes per
+    # peak pair's plain rounding (not the variants `hash_margin` adds, about six hashes per
     # pair) under the speed hypotheses on a grid of `nominating_speed_step` (every 1%: 7 of 13).
     # That part nominates `candidate_tracks` tracks, which are then counted on every hash and
     # hypothesis from their own entries, so their votes and scores are the whole search's. A
     # pair's variants and a neighbouring hypothesis move the same peaks by a fraction of a bin:
-    # the right track still leads on a sixth of the entries. At 1,000 hours a query's p95 went
+    # the right track still leads on a tenth of the entries. At 1,000 hours a query's p95 went
     # from 277 to 75 ms, and 1 answer of 1,173 snippets changed (a -6 dB snippet missed;
     # docs/fingerprint.md, "Nominating by plain roundings on a coarser speed grid"). None: every
     # search is exhaustive.

@@ -46,7 +46,7 @@ from fingerv7.core.fingerprint.voting import (
 IntArray = npt.NDArray[np.int64]
 
 # The fewest votes a cell needs to nominate its track. Among the rarest hashes two already
-# stand out of chance; a sixth of a large search's hits leaves hundreds of thousands of cells
+# stand out of chance; a tenth of a large search's hits leaves hundreds of thousands of cells
 # with two chance votes, whose counting and sorting took a third of the search, and a track
 # that lines up only two of them does not stand out of those.
 _NOMINATING_FLOOR_RAREST = 2
