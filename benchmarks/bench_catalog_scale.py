@@ -182,7 +182,11 @@ def first_check_ms(matcher: LandmarkMatcher, track_ids: list[int]) -> dict[str, 
     return percentiles_ms(seconds)
 
 
-def percentiles_ms(seconds: list[float]) -> dict[str, float]:
+def percentiles_ms(seconds: list[float]) -> dict[str, float] | None:
+    """p50 / p95 / p99 in ms; None for no samples (a query set of negatives only has no
+    snippet whose song is on air)."""
+    if not seconds:
+        return None
     values = np.percentile(np.array(seconds) * 1000, [50, 95, 99])
     return {"p50": float(values[0]), "p95": float(values[1]), "p99": float(values[2])}
 
