@@ -20,6 +20,7 @@ from fingerv7.core.fingerprint import (
     HashLookup,
     HashPostings,
     LandmarkMatcher,
+    Match,
     MatchConfig,
     Peaks,
     change_speed,
@@ -346,6 +347,16 @@ class _CountingIndex:
         return self.index.anchor_peaks(track_id, first_frame, end_frame)
 
 
+def _counted_identify(
+    matcher: LandmarkMatcher, config: MatchConfig, query: Fingerprint
+) -> tuple[Match | None, int]:
+    """`identify` under `config` on the matcher's index, and the entries gathered from searches
+    of the whole catalog."""
+    counting = _CountingIndex(matcher.index)
+    found = LandmarkMatcher(counting, CONFIG, config).identify(query)
+    return found, counting.gathered_from_whole
+
+
 def test_the_song_on_air_is_confirmed_from_its_own_entries(
     songs: dict[int, np.ndarray], matcher: LandmarkMatcher
 ) -> None:
@@ -404,25 +415,25 @@ def test_past_its_budget_the_search_reads_the_rarest_hashes_and_still_finds_the_
         assert exhaustive is not None and exhaustive.track_id == track_id
         total = int(matcher.index.posting_counts(matcher._query(query).hashes, 1000).sum())
         budget = total // 10
-        counting = _CountingIndex(matcher.index)
-        frugal = LandmarkMatcher(
-            counting, CONFIG, MatchConfig(max_search_postings=budget, candidate_tracks=2)
-        )
-        found = frugal.identify(query)
-        assert 0 < counting.gathered_from_whole <= budget
+        config = MatchConfig(max_search_postings=budget, candidate_tracks=2)
+        found, gathered = _counted_identify(matcher, config, query)
+        assert 0 < gathered <= budget
         assert found is not None
         assert replace(found, runner_up_aligned=0) == replace(exhaustive, runner_up_aligned=0)
 
 
-def test_under_its_budget_the_search_is_exhaustive(
-    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
+@pytest.mark.parametrize("size_limit", ["max_search_postings", "nominate_above_postings"])
+def test_at_its_size_limit_the_search_is_exhaustive(
+    songs: dict[int, np.ndarray], matcher: LandmarkMatcher, size_limit: str
 ) -> None:
+    """Neither the budget nor nominating engages while a query points to no more entries than
+    its limit."""
     query = fingerprint(_query(_clip(songs[66], 19.0)), CONFIG)
     total = int(matcher.index.posting_counts(matcher._query(query).hashes, 1000).sum())
-    counting = _CountingIndex(matcher.index)
-    roomy = LandmarkMatcher(counting, CONFIG, MatchConfig(max_search_postings=total))
-    assert roomy.identify(query) == matcher.identify(query)
-    assert counting.gathered_from_whole == total
+    limits: dict[str, Any] = {size_limit: total}
+    found, gathered = _counted_identify(matcher, MatchConfig(**limits), query)
+    assert found == matcher.identify(query)
+    assert gathered == total
 
 
 def test_unknown_music_is_refused_under_a_budget_too(matcher: LandmarkMatcher) -> None:
@@ -472,24 +483,12 @@ def test_past_a_size_a_part_of_the_query_nominates_and_the_nominee_is_counted_wh
         nominating = np.isin(hashed.hypotheses, numbers)
         if rounded_only:
             nominating &= hashed.rounded
-        counting = _CountingIndex(matcher.index)
-        found = LandmarkMatcher(counting, CONFIG, config).identify(query)
+        found, gathered = _counted_identify(matcher, config, query)
         expected = matcher.index.posting_counts(hashed.hashes[nominating], 1000).sum()
-        assert 0 < counting.gathered_from_whole == expected
+        assert 0 < gathered == expected
         assert expected < matcher.index.posting_counts(hashed.hashes, 1000).sum()
         assert found is not None
         assert replace(found, runner_up_aligned=0) == replace(exhaustive, runner_up_aligned=0)
-
-
-def test_under_the_nominating_size_the_search_is_exhaustive(
-    songs: dict[int, np.ndarray], matcher: LandmarkMatcher
-) -> None:
-    query = fingerprint(_query(_clip(songs[11], 3.0)), CONFIG)
-    total = int(matcher.index.posting_counts(matcher._query(query).hashes, 1000).sum())
-    counting = _CountingIndex(matcher.index)
-    at_size = LandmarkMatcher(counting, CONFIG, MatchConfig(nominate_above_postings=total))
-    assert at_size.identify(query) == matcher.identify(query)
-    assert counting.gathered_from_whole == total
 
 
 def test_the_nominating_step_must_be_positive() -> None:

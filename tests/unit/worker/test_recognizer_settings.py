@@ -96,25 +96,23 @@ def test_the_decision_settings_reach_the_matcher_and_unset_ones_keep_its_default
     assert match_config_from(settings()) == defaults
 
 
-def test_the_search_budget_is_set_or_lifted_by_its_setting() -> None:
-    assert match_config_from(settings(MATCH_MAX_SEARCH_POSTINGS=50_000)).max_search_postings == (
-        50_000
-    )
-    assert match_config_from(settings(MATCH_MAX_SEARCH_POSTINGS=0)).max_search_postings is None
+@pytest.mark.parametrize(
+    ("variable", "field"),
+    [
+        ("MATCH_MAX_SEARCH_POSTINGS", "max_search_postings"),
+        ("MATCH_NOMINATE_ABOVE_POSTINGS", "nominate_above_postings"),
+    ],
+)
+def test_a_search_size_is_set_or_lifted_by_its_setting(variable: str, field: str) -> None:
+    assert getattr(match_config_from(settings(**{variable: 3_000_000})), field) == 3_000_000
+    assert getattr(match_config_from(settings(**{variable: 0})), field) is None
     with pytest.raises(ValidationError) as failure:
-        settings(MATCH_MAX_SEARCH_POSTINGS=-1)
-    assert "match_max_search_postings" in str(failure.value).lower()
+        settings(**{variable: -1})
+    assert variable.lower() in str(failure.value).lower()
 
 
-def test_nominating_is_moved_or_turned_off_by_its_setting() -> None:
+def test_nominating_is_on_by_default() -> None:
     assert MatchConfig().nominate_above_postings is not None
-    moved = match_config_from(settings(MATCH_NOMINATE_ABOVE_POSTINGS=3_000_000))
-    assert moved.nominate_above_postings == 3_000_000
-    off = match_config_from(settings(MATCH_NOMINATE_ABOVE_POSTINGS=0))
-    assert off.nominate_above_postings is None
-    with pytest.raises(ValidationError) as failure:
-        settings(MATCH_NOMINATE_ABOVE_POSTINGS=-1)
-    assert "match_nominate_above_postings" in str(failure.value).lower()
 
 
 def test_the_peak_check_is_widened_or_turned_off_by_its_setting() -> None:
