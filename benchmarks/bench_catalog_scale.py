@@ -274,6 +274,9 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    for overrides in args.configs:
+        if not set(overrides) <= {"match", "query"}:
+            parser.error(f"--configs: {json.dumps(overrides)} has keys other than match, query")
     config = FingerprintConfig()
     padded_matchers: dict[str, LandmarkMatcher] = {}
     if args.check_padding:

@@ -28,6 +28,7 @@ from fingerv7.core.fingerprint import (
     fingerprint_reference,
     hash_peaks,
 )
+from fingerv7.core.fingerprint.hashing import hash_peaks_at_speeds
 from fingerv7.core.fingerprint.matching import _rarest_within
 from tests.audio_factory import (
     SONG_SAMPLE_RATE_HZ,
@@ -311,12 +312,13 @@ def test_a_passage_two_recordings_share_is_named_after_the_one_on_air(
 
 class _CountingIndex:
     """The matcher's index, counting how often the whole catalog is searched and how many entries
-    such searches gather."""
+    such searches gather, and how many hashes each lookup of chosen tracks asks for."""
 
     def __init__(self, index: HashLookup) -> None:
         self.index = index
         self.whole_lookups = 0
         self.gathered_from_whole = 0
+        self.track_lookup_sizes: list[int] = []
 
     @property
     def frame_count(self) -> int:
@@ -336,6 +338,7 @@ class _CountingIndex:
     def lookup_tracks(
         self, query: npt.ArrayLike, tracks: Sequence[int], cap: int | None = None
     ) -> HashPostings:
+        self.track_lookup_sizes.append(np.asarray(query).size)
         return self.index.lookup_tracks(query, tracks, cap)
 
     def posting_counts(self, query: npt.ArrayLike, cap: int | None = None) -> npt.NDArray[np.int64]:
@@ -383,6 +386,38 @@ def test_the_song_on_air_is_confirmed_from_its_own_entries(
         assert counting.whole_lookups == 1
     unknown = fingerprint(_query(synthesize_song(904, 10.0)), CONFIG)
     assert confirming.identify(unknown, on_air=11) is None
+
+
+@pytest.mark.parametrize(
+    ("speed", "at_clip_speed_first", "lookups"),
+    [
+        (1.0, True, ["clip"]),
+        (1.0, False, ["all"]),
+        # 3% fast does not pass under the clip's own speed: all hypotheses are then hashed.
+        (1.03, True, ["clip", "all"]),
+    ],
+)
+def test_the_song_on_air_is_checked_first_at_the_clip_speed_alone(
+    songs: dict[int, np.ndarray],
+    matcher: LandmarkMatcher,
+    speed: float,
+    at_clip_speed_first: bool,
+    lookups: list[str],
+) -> None:
+    """The song on air is looked up first with the clip's own hashes only (no other speed
+    hypothesis hashed); the answer is the whole search's either way."""
+    query = fingerprint(_query(change_speed(_clip(songs[33], 8.0), speed)), CONFIG)
+    whole = matcher.identify(query)
+    assert whole is not None and whole.track_id == 33
+    counting = _CountingIndex(matcher.index)
+    config = MatchConfig(on_air_at_clip_speed_first=at_clip_speed_first)
+    on_air = LandmarkMatcher(counting, CONFIG, config).identify(query, on_air=33)
+    assert on_air == replace(whole, runner_up_aligned=0)
+    others = [s for s in config.query_speeds if s != 1.0]
+    all_hypotheses = len(query) + sum(map(len, hash_peaks_at_speeds(query.peaks, CONFIG, others)))
+    sizes = {"clip": len(query), "all": all_hypotheses}
+    assert counting.track_lookup_sizes == [sizes[name] for name in lookups]
+    assert counting.whole_lookups == 0
 
 
 def test_with_the_runner_up_test_on_the_whole_catalog_is_always_searched(

@@ -133,6 +133,13 @@ class MatchConfig:
     nominate_above_postings: int | None = 1_000_000
     nominating_speed_step: float | None = 0.01  # None: every hypothesis nominates
     nominate_with_margin: bool = False
+    # A stream's next window is checked against the song on air (`LandmarkMatcher.identify`)
+    # first under the clip's own speed alone, whose hashes the fingerprint already holds:
+    # re-hashing the clip under the other 12 speed hypotheses was most of such a window's
+    # cost. Only when the song does not pass there are all hypotheses hashed and it is checked
+    # under all of them. False: every check hashes all hypotheses (docs/fingerprint.md, "The
+    # song on air at the clip's own speed").
+    on_air_at_clip_speed_first: bool = True
     # Peak-level verification (verification.py). When no alignment passes `min_score` on its
     # hashes alone, the best alignments of the `verified_candidates` leading tracks are checked
     # peak by peak: the reference's peaks in the clip's span that the vote did not already

@@ -118,6 +118,11 @@ class LandmarkMatcher:
             floor = min(floor, int(floor // match_config.min_runner_up_ratio) + 1)
         self._vote_floor = max(1, floor)
         self._bin_frames = match_config.offset_bin_frames
+        self._at_clip_speed_first = (
+            match_config.query_speeds.index(1.0)
+            if match_config.on_air_at_clip_speed_first and 1.0 in match_config.query_speeds
+            else None
+        )
         self._reference_share = min(
             1.0,
             (reference.peaks_per_second * reference.fan_out)
@@ -140,21 +145,35 @@ class LandmarkMatcher:
         (its votes, score and offset are the same), except `runner_up_aligned`, which that
         check does not count (0). With the runner-up test on (`min_runner_up_ratio`), other
         tracks decide too, so the whole catalog is always searched.
+
+        With `on_air_at_clip_speed_first`, `on_air` is checked under the clip's own speed
+        (the 1.0 hypothesis) before the others are even hashed. When it passes there, the
+        answer is that cell, as the whole search counts and scores it; where a neighbouring
+        speed hypothesis lines up more of the same track's hashes (a clip 1% fast), the whole
+        search would have named the same track at that speed instead.
         """
+        cap = self.match_config.max_postings_per_hash
+        if on_air is not None and self.match_config.min_runner_up_ratio == 0:
+            at_clip_speed = self._at_clip_speed_first
+            if at_clip_speed is not None and fingerprint.hashes.size:
+                # The clip's own hashes are already made; the other hypotheses' cost most of a
+                # window's time, and a song on air is nearly always heard at the speed it was.
+                clip_query = self._query(fingerprint, [at_clip_speed])
+                kept = self._on_air_passing(
+                    clip_query, on_air, _ChanceHits(self.index, clip_query, cap)
+                )
+                if kept is not None:
+                    return kept
         query = self._query(fingerprint)
         if query.hashes.size == 0:
             return None
-        cap = self.match_config.max_postings_per_hash
         # The chance score needs what the whole catalog answers for the query: the number of
         # hits per hypothesis is known from the run lengths, without gathering them.
         hits_per_hypothesis = _ChanceHits(self.index, query, cap)
         if on_air is not None and self.match_config.min_runner_up_ratio == 0:
-            on_air_hits = self.index.lookup_tracks(query.hashes, [on_air], cap)
-            votes = query.votes(on_air_hits, self._bin_frames, self._vote_floor)
-            if votes is not None:
-                kept = self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
-                if kept is not None:
-                    return kept
+            kept = self._on_air_passing(query, on_air, hits_per_hypothesis)
+            if kept is not None:
+                return kept
             on_air = None  # it does not pass, so the whole search would not keep it either
         posting_counts = self.index.posting_counts(query.hashes, cap)
         hits_per_hypothesis.know_all(posting_counts)
@@ -175,6 +194,21 @@ class LandmarkMatcher:
         if decided is not None or not checker.enabled:
             return decided
         return self._best_verified(query, votes, hits_per_hypothesis, checker)
+
+    def _on_air_passing(
+        self, query: _Query, on_air: int, hits_per_hypothesis: _ChanceHits
+    ) -> Match | None:
+        """The best cell of the song on air among `query`'s hypotheses, counted from its own
+        entries only, when it passes the decision on its hashes."""
+        cap = self.match_config.max_postings_per_hash
+        votes = query.votes(
+            self.index.lookup_tracks(query.hashes, [on_air], cap),
+            self._bin_frames,
+            self._vote_floor,
+        )
+        if votes is None:
+            return None
+        return self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
 
     def _best_verified(
         self,
@@ -356,18 +390,28 @@ class LandmarkMatcher:
             peak_score=added,
         )
 
-    def _query(self, fingerprint: Fingerprint) -> _Query:
-        """Hashes of every speed hypothesis, concatenated, with their anchor frames, peak pairs
-        and hypothesis number."""
+    def _query(self, fingerprint: Fingerprint, hypotheses: list[int] | None = None) -> _Query:
+        """Hashes of every speed hypothesis (or of `hypotheses` only, the others left empty),
+        concatenated, with their anchor frames, peak pairs and hypothesis number."""
         speeds = self.match_config.query_speeds
+        wanted = range(len(speeds)) if hypotheses is None else hypotheses
         # Heard `speed` times fast: query frame t is reference frame t * speed, and query bin f
         # was reference bin f / speed. The clip's own hashes are the 1.0 hypothesis.
+        to_rescale = [speeds[number] for number in wanted if speeds[number] != 1.0]
         rescaled = iter(
-            hash_peaks_at_speeds(
-                fingerprint.peaks, self.fingerprint_config, [s for s in speeds if s != 1.0]
-            )
+            hash_peaks_at_speeds(fingerprint.peaks, self.fingerprint_config, to_rescale)
+            if to_rescale
+            else []
         )
-        hashed_per_hypothesis = [fingerprint if s == 1.0 else next(rescaled) for s in speeds]
+        unhashed = Fingerprint(
+            hashes=np.zeros(0, dtype=np.int64),
+            anchor_frames=np.zeros(0, dtype=np.int64),
+            peaks=fingerprint.peaks,
+            pair_count=0,
+        )
+        hashed_per_hypothesis = [unhashed] * len(speeds)
+        for number in wanted:
+            hashed_per_hypothesis[number] = fingerprint if speeds[number] == 1.0 else next(rescaled)
         all_hashes: list[IntArray] = []
         all_frames: list[IntArray] = []
         all_pairs: list[IntArray] = []
