@@ -79,10 +79,10 @@ def find_segment_peaks(
     band = spectrogram[:, low : high + 1]
     size = (2 * config.neighbourhood_frames + 1, 2 * config.neighbourhood_bins + 1)
     local_max = band == maximum_filter(band, size=size, mode="nearest")
-    typical_level = np.median(band, axis=0, keepdims=True)
+    typical_level = median_along(band, axis=0)
     strong = band > typical_level + config.min_peak_db_above_median
     if config.min_peak_db_above_frame_median is not None:
-        frame_level = np.median(band, axis=1, keepdims=True)
+        frame_level = median_along(band, axis=1)
         strong |= band > frame_level + config.min_peak_db_above_frame_median
     strong &= band > config.silence_floor_db
     candidates = local_max & strong
@@ -96,6 +96,26 @@ def find_segment_peaks(
     bins = bin_idx + _parabolic_offset(spectrogram, frame_idx, bin_idx, axis=1)
     order = np.lexsort((bins, frames))
     return Peaks(frames=frames[order], bins=bins[order], levels_db=levels[order])
+
+
+def median_along(values: npt.NDArray[np.float32], axis: int) -> npt.NDArray[np.float32]:
+    """`np.median(values, axis, keepdims=True)` of NaN-free values, bit for bit, about 4x faster.
+
+    `np.median` partitions around the last element too, to find NaNs, and around two middle
+    elements for an even count; a spectrogram has no NaN (its floor), and the lower middle
+    element is the largest of the lower part. The two medians were a quarter of a stream
+    window's CPU (docs/fingerprint.md, "The song on air at the clip's own speed").
+    """
+    half = values.shape[axis] // 2
+    part = np.partition(values, half, axis=axis)
+    upper = np.take(part, [half], axis=axis)
+    if values.shape[axis] % 2:
+        return upper
+    lower = np.take(part, np.arange(half), axis=axis).max(axis=axis, keepdims=True)
+    middle: npt.NDArray[np.float32] = np.concatenate([lower, upper], axis=axis).mean(
+        axis=axis, keepdims=True
+    )
+    return middle
 
 
 def _densest_allowed(
