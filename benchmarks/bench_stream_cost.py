@@ -12,13 +12,14 @@ measured in the same run on the same windows.
     .venv/bin/python benchmarks/bench_stream_cost.py --minutes 30 --hours 1000 \\
         --database-url postgresql://postgres@127.0.0.1:5432/fv7_bench_real
 
-Reports per catalog the CPU seconds per window (fingerprint + identify; decoding excluded),
-the share of windows the on-air check settled, what the sampled windows cost with the whole
-search, and the answers, so the two runs can be compared window by window. Per play too: the
-windows' answers become rows as a worker logs them (`PlayTracker`: a recording heard again
-within the duplicate window continues its play), scored against the timetable with
-`fingerv7.testing.airplay` (no database, no real-time stream: `bench_radio_hour.py` runs those).
-`--configs` compares matcher settings on the one padded catalog, for example the search budget:
+Reports per catalog the CPU seconds per window (`identify_clip`: fingerprint, match, and the
+second look when the first names nothing; decoding excluded), the share of windows the on-air
+check settled, what the sampled windows cost with the whole search, and the answers, so the two
+runs can be compared window by window. Per play too: the windows' answers become rows as a
+worker logs them (`PlayTracker`: a recording heard again within the duplicate window continues
+its play), scored against the timetable with `fingerv7.testing.airplay` (no database, no
+real-time stream: `bench_radio_hour.py` runs those). `--configs` compares matcher settings on
+the one padded catalog, for example the search budget:
 
     --configs '{}' '{"max_search_postings": null}'
 """
@@ -44,7 +45,7 @@ from bench_radio_hour import build_programme
 from make_queries import RATE
 from tests.audio_factory import mp3_round_trip
 
-from fingerv7.core.fingerprint import FingerprintConfig, LandmarkMatcher, MatchConfig, fingerprint
+from fingerv7.core.fingerprint import FingerprintConfig, LandmarkMatcher, MatchConfig, identify_clip
 from fingerv7.playlog.dedupe import PlayTracker
 from fingerv7.testing.airplay import Airing, LoggedRow, score_airplay
 from fingerv7.worker.settings import WorkerSettings
@@ -61,8 +62,8 @@ def identify_in_order(
     interval_s: float,
     whole_every: int,
 ) -> list[dict[str, Any]]:
-    """Every window in order, `on_air` carried from one to the next; the timed parts are the
-    fingerprint and the match."""
+    """Every window in order, `on_air` carried from one to the next; the timed part is
+    `identify_clip` (fingerprint, match, and a second look when the first names nothing)."""
     config = matcher.fingerprint_config
     window = int(window_s * config.sample_rate_hz)
     step = int(interval_s * config.sample_rate_hz)
@@ -71,7 +72,7 @@ def identify_in_order(
     for number, end in enumerate(range(window, audio.size + 1, step)):
         samples = audio[end - window : end]
         started = time.perf_counter()
-        match = matcher.identify(fingerprint(samples, config), on_air)
+        match = identify_clip(matcher, samples, on_air)
         seconds = time.perf_counter() - started
         entry: dict[str, Any] = {
             "end_s": end / config.sample_rate_hz,
@@ -81,7 +82,7 @@ def identify_in_order(
         }
         if number % whole_every == 0:
             started = time.perf_counter()
-            whole = matcher.identify(fingerprint(samples, config))
+            whole = identify_clip(matcher, samples)
             entry["whole_seconds"] = time.perf_counter() - started
             entry["whole_track_id"] = None if whole is None else whole.track_id
         windows.append(entry)

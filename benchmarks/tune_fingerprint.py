@@ -32,8 +32,8 @@ from fingerv7.core.fingerprint import (
     HashIndex,
     LandmarkMatcher,
     MatchConfig,
-    fingerprint,
     fingerprint_reference,
+    identify_clip,
 )
 
 
@@ -80,8 +80,7 @@ def main() -> None:
     tally: dict[str, list[int]] = {}  # snippets, right answers, wrong (or false) answers
     negative_scores = []
     for entry in snippets:
-        query = fingerprint(entry["samples"], config)
-        match = matcher.identify(query)
+        match = identify_clip(matcher, entry["samples"])
         answer = None if match is None else sources[match.track_id]
         if entry["expected"]:
             counts = tally.setdefault(entry["condition"], [0, 0, 0])
@@ -92,7 +91,7 @@ def main() -> None:
         else:
             counts = tally.setdefault("negatives", [0, 0, 0])
             counts[2] += answer is not None
-            best = unbarred.identify(query)
+            best = identify_clip(unbarred, entry["samples"])
             negative_scores.append(0.0 if best is None else best.score)
         counts[0] += 1
     report = {

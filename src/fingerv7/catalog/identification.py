@@ -20,7 +20,7 @@ from fingerv7.core.fingerprint import (
     LandmarkMatcher,
     Match,
     MatchConfig,
-    fingerprint,
+    identify_clip,
 )
 from fingerv7.core.fingerprint.voting import compile_now as compile_voting
 
@@ -65,7 +65,7 @@ class CatalogIdentifier:
     ) -> Identification | None:
         """The catalog track in `samples`; `on_air` is the track the stream was playing (see
         `LandmarkMatcher.identify`)."""
-        match = self._matcher.identify(fingerprint(samples, self.fingerprint_config), on_air)
+        match = identify_clip(self._matcher, samples, on_air)
         if match is None:
             return None
         track = self._tracks.get(match.track_id) or self.store.get_track(match.track_id)

@@ -5,7 +5,11 @@ Typical use by a stream processor::
     fingerprint_config = FingerprintConfig()
     index = HashIndex(hashes, track_ids, frames)  # from fingerprint_reference() of each track
     matcher = LandmarkMatcher(index, fingerprint_config, MatchConfig())
+    match = identify_clip(matcher, latest_mono_samples)  # or, from hashes alone:
     match = matcher.identify(fingerprint(latest_mono_samples, fingerprint_config))
+
+`identify_clip` can take a second look when the hashes name nothing (voice.py,
+`MatchConfig.second_look_without_voice`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy.typing as npt
 
+from fingerv7.core.fingerprint.clip import identify_clip
 from fingerv7.core.fingerprint.config import (
     CATALOG_FINGERPRINT_VERSION,
     FingerprintConfig,
@@ -84,6 +89,7 @@ __all__ = [
     "fingerprint_reference",
     "hash_peaks",
     "hash_peaks_at_speeds",
+    "identify_clip",
     "pack_hashes",
     "spectrogram_db",
     "unpack_hashes",
