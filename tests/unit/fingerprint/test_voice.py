@@ -90,7 +90,8 @@ def songs() -> dict[int, np.ndarray]:
     }
 
 
-def _matchers(songs: dict[int, np.ndarray]) -> tuple[LandmarkMatcher, LandmarkMatcher]:
+@pytest.fixture(scope="module")
+def matchers(songs: dict[int, np.ndarray]) -> tuple[LandmarkMatcher, LandmarkMatcher]:
     """The same index with the second look on, and off (the default)."""
     parts = [(fingerprint_reference(audio, CONFIG), track_id) for track_id, audio in songs.items()]
     index = HashIndex(
@@ -105,9 +106,11 @@ def _matchers(songs: dict[int, np.ndarray]) -> tuple[LandmarkMatcher, LandmarkMa
 
 @pytest.mark.parametrize("voice_seed", [2, 3])
 def test_a_song_a_voice_drowns_is_named_at_the_second_look(
-    songs: dict[int, np.ndarray], voice_seed: int
+    songs: dict[int, np.ndarray],
+    matchers: tuple[LandmarkMatcher, LandmarkMatcher],
+    voice_seed: int,
 ) -> None:
-    with_look, without = _matchers(songs)
+    with_look, without = matchers
     clip = mix_at_snr(songs[22][5 * RATE : 15 * RATE], _harmonic_voice(voice_seed), -18.0)
     assert without.identify(fingerprint(clip, CONFIG)) is None
     assert identify_clip(without, clip) is None
@@ -118,9 +121,9 @@ def test_a_song_a_voice_drowns_is_named_at_the_second_look(
 
 @pytest.mark.parametrize("unknown_seed", [77, 88])
 def test_an_unknown_song_under_a_voice_stays_unnamed_at_the_second_look(
-    songs: dict[int, np.ndarray], unknown_seed: int
+    matchers: tuple[LandmarkMatcher, LandmarkMatcher], unknown_seed: int
 ) -> None:
-    with_look, _ = _matchers(songs)
+    with_look, _ = matchers
     unknown = resample(synthesize_song(unknown_seed, 12.0), SONG_SAMPLE_RATE_HZ, RATE)
     for snr_db in (-6.0, -18.0):
         clip = mix_at_snr(unknown[: 10 * RATE], _harmonic_voice(3), snr_db)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy.typing as npt
 
-from fingerv7.core.fingerprint.clip import identify_clip
+from fingerv7.core.fingerprint.clip import fingerprint_spectrogram, identify_clip
 from fingerv7.core.fingerprint.config import (
     CATALOG_FINGERPRINT_VERSION,
     FingerprintConfig,
@@ -57,7 +57,7 @@ def __getattr__(name: str) -> object:
 
 def fingerprint(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:
     """Query hashes of mono PCM already at `config.sample_rate_hz` (floats in [-1, 1])."""
-    return hash_peaks(find_peaks(spectrogram_db(samples, config), config), config)
+    return fingerprint_spectrogram(spectrogram_db(samples, config), config)
 
 
 def fingerprint_reference(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:

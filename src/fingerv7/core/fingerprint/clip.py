@@ -7,13 +7,19 @@ from typing import TYPE_CHECKING
 
 import numpy.typing as npt
 
-from fingerv7.core.fingerprint.hashing import hash_peaks
+from fingerv7.core.fingerprint.config import FingerprintConfig
+from fingerv7.core.fingerprint.hashing import Fingerprint, hash_peaks
 from fingerv7.core.fingerprint.peaks import find_peaks
-from fingerv7.core.fingerprint.spectrogram import spectrogram_db
+from fingerv7.core.fingerprint.spectrogram import FloatArray, spectrogram_db
 from fingerv7.core.fingerprint.voice import without_leading_pitch
 
 if TYPE_CHECKING:
     from fingerv7.core.fingerprint.matching import LandmarkMatcher, Match
+
+
+def fingerprint_spectrogram(spectrogram: FloatArray, config: FingerprintConfig) -> Fingerprint:
+    """Query hashes of a dB spectrogram (`spectrogram_db`): its peaks, paired."""
+    return hash_peaks(find_peaks(spectrogram, config), config)
 
 
 def identify_clip(
@@ -28,10 +34,10 @@ def identify_clip(
     """
     config = matcher.fingerprint_config
     spectrogram = spectrogram_db(samples, config)
-    match = matcher.identify(hash_peaks(find_peaks(spectrogram, config), config), on_air)
+    match = matcher.identify(fingerprint_spectrogram(spectrogram, config), on_air)
     if match is not None or not matcher.match_config.second_look_without_voice:
         return match
     masked = without_leading_pitch(spectrogram, config)
     if masked is None:
         return None
-    return matcher.identify(hash_peaks(find_peaks(masked, config), config), on_air)
+    return matcher.identify(fingerprint_spectrogram(masked, config), on_air)
