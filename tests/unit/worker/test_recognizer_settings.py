@@ -124,6 +124,15 @@ def test_the_peak_check_is_widened_or_turned_off_by_its_setting() -> None:
     assert "match_verified_candidates" in str(failure.value).lower()
 
 
+def test_the_second_look_is_turned_on_or_off_by_its_setting() -> None:
+    on = match_config_from(settings(MATCH_SECOND_LOOK_WITHOUT_VOICE="true"))
+    off = match_config_from(settings(MATCH_SECOND_LOOK_WITHOUT_VOICE="false"))
+    assert (on.second_look_without_voice, off.second_look_without_voice) == (True, False)
+    with pytest.raises(ValidationError) as failure:
+        settings(MATCH_SECOND_LOOK_WITHOUT_VOICE="sometimes")
+    assert "match_second_look_without_voice" in str(failure.value).lower()
+
+
 def test_a_negative_score_bar_is_refused() -> None:
     with pytest.raises(ValidationError) as failure:
         settings(MATCH_MIN_SCORE=-1)
