@@ -73,6 +73,22 @@ def mix_at_snr(signal: npt.ArrayLike, noise: npt.ArrayLike, snr_db: float) -> Fl
     return (mixed / max(1.0, float(np.max(np.abs(mixed))))).astype(np.float32)
 
 
+def harmonic_voice(
+    seed: int, seconds: float = 10.0, pitch_hz: float | None = None, rate_hz: int = 8000
+) -> FloatArray:
+    """A voiced vowel: 27 harmonics falling as 1/k, its pitch gliding 110-160 Hz (or held)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    if pitch_hz is None:
+        glide = 2 * np.pi * rng.uniform(0.3, 0.8) * t + rng.uniform(0, 2 * np.pi)
+        pitch = 135.0 + 25.0 * np.sin(glide)
+    else:
+        pitch = np.full(t.size, pitch_hz)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate_hz
+    voice = sum(np.sin(k * phase) / k for k in range(1, 28))
+    return np.asarray(voice, dtype=np.float32)
+
+
 _CODECS = {
     ".wav": ("pcm_s16le", "s16", None),
     ".mp3": ("libmp3lame", "s16p", None),

@@ -97,9 +97,9 @@ class WorkerSettings(FingerV7Settings):
     # Leading tracks checked peak by peak when the best alignment's hashes fall short of the bar
     # (MatchConfig.verified_candidates); 0 lets the hashes alone decide.
     match_verified_candidates: int | None = Field(default=None, ge=0)
-    # When a window names nothing, identify it again with each frame's leading pitch masked
-    # (MatchConfig.second_look_without_voice): a presenter over the music; ~2x CPU on such windows.
-    match_second_look_without_voice: bool | None = None
+    # When a window names nothing, look again (without the leading voice, then steadied) among
+    # this many tracks that came closest (MatchConfig.second_look_tracks); 0: no second look.
+    match_second_look_tracks: int | None = Field(default=None, ge=0)
     playlog_buffer_path: Path | None = None
     # A SQLite file for music_log instead of PostgreSQL: one machine only (`fingerv7 demo`).
     music_log_path: Path | None = None

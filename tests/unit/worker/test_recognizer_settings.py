@@ -124,13 +124,13 @@ def test_the_peak_check_is_widened_or_turned_off_by_its_setting() -> None:
     assert "match_verified_candidates" in str(failure.value).lower()
 
 
-def test_the_second_look_is_turned_on_or_off_by_its_setting() -> None:
-    on = match_config_from(settings(MATCH_SECOND_LOOK_WITHOUT_VOICE="true"))
-    off = match_config_from(settings(MATCH_SECOND_LOOK_WITHOUT_VOICE="false"))
-    assert (on.second_look_without_voice, off.second_look_without_voice) == (True, False)
+def test_the_second_looks_are_widened_or_turned_off_by_their_setting() -> None:
+    assert MatchConfig().second_look_tracks > 0
+    assert match_config_from(settings(MATCH_SECOND_LOOK_TRACKS=8)).second_look_tracks == 8
+    assert match_config_from(settings(MATCH_SECOND_LOOK_TRACKS=0)).second_look_tracks == 0
     with pytest.raises(ValidationError) as failure:
-        settings(MATCH_SECOND_LOOK_WITHOUT_VOICE="sometimes")
-    assert "match_second_look_without_voice" in str(failure.value).lower()
+        settings(MATCH_SECOND_LOOK_TRACKS=-1)
+    assert "match_second_look_tracks" in str(failure.value).lower()
 
 
 def test_a_negative_score_bar_is_refused() -> None:

@@ -8,8 +8,8 @@ Typical use by a stream processor::
     match = identify_clip(matcher, latest_mono_samples)  # or, from hashes alone:
     match = matcher.identify(fingerprint(latest_mono_samples, fingerprint_config))
 
-`identify_clip` can take a second look when the hashes name nothing (voice.py,
-`MatchConfig.second_look_without_voice`).
+`identify_clip` takes second looks when the hashes name nothing (clip.py,
+`MatchConfig.second_look_tracks`).
 """
 
 from __future__ import annotations

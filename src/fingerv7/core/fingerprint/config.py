@@ -63,7 +63,7 @@ class FingerprintConfig:
     target_min_frames: int = 2
     target_max_frames: int = 62  # dt field has 6 bits after quantisation
     target_max_bins: int = 63  # |f2 - f1| limit, 7 bits signed
-    # Query side, the second look (voice.py, `MatchConfig.second_look_without_voice`): each
+    # Query side, the second looks (voice.py, `MatchConfig.second_look_tracks`): each
     # frame's leading pitch is sought in this range, on this grid (in bins), from its first
     # `voice_pitch_harmonics` multiples; where it stands out by `voice_min_salience_db` (its
     # harmonics' mean level above the frame's median, less the same half-way between them), its
@@ -75,6 +75,8 @@ class FingerprintConfig:
     voice_min_salience_db: float = 6.0
     voice_mask_half_width_bins: float = 1.5
     voice_mask_widening: float = 0.03
+    # ... and the other second look: each bin's dB level averaged over this many frames (80 ms).
+    steady_frames: int = 5
 
     def for_references(self) -> FingerprintConfig:
         """The same analysis with the (sparser) catalog-side neighbourhood, density and fan-out,
@@ -152,15 +154,16 @@ class MatchConfig:
     # under all of them. False: every check hashes all hypotheses (docs/fingerprint.md, "The
     # song on air at the clip's own speed").
     on_air_at_clip_speed_first: bool = True
-    # When a clip names nothing, look again with each frame's leading pitch masked (voice.py):
-    # a presenter's voice hides the music's peaks, and the music between its harmonics is still
-    # there. Only `identify_clip` takes this look (it needs the clip, not just its hashes). On
-    # the corpus's presenter snippets 91.5% -> 94.9% named, 90.6% -> 94.0% on a held-out set,
-    # no false identification on 846 + 3,360 negatives. Off by default: a clip that names
-    # nothing (talk, adverts, music not in the catalog) then costs about twice as much (44 -> 95
-    # ms mean at 2.35 h), and it was not measured at 1,000 h, where the query p95 target
-    # (100 ms) is met without it (docs/fingerprint.md, "A second look without the voice").
-    second_look_without_voice: bool = False
+    # When a clip names nothing, look at it again, counting only the `second_look_tracks`
+    # tracks that came closest (`LandmarkMatcher.identify_among`, clip.py): first with each
+    # frame's leading pitch masked (voice.py: a presenter hides the music's peaks, and the music
+    # between the voice's harmonics is still there), then with each bin's level averaged over
+    # a few frames (noise and speech flicker, held notes do not). Only `identify_clip` takes
+    # these looks (they need the clip, not just its hashes). Counting a few tracks' own entries
+    # costs the same at any catalog size: at 1,000 h a clip that names nothing costs about
+    # 25 ms more, where a whole second search cost 50 (docs/fingerprint.md, "Second looks among
+    # the leaders"). 0: no second look.
+    second_look_tracks: int = 4
     # Peak-level verification (verification.py). When no alignment passes `min_score` on its
     # hashes alone, the best alignments of the `verified_candidates` leading tracks are checked
     # peak by peak: the reference's peaks in the clip's span that the vote did not already

@@ -51,6 +51,10 @@ IntArray = npt.NDArray[np.int64]
 # that lines up only two of them does not stand out of those.
 _NOMINATING_FLOOR_RAREST = 2
 _NOMINATING_FLOOR = 3
+# The fewest votes a cell needs to make its track a leader of a search that named nothing (a
+# second look counts only the leaders): in a small catalog chance rarely lines up even three,
+# and a voice can leave its song only two (the corpus's gains are the same with 2 and 3).
+_LEADERS_FLOOR = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,24 @@ class Match:
     score: float = 0.0
     distinct_hashes: int = 0
     peak_score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Leaders:
+    """The tracks that came closest when a search named nothing, best first, and the speed
+    hypotheses of their best alignments: where a second look at the clip is counted
+    (:meth:`LandmarkMatcher.identify_among`, clip.py)."""
+
+    tracks: tuple[int, ...] = ()
+    hypotheses: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """A search's answer and, when it named nothing and leaders were asked for, its leaders."""
+
+    match: Match | None
+    leaders: Leaders = Leaders()
 
 
 class LandmarkMatcher:
@@ -130,6 +152,12 @@ class LandmarkMatcher:
         )
 
     def identify(self, fingerprint: Fingerprint, on_air: int | None = None) -> Match | None:
+        """The best-supported track, or None (:meth:`search` without leaders)."""
+        return self.search(fingerprint, on_air).match
+
+    def search(
+        self, fingerprint: Fingerprint, on_air: int | None = None, leaders: int = 0
+    ) -> Search:
         """The best-supported track, or None when too few hashes line up (silence, noise,
         music that is not in the catalog).
 
@@ -151,6 +179,9 @@ class LandmarkMatcher:
         answer is that cell, as the whole search counts and scores it; where a neighbouring
         speed hypothesis lines up more of the same track's hashes (a clip 1% fast), the whole
         search would have named the same track at that speed instead.
+
+        `leaders`: when nothing is named, the `leaders` tracks that came closest are returned
+        too (:meth:`_leaders`), for a second look at the clip (:meth:`identify_among`).
         """
         cap = self.match_config.max_postings_per_hash
         if on_air is not None and self.match_config.min_runner_up_ratio == 0:
@@ -163,24 +194,39 @@ class LandmarkMatcher:
                     clip_query, on_air, _ChanceHits(self.index, clip_query, cap)
                 )
                 if kept is not None:
-                    return kept
+                    return Search(kept)
         query = self._query(fingerprint)
         if query.hashes.size == 0:
-            return None
+            return Search(None)
         # The chance score needs what the whole catalog answers for the query: the number of
         # hits per hypothesis is known from the run lengths, without gathering them.
         hits_per_hypothesis = _ChanceHits(self.index, query, cap)
         if on_air is not None and self.match_config.min_runner_up_ratio == 0:
             kept = self._on_air_passing(query, on_air, hits_per_hypothesis)
             if kept is not None:
-                return kept
+                return Search(kept)
             on_air = None  # it does not pass, so the whole search would not keep it either
         posting_counts = self.index.posting_counts(query.hashes, cap)
         hits_per_hypothesis.know_all(posting_counts)
         hits = self._search(query, posting_counts)
         votes = query.votes(hits, self._bin_frames, self._vote_floor)
-        if votes is None:
-            return None
+        decided = None
+        if votes is not None:
+            decided = self._decide_votes(fingerprint, query, votes, on_air, hits_per_hypothesis)
+        if decided is not None or leaders == 0:
+            return Search(decided)
+        return Search(None, self._leaders(query, hits, leaders))
+
+    def _decide_votes(
+        self,
+        fingerprint: Fingerprint,
+        query: _Query,
+        votes: Votes,
+        on_air: int | None,
+        hits_per_hypothesis: _ChanceHits,
+    ) -> Match | None:
+        """The decision on a search's votes: the song on air's best cell when it passes, else
+        the best cell, else (when no cell passes on its hashes) the peak-by-peak check."""
         checker = _PeakChecker(self.index, fingerprint.peaks, self.match_config)
         best = votes.best_cell()
         if on_air is not None and votes.track_of(best) != on_air:
@@ -194,6 +240,44 @@ class LandmarkMatcher:
         if decided is not None or not checker.enabled:
             return decided
         return self._best_verified(query, votes, hits_per_hypothesis, checker)
+
+    def _leaders(self, query: _Query, hits: HashPostings, count: int) -> Leaders:
+        """The `count` tracks with the best cells of a search that named nothing, counted
+        again with a floor of 2 votes, not `min_aligned_hashes`: where a voice or noise hid
+        most of a clip's music, its track still lines up a few hashes, more than chance gives
+        another. Among the nominees only, when a part of the query nominated them."""
+        votes = query.votes(hits, self._bin_frames, _LEADERS_FLOOR)
+        if votes is None:
+            return Leaders()
+        tracks = votes.leading_tracks(count)
+        cell_tracks = votes.cell_tracks()
+        hypotheses = set()
+        for track in tracks:
+            cells = np.flatnonzero(cell_tracks == track)
+            best = int(cells[np.argmax(votes.scores[cells])])
+            hypotheses.add(hypothesis_of(int(votes.unique_keys[best])))
+        return Leaders(tuple(tracks), tuple(sorted(hypotheses)))
+
+    def identify_among(self, fingerprint: Fingerprint, leaders: Leaders) -> Match | None:
+        """The best-supported of `leaders.tracks` under `leaders.hypotheses`, counted from
+        those tracks' own entries (a time that does not grow with the catalog), or None.
+
+        A second look at a clip the whole search named nothing in (clip.py): the clip seen
+        another way lines up more of its track's hashes, and only the tracks that came
+        closest the first time are counted. The decision is the whole search's on those
+        cells: the chance score counts the hits of the whole catalog and every hypothesis.
+        """
+        query = self._query(fingerprint, list(leaders.hypotheses))
+        if not leaders.tracks or query.hashes.size == 0:
+            return None
+        cap = self.match_config.max_postings_per_hash
+        hits = self.index.lookup_tracks(query.hashes, list(leaders.tracks), cap)
+        votes = query.votes(hits, self._bin_frames, self._vote_floor)
+        if votes is None:
+            return None
+        return self._decide_votes(
+            fingerprint, query, votes, None, _ChanceHits(self.index, query, cap)
+        )
 
     def _on_air_passing(
         self, query: _Query, on_air: int, hits_per_hypothesis: _ChanceHits

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import uniform_filter1d
 
 from fingerv7.core.fingerprint.config import FingerprintConfig
 
@@ -28,4 +29,11 @@ def spectrogram_db(samples: npt.ArrayLike, config: FingerprintConfig) -> FloatAr
     # The floor keeps log10 finite on digital silence and sits far below any useful peak.
     np.maximum(spectrum, full_scale * 1e-6, out=spectrum)
     result: FloatArray = (20.0 * np.log10(spectrum / full_scale)).astype(np.float32)
+    return result
+
+
+def steadied(spectrogram: FloatArray, config: FingerprintConfig) -> FloatArray:
+    """Each bin's dB level averaged over `config.steady_frames` frames: noise and speech
+    flicker from frame to frame, a held note does not, so what stays is more of the music."""
+    result: FloatArray = uniform_filter1d(spectrogram, config.steady_frames, axis=0, mode="nearest")
     return result

@@ -12,8 +12,8 @@ stands out of the frame most at the pitch's harmonics and least half-way between
 neither half nor twice the pitch wins), and where it stands out clearly, the bins around its
 harmonics are masked below the silence floor, which no peak passes. The rest of the clip keeps
 its levels, so the music between the harmonics is picked as usual. Music has a leading pitch
-too (a melody), so this is a second look, taken when the first names nothing (and only with
-`MatchConfig.second_look_without_voice`): it costs the clips that are named plainly nothing,
+too (a melody), so this is a second look, taken when the first names nothing (clip.py,
+`MatchConfig.second_look_tracks`): it costs only the clips that are named plainly nothing,
 and the ones it masks a melody in lose nothing they had.
 """
 

@@ -356,9 +356,8 @@ def match_config_from(settings: WorkerSettings) -> MatchConfig:
         config = replace(config, nominate_above_postings=size or None)
     if settings.match_verified_candidates is not None:
         config = replace(config, verified_candidates=settings.match_verified_candidates)
-    if settings.match_second_look_without_voice is not None:
-        second_look = settings.match_second_look_without_voice
-        config = replace(config, second_look_without_voice=second_look)
+    if settings.match_second_look_tracks is not None:
+        config = replace(config, second_look_tracks=settings.match_second_look_tracks)
     return config
 
 
