@@ -144,3 +144,15 @@ def test_steadying_averages_each_bin_over_frames_and_keeps_a_held_level() -> Non
     # Each frame averages 5: 2 or 3 of them 10 dB down, so -34 or -36 dB, never -30 or -40.
     assert set(np.round(np.unique(steady[inner]), 3)) == {-36.0, -34.0}
     np.testing.assert_array_equal(steadied(held, CONFIG), held)
+
+
+def test_what_a_second_look_names_must_clear_the_raised_bar(
+    songs: dict[int, np.ndarray], matchers: tuple[LandmarkMatcher, LandmarkMatcher]
+) -> None:
+    with_looks, _ = matchers
+    clip = _drowned(songs, 2)
+    named = identify_clip(with_looks, clip)
+    assert named is not None and named.track_id == 22
+    raised = MatchConfig(second_look_tracks=4, second_look_extra_score=named.score + 1.0)
+    strict = LandmarkMatcher(with_looks.index, CONFIG, raised)
+    assert identify_clip(strict, clip) is None

@@ -38,7 +38,8 @@ def identify_clip(
 
     When the clip names nothing, each of `SECOND_LOOKS` is counted against the
     `MatchConfig.second_look_tracks` tracks that came closest (none when that is 0), and the
-    first that passes the same decision is the answer. Counting so few tracks costs the same
+    first that passes the same decision, with `second_look_extra_score` more score, is the
+    answer. Counting so few tracks costs the same
     at any catalog size and gives chance few ways in: on the corpus's 846 negatives and the
     3,360 of the Wesnoth set they let none through (docs/fingerprint.md).
     """
@@ -51,11 +52,12 @@ def identify_clip(
     )
     if first.match is not None or not first.leaders.tracks:
         return first.match
+    bar = matcher.match_config.min_score + matcher.match_config.second_look_extra_score
     for look in SECOND_LOOKS:
         seen = look(spectrogram, config)
         if seen is None:
             continue
         match = matcher.identify_among(fingerprint_spectrogram(seen, config), first.leaders)
-        if match is not None:
+        if match is not None and match.score + match.peak_score >= bar:
             return match
     return None
