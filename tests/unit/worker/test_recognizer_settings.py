@@ -115,22 +115,22 @@ def test_nominating_is_on_by_default() -> None:
     assert MatchConfig().nominate_above_postings is not None
 
 
-def test_the_peak_check_is_widened_or_turned_off_by_its_setting() -> None:
-    assert MatchConfig().verified_candidates > 0
-    assert match_config_from(settings(MATCH_VERIFIED_CANDIDATES=8)).verified_candidates == 8
-    assert match_config_from(settings(MATCH_VERIFIED_CANDIDATES=0)).verified_candidates == 0
+@pytest.mark.parametrize(
+    ("variable", "field"),
+    [
+        ("MATCH_VERIFIED_CANDIDATES", "verified_candidates"),
+        ("MATCH_SECOND_LOOK_TRACKS", "second_look_tracks"),
+    ],
+)
+def test_a_count_of_tracks_to_look_at_again_is_widened_or_turned_off_by_its_setting(
+    variable: str, field: str
+) -> None:
+    assert getattr(MatchConfig(), field) > 0
+    assert getattr(match_config_from(settings(**{variable: 8})), field) == 8
+    assert getattr(match_config_from(settings(**{variable: 0})), field) == 0
     with pytest.raises(ValidationError) as failure:
-        settings(MATCH_VERIFIED_CANDIDATES=-1)
-    assert "match_verified_candidates" in str(failure.value).lower()
-
-
-def test_the_second_looks_are_widened_or_turned_off_by_their_setting() -> None:
-    assert MatchConfig().second_look_tracks > 0
-    assert match_config_from(settings(MATCH_SECOND_LOOK_TRACKS=8)).second_look_tracks == 8
-    assert match_config_from(settings(MATCH_SECOND_LOOK_TRACKS=0)).second_look_tracks == 0
-    with pytest.raises(ValidationError) as failure:
-        settings(MATCH_SECOND_LOOK_TRACKS=-1)
-    assert "match_second_look_tracks" in str(failure.value).lower()
+        settings(**{variable: -1})
+    assert variable.lower() in str(failure.value).lower()
 
 
 def test_a_negative_score_bar_is_refused() -> None:
