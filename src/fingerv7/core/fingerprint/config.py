@@ -162,8 +162,9 @@ class MatchConfig:
     # these looks (they need the clip, not just its hashes). Counting a few tracks' own entries
     # costs the same at any catalog size: at 1,000 h a clip that names nothing costs about
     # 25 ms more, where a whole second search cost 50 (docs/fingerprint.md, "Second looks among
-    # the leaders"). 0: no second look.
-    second_look_tracks: int = 4
+    # the leaders"). 0 (the default for now): no second look; 4 is what was measured. Off
+    # because a fresh install's demo took over 60 s to stop with it on (not yet understood).
+    second_look_tracks: int = 0
     # A second look is more chances for chance: what it names must score this much above
     # `min_score`. The steadied look let 3 of 9,504 negatives through at 18.2-18.7 without it.
     second_look_extra_score: float = 1.0
