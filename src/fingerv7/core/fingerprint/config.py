@@ -163,7 +163,7 @@ class MatchConfig:
     # costs the same at any catalog size: at 1,000 h a clip that names nothing costs about
     # 25 ms more, where a whole second search cost 50 (docs/fingerprint.md, "Second looks among
     # the leaders"). 0 (the default for now): no second look; 4 is what was measured. Off
-    # because a fresh install's demo took over 60 s to stop with it on (not yet understood).
+    # until the 1,000 h query p95 and a stream's CPU per window are measured with it on.
     second_look_tracks: int = 0
     # A second look is more chances for chance: what it names must score this much above
     # `min_score`. The steadied look let 3 of 9,504 negatives through at 18.2-18.7 without it.
