@@ -83,7 +83,19 @@ def test_demo_runs_a_fleet_and_stops_everything_on_ctrl_c(tmp_path: Path) -> Non
         assert workers <= {f"demo-worker-{n}" for n in (1, 2, 3)}
     finally:
         demo.send_signal(signal.SIGINT)
-        output, _ = demo.communicate(timeout=60)
+        try:
+            output, _ = demo.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Fail with what the demo printed, and leave no process or pipe to the next test.
+            demo.kill()
+            try:
+                output, _ = demo.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                output = b"(no output: its pipe stayed open)"
+            pytest.fail(
+                "the demo did not stop within 60 s of Ctrl-C; the end of its output:\n"
+                + output.decode(errors="replace")[-4000:]
+            )
     text = output.decode()
     assert demo.returncode == 0, text
     assert f"{url}/dashboard" in text and "demo stopped" in text
