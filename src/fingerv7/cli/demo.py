@@ -135,7 +135,8 @@ def demo(
     ] = Path("fingerv7-demo"),
 ) -> None:
     """Run an orchestrator, local stations playing a small catalog, and fingerprint workers that
-    log each identified play to an embedded music_log, on this machine until Ctrl-C."""
+    log each identified play to an embedded music_log, on this machine until Ctrl-C (SIGTERM or
+    a closed terminal stop it too, children included)."""
     directory.mkdir(parents=True, exist_ok=True)
     database_path = (directory / "fingerv7.db").resolve()
     database_url = f"sqlite:///{database_path}"
@@ -155,7 +156,10 @@ def demo(
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, request_stop)
+    # SIGTERM (`kill`) and SIGHUP (the terminal closed) stop it as Ctrl-C does: its children run
+    # in their own session, so a demo that died without stopping them would leave them running.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     try:
         _seed(database_url, stream_server, streams)
         common = {"DATABASE_URL": database_url, "LOG_LEVEL": "INFO"} | DEMO_TIMINGS
