@@ -160,12 +160,11 @@ class MatchConfig:
     # between the voice's harmonics is still there), then with each bin's level averaged over
     # a few frames (noise and speech flicker, held notes do not). Only `identify_clip` takes
     # these looks (they need the clip, not just its hashes). Counting a few tracks' own entries
-    # costs the same at any catalog size: a clip that names nothing costs about 35 ms more
-    # (measured at 2.35 h), where a whole second search cost 50 more at 1,000 h
-    # (docs/fingerprint.md, "Second looks among the leaders"). 0 (the default for now): no
-    # second look; 4 is what was measured. Off until the 1,000 h query p95 and a stream's CPU
-    # per window are measured with it on.
-    second_look_tracks: int = 0
+    # costs the same at any catalog size: a clip that names nothing costs about 35 ms more,
+    # where a whole second search cost 50 more. At 1,000 h the query p95 goes 55 -> 87 ms and a
+    # stream's mean CPU per window 10.1 -> 13.8 ms (docs/fingerprint.md, "Second looks at
+    # 1,000 hours"). 0: no second look.
+    second_look_tracks: int = 4
     # A second look is more chances for chance: what it names must score this much above
     # `min_score`. The steadied look let 3 of 9,504 negatives through at 18.2-18.7 without it.
     second_look_extra_score: float = 1.0
