@@ -77,7 +77,9 @@ def next_transition_s(
     timeouts: LifecycleTimeouts,
     grace_start_s: float | None = None,
 ) -> float | None:
-    """The earliest moment after `now_s` at which silence alone changes some instance's state.
+    """The earliest moment, from `now_s` on, after which silence alone changes some instance's
+    state. A silence exactly at a limit has not crossed it (`derive_state` asks for more), so a
+    limit reached at `now_s` itself is due now: it is crossed the moment after.
 
     Until then, with no new report, :func:`derive_state` answers the same for every instance:
     a report only moves `last_seen_s` later, which only delays these moments. So the monitor
@@ -93,7 +95,7 @@ def next_transition_s(
         since_s = (
             facts.last_seen_s if grace_start_s is None else max(facts.last_seen_s, grace_start_s)
         )
-        due_s = next((since_s + limit for limit in limits if since_s + limit > now_s), None)
+        due_s = next((since_s + limit for limit in limits if since_s + limit >= now_s), None)
         if due_s is not None and (earliest is None or due_s < earliest):
             earliest = due_s
     return earliest

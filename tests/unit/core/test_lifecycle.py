@@ -90,6 +90,8 @@ def test_the_next_transition_is_the_nearest_threshold_of_the_quietest_instance()
 
     assert next_transition_s(fleet, now_s=100, timeouts=TIMEOUTS) == 140  # 50 + 90: warning
     assert next_transition_s(fleet, now_s=150, timeouts=TIMEOUTS) == 180  # 0 + 180: inactive
+    # silent exactly 180 s: still WARNING, INACTIVE the moment after: due now (not at 230)
+    assert next_transition_s(fleet, now_s=180, timeouts=TIMEOUTS) == 180
     # after a restart, silence counts from the restart (grace)
     assert next_transition_s(fleet, now_s=150, timeouts=TIMEOUTS, grace_start_s=120) == 210
     assert next_transition_s([facts(S.REMOVED, deregistered=True)], 10, TIMEOUTS) is None
