@@ -253,6 +253,7 @@ def run_station(args: argparse.Namespace, programme: np.ndarray, catalog_url: st
             "DB_TABLE_NAME": "music_log",
             "TZ": "UTC",
         }
+        worker_env |= dict(setting.split("=", 1) for setting in args.worker_env)
         base_env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir)}
         processes = {}
         for name, command, env in (
@@ -297,7 +298,13 @@ def main() -> None:
     parser.add_argument("--identification-interval", type=float, default=5.0)
     parser.add_argument("--tail", type=float, default=45.0, help="seconds after the hour ends")
     parser.add_argument("--output", type=Path, default=None, help="write the details as JSON")
+    parser.add_argument(
+        "--worker-env", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting for the worker, repeatable (e.g. MATCH_SECOND_LOOK_TRACKS=0)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if bad := [setting for setting in args.worker_env if "=" not in setting]:
+        parser.error(f"--worker-env takes NAME=VALUE, got {bad[0]!r}")
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     catalogued, _ = split_corpus()

@@ -4,6 +4,10 @@ music between them is picked again (the looks themselves: test_second_looks.py).
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from fingerv7.core.fingerprint import (
     FingerprintConfig,
@@ -11,6 +15,7 @@ from fingerv7.core.fingerprint import (
 )
 from fingerv7.core.fingerprint.voice import (
     MASKED_LEVEL_DB,
+    _harmonic_salience,
     leading_pitch_mask,
     without_leading_pitch,
 )
@@ -51,3 +56,38 @@ def test_the_masked_cells_lie_below_the_silence_floor_and_the_rest_keep_their_le
 def test_a_clip_shorter_than_a_window_has_no_mask() -> None:
     spectrogram = spectrogram_db(np.zeros(100, dtype=np.float32), CONFIG)
     assert leading_pitch_mask(spectrogram, CONFIG).shape == spectrogram.shape == (0, 257)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    levels=arrays(
+        np.float32,
+        st.tuples(st.integers(1, 12), st.integers(30, 80)),
+        elements=st.floats(-90, 0, width=32),
+    ),
+    pitches=st.lists(st.floats(2.0, 25.0), min_size=1, max_size=6),
+    harmonics=st.integers(1, 8),
+    top_bin=st.integers(10, 79),
+)
+def test_a_pitch_salience_is_its_harmonics_mean_level_minus_the_mean_half_way_between(
+    levels: npt.NDArray[np.float32], pitches: list[float], harmonics: int, top_bin: int
+) -> None:
+    top_bin = min(top_bin, levels.shape[1] - 1)
+    above_median = np.maximum(levels - np.median(levels, axis=1, keepdims=True), 0.0)
+
+    def mean_at(positions: list[float]) -> npt.NDArray[np.float64]:
+        kept = [round(position) for position in positions if position <= top_bin]
+        if not kept:
+            return np.zeros(levels.shape[0])
+        return np.asarray(above_median[:, kept], dtype=np.float64).mean(axis=1)
+
+    expected = np.stack(
+        [
+            mean_at([pitch * k for k in range(1, harmonics + 1)])
+            - mean_at([pitch * k + pitch / 2 for k in range(1, harmonics + 1)])
+            for pitch in pitches
+        ],
+        axis=1,
+    )
+    salience = _harmonic_salience(levels, np.asarray(pitches), harmonics, top_bin)
+    np.testing.assert_allclose(salience, expected, atol=1e-4)

@@ -125,6 +125,7 @@ def test_nominating_is_on_by_default() -> None:
 def test_a_count_of_tracks_to_look_at_again_is_widened_or_turned_off_by_its_setting(
     variable: str, field: str
 ) -> None:
+    assert getattr(match_config_from(settings()), field) == getattr(MatchConfig(), field) > 0
     assert getattr(match_config_from(settings(**{variable: 8})), field) == 8
     assert getattr(match_config_from(settings(**{variable: 0})), field) == 0
     with pytest.raises(ValidationError) as failure:
