@@ -12,7 +12,7 @@ vote's; every answer the hashes give alone is unchanged by that.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -270,29 +270,28 @@ class LandmarkMatcher:
         query = self._query(fingerprint, list(leaders.hypotheses))
         if not leaders.tracks or query.hashes.size == 0:
             return None
-        cap = self.match_config.max_postings_per_hash
-        hits = self.index.lookup_tracks(query.hashes, list(leaders.tracks), cap)
-        votes = query.votes(hits, self._bin_frames, self._vote_floor)
+        votes = self._votes_of_tracks(query, leaders.tracks)
         if votes is None:
             return None
-        return self._decide_votes(
-            fingerprint, query, votes, None, _ChanceHits(self.index, query, cap)
-        )
+        chance = _ChanceHits(self.index, query, self.match_config.max_postings_per_hash)
+        return self._decide_votes(fingerprint, query, votes, None, chance)
 
     def _on_air_passing(
         self, query: _Query, on_air: int, hits_per_hypothesis: _ChanceHits
     ) -> Match | None:
         """The best cell of the song on air among `query`'s hypotheses, counted from its own
         entries only, when it passes the decision on its hashes."""
-        cap = self.match_config.max_postings_per_hash
-        votes = query.votes(
-            self.index.lookup_tracks(query.hashes, [on_air], cap),
-            self._bin_frames,
-            self._vote_floor,
-        )
+        votes = self._votes_of_tracks(query, (on_air,))
         if votes is None:
             return None
         return self._decide_cell(query, votes, votes.best_cell(), hits_per_hypothesis)
+
+    def _votes_of_tracks(self, query: _Query, tracks: Sequence[int]) -> Votes | None:
+        """`query`'s votes counted on a few tracks' own entries (the song on air, the leaders
+        of a search): the same votes those tracks get in a whole search."""
+        cap = self.match_config.max_postings_per_hash
+        hits = self.index.lookup_tracks(query.hashes, list(tracks), cap)
+        return query.votes(hits, self._bin_frames, self._vote_floor)
 
     def _best_verified(
         self,
