@@ -253,7 +253,7 @@ def run_station(args: argparse.Namespace, programme: np.ndarray, catalog_url: st
             "DB_TABLE_NAME": "music_log",
             "TZ": "UTC",
         }
-        worker_env |= dict(setting.split("=", 1) for setting in args.worker_env)
+        worker_env |= dict(args.worker_env)
         base_env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir)}
         processes = {}
         for name, command, env in (
@@ -285,6 +285,14 @@ def run_station(args: argparse.Namespace, programme: np.ndarray, catalog_url: st
     return {"began_at": began_at, "rows": watch.rows}
 
 
+def _setting(text: str) -> tuple[str, str]:
+    """`NAME=VALUE` -> (NAME, VALUE), or a parser error that says what was expected."""
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"takes NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0)
@@ -299,12 +307,10 @@ def main() -> None:
     parser.add_argument("--tail", type=float, default=45.0, help="seconds after the hour ends")
     parser.add_argument("--output", type=Path, default=None, help="write the details as JSON")
     parser.add_argument(
-        "--worker-env", action="append", default=[], metavar="NAME=VALUE",
+        "--worker-env", action="append", default=[], metavar="NAME=VALUE", type=_setting,
         help="a setting for the worker, repeatable (e.g. MATCH_SECOND_LOOK_TRACKS=0)",
     )  # fmt: skip
     args = parser.parse_args()
-    if bad := [setting for setting in args.worker_env if "=" not in setting]:
-        parser.error(f"--worker-env takes NAME=VALUE, got {bad[0]!r}")
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     catalogued, _ = split_corpus()

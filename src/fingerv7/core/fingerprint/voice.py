@@ -79,7 +79,7 @@ def _harmonic_salience(
 
     Both means are linear in the levels, so each frame's saliences are one product with a
     fixed pitches x bins weight matrix (`salience_weights`): gathering the levels at every
-    pitch's multiples instead cost a fifth of the second looks' time (docs/fingerprint.md).
+    pitch's multiples instead cost about a quarter of the second looks' time (docs/fingerprint.md).
     """
     above_median = np.maximum(spectrogram - median_along(spectrogram, axis=1), 0.0)
     weights = salience_weights(spectrogram.shape[1], tuple(pitches.tolist()), harmonics, top_bin)
