@@ -35,7 +35,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +55,21 @@ from fingerv7.core.fingerprint import (
     MatchConfig,
     fingerprint,
     identify_clip,
+    low_band_config,
 )
 
 
 SOURCE_TRACK_OFFSET = 500_000_000  # the padding source's track ids, apart from the catalog's
 
 
-def catalog_at(database_url: str) -> tuple[HashIndex, list[TrackRecord], tuple[IntArray, ...]]:
-    """The catalog in `database_url`, its tracks, and its (hashes, track ids, frames)."""
+def catalog_at(
+    database_url: str, low_band: bool = False
+) -> tuple[HashIndex, list[TrackRecord], tuple[IntArray, ...]]:
+    """The catalog in `database_url` (its low band's index with `low_band`), its tracks, and
+    the index's (hashes, track ids, frames)."""
     store = CatalogStore(create_catalog_engine(database_url))
     tracks = store.list_tracks()
-    catalog = store.load_index()
+    catalog = store.load_low_band_index() if low_band else store.load_index()
     store.engine.dispose()
     # `columns` was private (`_columns`) before this benchmark existed; the fallback lets the
     # same script measure an older commit.
@@ -74,18 +78,52 @@ def catalog_at(database_url: str) -> tuple[HashIndex, list[TrackRecord], tuple[I
     return catalog, tracks, (hashes, track_ids, frames)
 
 
+@dataclass(frozen=True)
+class PaddedCatalog:
+    """The catalog and the same padded, each with its low band's index padded alike."""
+
+    catalog: HashIndex
+    padded: HashIndex
+    low_band: HashIndex
+    low_band_padded: HashIndex
+    tracks: list[TrackRecord]
+    build_s: float
+
+    def matchers(
+        self, padded: bool, config: FingerprintConfig, match_config: MatchConfig
+    ) -> tuple[LandmarkMatcher, LandmarkMatcher | None]:
+        """The main matcher and, when `match_config` searches it, the low band's."""
+        main = LandmarkMatcher(self.padded if padded else self.catalog, config, match_config)
+        if not match_config.low_band_look:
+            return main, None
+        low_band_index = self.low_band_padded if padded else self.low_band
+        return main, LandmarkMatcher(low_band_index, low_band_config(config), match_config)
+
+
 def real_catalog_padded(
     database_url: str, hours: float, padding_source: str | None = None
-) -> tuple[HashIndex, HashIndex, list[TrackRecord], float]:
+) -> PaddedCatalog:
     """The catalog in `database_url`, the same padded to `hours` (decoys drawn from the catalog
-    at `padding_source` where given, else from its own entries), its tracks, and the seconds
-    the padding took."""
+    at `padding_source` where given, else from its own entries), and the same of the low
+    band's indexes."""
     catalog, tracks, (hashes, track_ids, frames) = catalog_at(database_url)
+    low_band, _, (low_hashes, low_track_ids, low_frames) = catalog_at(database_url, low_band=True)
     audio_s = sum(track.duration_s for track in tracks)
     source_hashes = None if padding_source is None else catalog_at(padding_source)[2][0]
+    source_low = None if padding_source is None else catalog_at(padding_source, True)[2][0]
     started = time.perf_counter()
     padded = padded_index(hashes, track_ids, frames, audio_s, hours, source_hashes=source_hashes)
-    return catalog, padded, tracks, time.perf_counter() - started
+    low_band_padded = padded_index(
+        low_hashes,
+        low_track_ids,
+        low_frames,
+        audio_s,
+        hours,
+        source_hashes=source_low,
+        frames_per_second=low_band_config(FingerprintConfig()).frames_per_second,
+    )
+    build_s = time.perf_counter() - started
+    return PaddedCatalog(catalog, padded, low_band, low_band_padded, tracks, build_s)
 
 
 def padding_check_indexes(
@@ -151,15 +189,16 @@ def timed_identify(
     samples: np.ndarray,
     config: FingerprintConfig,
     on_air: int | None = None,
+    low_band: LandmarkMatcher | None = None,
 ) -> tuple[Match | None, float, float]:
     """The match by the product's path (`identify_clip`), and its seconds in two parts: the
-    clip's fingerprint (timed on its own beforehand) and the rest (the match, and a second
-    look's mask, hashes and match when the first names nothing)."""
+    clip's fingerprint (timed on its own beforehand) and the rest (the match, and the second
+    looks and the low band when the first names nothing)."""
     started = time.perf_counter()
     fingerprint(samples, config)
     fingerprint_s = time.perf_counter() - started
     started = time.perf_counter()
-    match = identify_clip(matcher, samples, on_air)
+    match = identify_clip(matcher, samples, on_air, low_band)
     return match, fingerprint_s, max(0.0, time.perf_counter() - started - fingerprint_s)
 
 
@@ -282,7 +321,8 @@ def main() -> None:
         if not set(overrides) <= {"match", "query"}:
             parser.error(f"--configs: {json.dumps(overrides)} has keys other than match, query")
     config = FingerprintConfig()
-    padded_matchers: dict[str, LandmarkMatcher] = {}
+    # name -> the main matcher and the low band's (None: not searched)
+    padded_matchers: dict[str, tuple[LandmarkMatcher, LandmarkMatcher | None]] = {}
     if args.check_padding:
         if args.padding_source is None:
             parser.error("--check-padding needs --padding-source")
@@ -290,22 +330,23 @@ def main() -> None:
         catalog, indexes, tracks = padding_check_indexes(args.database_url, args.padding_source)
         build_s = time.perf_counter() - started
         for name, index in indexes.items():
-            padded_matchers[name] = LandmarkMatcher(index, config, MatchConfig())
+            padded_matchers[name] = (LandmarkMatcher(index, config, MatchConfig()), None)
+        baseline_matchers = (LandmarkMatcher(catalog, config, MatchConfig()), None)
     else:
-        catalog, padded, tracks, build_s = real_catalog_padded(
-            args.database_url, args.hours, args.padding_source
-        )
+        padded = real_catalog_padded(args.database_url, args.hours, args.padding_source)
+        tracks, build_s = padded.tracks, padded.build_s
         for overrides in args.configs:
             name = f"{args.hours:g} h, {json.dumps(overrides) if overrides else 'defaults'}"
-            padded_matchers[name] = LandmarkMatcher(
-                padded,
+            padded_matchers[name] = padded.matchers(
+                True,
                 replace(config, **overrides.get("query", {})),
                 MatchConfig(**overrides.get("match", {})),
             )
+        baseline_matchers = padded.matchers(False, config, MatchConfig())
     source_of_track = {track.id: str(Path(track.source_path).resolve()) for track in tracks}
     audio_s = sum(track.duration_s for track in tracks)
     baseline = f"{audio_s / 3600:.2f} h, defaults"
-    matchers = {baseline: LandmarkMatcher(catalog, config, MatchConfig())} | padded_matchers
+    matchers = {baseline: baseline_matchers} | padded_matchers
     snippets = load_snippets(
         args.corpus,
         args.every,
@@ -317,7 +358,7 @@ def main() -> None:
     catalogued_ids = sorted(source_of_track)
     compile_voting_loops()
     first_checks = {
-        name: first_check_ms(matcher, catalogued_ids) for name, matcher in matchers.items()
+        name: first_check_ms(matcher, catalogued_ids) for name, (matcher, _) in matchers.items()
     }
     outcomes: dict[str, list[dict[str, Any]]] = {name: [] for name in matchers}
     # In turns, one snippet through every matcher, so a change in the machine's load falls on
@@ -325,12 +366,12 @@ def main() -> None:
     for number, entry in enumerate(snippets):
         expected_id = track_of_source.get(entry["expected"]) if entry["expected"] else None
         on_air = expected_id or catalogued_ids[number % len(catalogued_ids)]
-        for name, matcher in matchers.items():
+        for name, (matcher, low_band) in matchers.items():
             match, fingerprint_s, match_s = timed_identify(
-                matcher, entry["samples"], matcher.fingerprint_config
+                matcher, entry["samples"], matcher.fingerprint_config, None, low_band
             )
             on_air_match, on_air_fingerprint_s, on_air_match_s = timed_identify(
-                matcher, entry["samples"], matcher.fingerprint_config, on_air
+                matcher, entry["samples"], matcher.fingerprint_config, on_air, low_band
             )
             outcomes[name].append(
                 {
@@ -358,8 +399,14 @@ def main() -> None:
     report = {
         "snippets": len(snippets),
         "padding_source": args.padding_source,
-        "entries": {name: len(matcher.index) for name, matcher in matchers.items()},
-        "index_gb": {name: matcher.index.nbytes / 1e9 for name, matcher in matchers.items()},
+        "entries": {name: len(matcher.index) for name, (matcher, _) in matchers.items()},
+        "index_gb": {name: matcher.index.nbytes / 1e9 for name, (matcher, _) in matchers.items()},
+        "low_band_entries": {
+            name: len(low.index) for name, (_, low) in matchers.items() if low is not None
+        },
+        "low_band_index_gb": {
+            name: low.index.nbytes / 1e9 for name, (_, low) in matchers.items() if low is not None
+        },
         "padding_build_s": build_s,
         "first_check_of_a_track_ms": first_checks,
         "results": results,

@@ -56,14 +56,16 @@ DUPLICATE_WINDOW_S = float(
 
 
 def identify_in_order(
-    matcher: LandmarkMatcher,
+    matchers: tuple[LandmarkMatcher, LandmarkMatcher | None],
     audio: np.ndarray,
     window_s: float,
     interval_s: float,
     whole_every: int,
 ) -> list[dict[str, Any]]:
     """Every window in order, `on_air` carried from one to the next; the timed part is
-    `identify_clip` (fingerprint, match, and a second look when the first names nothing)."""
+    `identify_clip` (fingerprint, match, and the second looks and the low band when the first
+    names nothing)."""
+    matcher, low_band = matchers
     config = matcher.fingerprint_config
     window = int(window_s * config.sample_rate_hz)
     step = int(interval_s * config.sample_rate_hz)
@@ -72,7 +74,7 @@ def identify_in_order(
     for number, end in enumerate(range(window, audio.size + 1, step)):
         samples = audio[end - window : end]
         started = time.perf_counter()
-        match = identify_clip(matcher, samples, on_air)
+        match = identify_clip(matcher, samples, on_air, low_band)
         seconds = time.perf_counter() - started
         entry: dict[str, Any] = {
             "end_s": end / config.sample_rate_hz,
@@ -82,7 +84,7 @@ def identify_in_order(
         }
         if number % whole_every == 0:
             started = time.perf_counter()
-            whole = identify_clip(matcher, samples)
+            whole = identify_clip(matcher, samples, None, low_band)
             entry["whole_seconds"] = time.perf_counter() - started
             entry["whole_track_id"] = None if whole is None else whole.track_id
         windows.append(entry)
@@ -157,18 +159,17 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     config = FingerprintConfig()
-    catalog, padded, tracks, build_s = real_catalog_padded(
-        args.database_url, args.hours, args.padding_source
-    )
+    padded = real_catalog_padded(args.database_url, args.hours, args.padding_source)
+    tracks, build_s = padded.tracks, padded.build_s
     in_catalog = {str(Path(track.source_path).resolve()) for track in tracks}
     programme, airings = build_programme(args.minutes, args.seed, in_catalog)
     audio = mp3_round_trip(programme, RATE, config.sample_rate_hz)
     audio_h = sum(track.duration_s for track in tracks) / 3600
     source_of_track = {track.id: str(Path(track.source_path).resolve()) for track in tracks}
-    runs = [(f"{audio_h:.2f} h, defaults", catalog, MatchConfig())] + [
+    runs = [(f"{audio_h:.2f} h, defaults", False, MatchConfig())] + [
         (
             f"{args.hours:g} h, {json.dumps(overrides) if overrides else 'defaults'}",
-            padded,
+            True,
             MatchConfig(**overrides),
         )
         for overrides in args.configs
@@ -176,10 +177,13 @@ def main() -> None:
     results = {}
     details = {}
     compile_voting_loops()
-    for name, index, match_config in runs:
-        matcher = LandmarkMatcher(index, config, match_config)
+    for name, at_scale, match_config in runs:
         windows = identify_in_order(
-            matcher, audio, args.window_s, args.interval_s, args.whole_every
+            padded.matchers(at_scale, config, match_config),
+            audio,
+            args.window_s,
+            args.interval_s,
+            args.whole_every,
         )
         results[name] = summarise(windows) | {
             "per_play": per_play(windows, airings, source_of_track)

@@ -34,13 +34,15 @@ def padded_index(
     hours: float,
     seed: int = 7,
     source_hashes: IntArray | None = None,
+    frames_per_second: float = FingerprintConfig().frames_per_second,
 ) -> HashIndex:
     """The entries given (covering `audio_s` seconds of audio) plus decoys up to `hours`, their
-    hashes drawn from `source_hashes` where given, else from `hashes`."""
+    hashes drawn from `source_hashes` where given, else from `hashes`; `frames_per_second` of
+    the entries' analysis (the low band's frames are twice as long)."""
     rng = np.random.default_rng(seed)
     pool = hashes if source_hashes is None else source_hashes
     decoy_count = max(0, round((hours * 3600 - audio_s) * hashes.size / audio_s))
-    frames_per_decoy = round(DECOY_SECONDS * FingerprintConfig().frames_per_second)
+    frames_per_decoy = round(DECOY_SECONDS * frames_per_second)
     entries_per_decoy = max(1, round(DECOY_SECONDS * hashes.size / audio_s))
     return HashIndex(
         np.concatenate([hashes, rng.choice(pool, size=decoy_count)]),

@@ -60,6 +60,23 @@ def speech_like_noise(
     return (out * (0.89 / peak)).astype(np.float32)
 
 
+def bass_line(seed: int, seconds: float, rate_hz: int = 8000) -> FloatArray:
+    """Notes of 41-123 Hz (E1-B2) with a weak octave, each decaying: music with nothing of its
+    own above 250 Hz, which only the low band's fingerprint sees (low_band.py)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * rate_hz))
+    position = 0
+    while position < out.size:
+        length = int(rng.choice([0.25, 0.5, 0.75, 1.0]) * rate_hz)
+        pitch_hz = 440.0 * 2 ** ((int(rng.integers(28, 48)) - 69) / 12)
+        t = np.arange(length) / rate_hz
+        note = np.sin(2 * np.pi * pitch_hz * t) + 0.3 * np.sin(4 * np.pi * pitch_hz * t)
+        kept = min(length, out.size - position)
+        out[position : position + kept] += (note * np.exp(-2.5 * t))[:kept]
+        position += length
+    return (0.5 * out / np.abs(out).max()).astype(np.float32)
+
+
 def white_noise(seed: int, size: int) -> FloatArray:
     return np.random.default_rng(seed).standard_normal(size).astype(np.float32) * 0.3
 

@@ -2,7 +2,9 @@
 stream processor (keep a rolling window of mono PCM, call :meth:`identify_samples`).
 
 The hash index is loaded into memory once (:meth:`refresh` reloads it after catalog changes): the
-database stores each track's hashes as one blob and is never asked for a single hash.
+database stores each track's hashes as one blob and is never asked for a single hash. With
+`MatchConfig.low_band_look` the low band's index is loaded too (about a third of the main
+index's entries, and its own 64 MiB table of run starts).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fingerv7.core.fingerprint import (
     Match,
     MatchConfig,
     identify_clip,
+    low_band_config,
 )
 from fingerv7.core.fingerprint.voting import compile_now as compile_voting
 
@@ -47,6 +50,7 @@ class CatalogIdentifier:
         self.match_config = match_config
         self._tracks: dict[int, TrackRecord] = {}
         self._matcher = LandmarkMatcher(HashIndex.empty(), fingerprint_config, match_config)
+        self._low_band: LandmarkMatcher | None = None
         self.refresh()
         compile_voting()  # part of loading, not of the first window's identification
 
@@ -55,6 +59,12 @@ class CatalogIdentifier:
         self._tracks = {track.id: track for track in self.store.list_tracks()}
         index = self.store.load_index()
         self._matcher = LandmarkMatcher(index, self.fingerprint_config, self.match_config)
+        if self.match_config.low_band_look:
+            self._low_band = LandmarkMatcher(
+                self.store.load_low_band_index(),
+                low_band_config(self.fingerprint_config),
+                self.match_config,
+            )
 
     @property
     def track_count(self) -> int:
@@ -65,7 +75,7 @@ class CatalogIdentifier:
     ) -> Identification | None:
         """The catalog track in `samples`; `on_air` is the track the stream was playing (see
         `LandmarkMatcher.identify`)."""
-        match = identify_clip(self._matcher, samples, on_air)
+        match = identify_clip(self._matcher, samples, on_air, self._low_band)
         if match is None:
             return None
         track = self._tracks.get(match.track_id) or self.store.get_track(match.track_id)

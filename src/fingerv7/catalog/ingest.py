@@ -11,7 +11,12 @@ from pathlib import Path
 from fingerv7.catalog.decoding import AudioDecodeError, open_audio
 from fingerv7.catalog.store import CatalogStore, TrackRecord
 from fingerv7.catalog.tags import track_info_from_tags
-from fingerv7.core.fingerprint import FingerprintConfig, StreamingFingerprinter
+from fingerv7.core.fingerprint import (
+    Decimator,
+    FingerprintConfig,
+    StreamingFingerprinter,
+    low_band_config,
+)
 
 AUDIO_SUFFIXES = frozenset(
     {".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".m4a", ".aac", ".mp4", ".wma", ".aiff"}
@@ -73,17 +78,22 @@ class CatalogIngestor:
             return AddResult(path, AddStatus.UNCHANGED, track=existing)
         # Decoded and fingerprinted chunk by chunk: memory does not grow with the track's length.
         streamer = StreamingFingerprinter(self.config.for_references())
+        low_band = StreamingFingerprinter(low_band_config(self.config).for_references())
+        decimator = Decimator(self.config.sample_rate_hz)
         try:
             with open_audio(path, self.config.sample_rate_hz) as reader:
                 tags = reader.tags
                 for chunk in reader.chunks():
                     streamer.feed(chunk)
+                    low_band.feed(decimator.feed(chunk))
         except AudioDecodeError as error:
             return AddResult(path, AddStatus.FAILED, error=str(error))
         if streamer.duration_s < _MIN_DURATION_S:
             return AddResult(path, AddStatus.FAILED, error="shorter than one second")
         if existing is not None:
-            updated = self.store.replace_fingerprint(existing.id, streamer.finish())
+            updated = self.store.replace_fingerprint(
+                existing.id, streamer.finish(), low_band=low_band.finish()
+            )
             return AddResult(path, AddStatus.UPDATED, track=updated or existing)
         record, added = self.store.add_track(
             track_info_from_tags(tags, path),
@@ -91,5 +101,6 @@ class CatalogIngestor:
             source_path=str(path.resolve()),
             content_sha256=digest,
             fingerprint=streamer.finish(),
+            low_band=low_band.finish(),
         )
         return AddResult(path, AddStatus.ADDED if added else AddStatus.UNCHANGED, track=record)

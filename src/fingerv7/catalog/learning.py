@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 
 from fingerv7.catalog.store import CatalogStore, TrackInfo, TrackRecord
-from fingerv7.core.fingerprint import FingerprintConfig, fingerprint_reference
+from fingerv7.core.fingerprint import FingerprintConfig, fingerprint_reference, low_band_reference
 
 learning_metadata = MetaData()
 
@@ -140,6 +140,7 @@ class LearningCatalog:
             source_path=f"{LEARNED_PATH_PREFIX}{answer.source}:stream {stream_id}",
             content_sha256=digest.hexdigest(),
             fingerprint=fingerprint_reference(samples, self.config),
+            low_band=low_band_reference(samples, self.config),
         )
         if added:
             values: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""Catalog tables: one row per track, and one row per track holding all its landmark hashes.
+"""Catalog tables: one row per track, and one row per track holding all its landmark hashes
+(the main band's and the low band's, one blob each).
 
 The tables live in their own `MetaData` and their own Alembic chain (catalog/migrations, version
 table `catalog_alembic_version`), so the catalog can share the orchestrator's database or not.
@@ -57,6 +58,9 @@ catalog_fingerprints = Table(
         autoincrement=False,
     ),
     Column("entries", LargeBinary, nullable=False),
+    # The low band's hashes (core/fingerprint/low_band.py), the same blob format; NULL only for
+    # tracks a version before 5 made, which are stale anyway (revision c0005).
+    Column("low_band_entries", LargeBinary, nullable=True),
 )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine, Row, delete, func, insert, select, update
+from sqlalchemy import Column, Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fingerv7.catalog.fingerprint_blobs import decode_fingerprint, encode_fingerprint
@@ -98,8 +98,10 @@ class CatalogStore:
         source_path: str,
         content_sha256: str,
         fingerprint: Fingerprint,
+        low_band: Fingerprint,
     ) -> tuple[TrackRecord, bool]:
-        """Insert a track and its hashes in one transaction; returns (record, newly_added)."""
+        """Insert a track and its hashes (`low_band`: its low band's, `low_band_reference`) in
+        one transaction; returns (record, newly_added)."""
         values = {
             "title": info.title,
             "artist": info.artist,
@@ -121,12 +123,7 @@ class CatalogStore:
                 )
                 connection.execute(
                     insert(catalog_fingerprints),
-                    {
-                        "track_id": track_id,
-                        "entries": encode_fingerprint(
-                            fingerprint.hashes, fingerprint.anchor_frames
-                        ),
-                    },
+                    {"track_id": track_id, **_blobs(fingerprint, low_band)},
                 )
         except IntegrityError:
             existing = self.find_by_content(content_sha256)
@@ -143,7 +140,9 @@ class CatalogStore:
         )
         return record, True
 
-    def replace_fingerprint(self, track_id: int, fingerprint: Fingerprint) -> TrackRecord | None:
+    def replace_fingerprint(
+        self, track_id: int, fingerprint: Fingerprint, *, low_band: Fingerprint
+    ) -> TrackRecord | None:
         """Store a track's hashes made by this build (after a fingerprint version change);
         None if there is no such track."""
         with self.engine.begin() as connection:
@@ -159,7 +158,7 @@ class CatalogStore:
             connection.execute(
                 update(catalog_fingerprints)
                 .where(catalog_fingerprints.c.track_id == track_id)
-                .values(entries=encode_fingerprint(fingerprint.hashes, fingerprint.anchor_frames))
+                .values(**_blobs(fingerprint, low_band))
             )
         return self.get_track(track_id)
 
@@ -188,13 +187,21 @@ class CatalogStore:
         Raises :class:`StaleCatalogError` when some track was fingerprinted by another version:
         its hashes would never line up with today's queries.
         """
+        return self._load(catalog_fingerprints.c.entries)
+
+    def load_low_band_index(self) -> HashIndex:
+        """The whole catalog's low band (`low_band_config`) as an in-memory index; raises
+        :class:`StaleCatalogError` as :meth:`load_index` does."""
+        return self._load(catalog_fingerprints.c.low_band_entries)
+
+    def _load(self, blobs: Column[bytes]) -> HashIndex:
         stale = self.stale_track_count()
         if stale:
             raise StaleCatalogError(stale)
         hashes: list[IntArray] = []
         frames: list[IntArray] = []
         track_ids: list[IntArray] = []
-        query = select(catalog_fingerprints.c.track_id, catalog_fingerprints.c.entries)
+        query = select(catalog_fingerprints.c.track_id, blobs).where(blobs.is_not(None))
         with self.engine.connect() as connection:
             for track_id, blob in connection.execution_options(yield_per=256).execute(query):
                 track_hashes, track_frames = decode_fingerprint(bytes(blob))
@@ -204,6 +211,14 @@ class CatalogStore:
         if not hashes:
             return HashIndex.empty()
         return HashIndex(np.concatenate(hashes), np.concatenate(track_ids), np.concatenate(frames))
+
+
+def _blobs(fingerprint: Fingerprint, low_band: Fingerprint) -> dict[str, bytes]:
+    """A track's two fingerprint blobs, by column."""
+    return {
+        "entries": encode_fingerprint(fingerprint.hashes, fingerprint.anchor_frames),
+        "low_band_entries": encode_fingerprint(low_band.hashes, low_band.anchor_frames),
+    }
 
 
 def _record(row: Row[tuple[object, ...]]) -> TrackRecord:

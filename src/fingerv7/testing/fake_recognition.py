@@ -29,7 +29,12 @@ from typing import Any
 import numpy as np
 
 from fingerv7.catalog import CatalogIdentifier, CatalogStore, TrackInfo, create_catalog_engine
-from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig, fingerprint_reference
+from fingerv7.core.fingerprint import (
+    FingerprintConfig,
+    MatchConfig,
+    fingerprint_reference,
+    low_band_reference,
+)
 from fingerv7.testing.background_http import BackgroundHttpServer
 from fingerv7.testing.radio import RadioSong, _resampled
 
@@ -81,6 +86,7 @@ class FakeRecognitionService(BackgroundHttpServer):
                 source_path=f"fake/{known.song.title}",
                 content_sha256=hashlib.sha256(samples.tobytes()).hexdigest(),
                 fingerprint=fingerprint_reference(samples, self.config),
+                low_band=low_band_reference(samples, self.config),
             )
             self._known[record.id] = known
         self._identifier = CatalogIdentifier(store, self.config, MatchConfig())

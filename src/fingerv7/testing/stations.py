@@ -15,7 +15,7 @@ from scipy.signal import resample_poly
 from sqlalchemy import Engine
 
 from fingerv7.catalog import CatalogStore, TrackInfo
-from fingerv7.core.fingerprint import FingerprintConfig, fingerprint_reference
+from fingerv7.core.fingerprint import FingerprintConfig, fingerprint_reference, low_band_reference
 from fingerv7.testing.radio import LocalRadio, RadioSong
 from fingerv7.testing.songs import SONG_SAMPLE_RATE_HZ, FloatArray, synthesize_song
 
@@ -54,7 +54,11 @@ def add_to_catalog(engine: Engine, songs: Sequence[RadioSong]) -> CatalogStore:
             continue
         samples = resample(song.samples, song.sample_rate_hz, config.sample_rate_hz)
         if existing is not None:  # made by an older release: its hashes no longer line up
-            store.replace_fingerprint(existing.id, fingerprint_reference(samples, config))
+            store.replace_fingerprint(
+                existing.id,
+                fingerprint_reference(samples, config),
+                low_band=low_band_reference(samples, config),
+            )
             continue
         store.add_track(
             TrackInfo(title=song.title, artist=song.artist, genre="Test"),
@@ -62,6 +66,7 @@ def add_to_catalog(engine: Engine, songs: Sequence[RadioSong]) -> CatalogStore:
             source_path=f"generated/{song.title}",
             content_sha256=digest,
             fingerprint=fingerprint_reference(samples, config),
+            low_band=low_band_reference(samples, config),
         )
     return store
 

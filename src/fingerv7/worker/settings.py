@@ -100,6 +100,8 @@ class WorkerSettings(FingerV7Settings):
     # When a window names nothing, look again (without the leading voice, then steadied) among
     # this many tracks that came closest (MatchConfig.second_look_tracks); 0: no second look.
     match_second_look_tracks: int | None = Field(default=None, ge=0)
+    # When the looks name nothing either, search the 20-160 Hz band (MatchConfig.low_band_look).
+    match_low_band: bool | None = None
     playlog_buffer_path: Path | None = None
     # A SQLite file for music_log instead of PostgreSQL: one machine only (`fingerv7 demo`).
     music_log_path: Path | None = None

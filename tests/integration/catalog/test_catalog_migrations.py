@@ -20,7 +20,12 @@ from fingerv7.catalog import (
     create_catalog_engine,
 )
 from fingerv7.catalog.migrate import catalog_alembic_config
-from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig, fingerprint_reference
+from fingerv7.core.fingerprint import (
+    FingerprintConfig,
+    MatchConfig,
+    fingerprint_reference,
+    low_band_reference,
+)
 from fingerv7.storage.migrate import upgrade_to_head
 from tests.audio_factory import SONG_SAMPLE_RATE_HZ, resample, synthesize_song
 
@@ -67,21 +72,25 @@ def test_pre_alembic_catalog_is_adopted_and_migrated(catalog_engine: Engine) -> 
     assert "catalog_hashes" not in tables and "catalog_fingerprints" in tables
     with catalog_engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
-        assert version.scalar_one() == "c0004"
+        assert version.scalar_one() == "c0005"
     # Rows older than c0004 were made by fingerprint version 1, which this build does not read:
     # refused, not silently mismatched, until the track is re-fingerprinted.
     (old,) = store.list_tracks()
     assert old.fingerprint_version == 1 and old.is_stale
     with pytest.raises(StaleCatalogError):
         store.load_index()
+    with pytest.raises(StaleCatalogError):
+        store.load_low_band_index()
     reference = fingerprint_reference(samples, CONFIG)
-    renewed = store.replace_fingerprint(5, reference)
+    low_band = low_band_reference(samples, CONFIG)
+    renewed = store.replace_fingerprint(5, reference, low_band=low_band)
     assert renewed is not None and not renewed.is_stale
     assert renewed.hash_count == len(reference)
     index = store.load_index()
     assert len(index) == len(reference)
     hits = index.lookup(reference.hashes)
     assert np.unique(hits.query_positions).size == len(reference)
+    assert 0 < len(store.load_low_band_index()) == len(low_band)
     found = CatalogIdentifier(store, CONFIG, MatchConfig()).identify_samples(
         samples[4 * CONFIG.sample_rate_hz : 14 * CONFIG.sample_rate_hz]
     )
@@ -100,7 +109,7 @@ def test_catalog_and_orchestrator_chains_share_one_database(pg_url: str) -> None
             orchestrator = connection.execute(text("SELECT version_num FROM alembic_version"))
             catalog = connection.execute(text("SELECT version_num FROM catalog_alembic_version"))
             assert not orchestrator.scalar_one().startswith("c")
-            assert catalog.scalar_one() == "c0004"
+            assert catalog.scalar_one() == "c0005"
         tables = set(inspect(engine).get_table_names())
         assert {"instances", "catalog_tracks", "catalog_fingerprints"} <= tables
     finally:

@@ -24,6 +24,7 @@ from fingerv7.core.fingerprint import (
     FingerprintConfig,
     MatchConfig,
     fingerprint_reference,
+    low_band_reference,
 )
 from tests.integration.catalog.library import ALPHA, BETA, SEEDS, TAGGED, write_clip
 
@@ -137,3 +138,19 @@ def test_a_catalog_of_another_fingerprint_version_is_refused_until_re_added(
     write_clip(clip, BETA, start_s=9.0)
     found = CatalogIdentifier(store, CONFIG, MatchConfig()).identify_file(clip)
     assert found is not None and found.track.id == ids[BETA]
+
+
+def test_catalog_add_stores_the_low_band_a_whole_track_gives(
+    store: CatalogStore, song_library: Path
+) -> None:
+    """`catalog add` decimates and fingerprints a file chunk by chunk; its low band must be the
+    one a clip's low band is compared with, which decimates a window whole."""
+    ids = _add_library(store, song_library)
+    wav = song_library / BETA
+    expected = low_band_reference(decode_audio(wav, CONFIG.sample_rate_hz).samples, CONFIG)
+    low_band = store.load_low_band_index()
+    hits = low_band.lookup(expected.hashes)
+    mine = hits.track_ids == ids[wav.name]
+    assert len(expected) > 0
+    assert np.unique(hits.query_positions[mine]).size == len(expected)
+    assert set(low_band.track_ids) == set(ids.values())

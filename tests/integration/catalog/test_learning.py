@@ -16,7 +16,12 @@ from fingerv7.audio.recognition import CatalogRecognizer
 from fingerv7.catalog import CatalogIdentifier, CatalogStore, TrackInfo
 from fingerv7.catalog.learning import LearnedAnswer, LearningCatalog
 from fingerv7.cli.main import app
-from fingerv7.core.fingerprint import FingerprintConfig, MatchConfig, fingerprint_reference
+from fingerv7.core.fingerprint import (
+    FingerprintConfig,
+    MatchConfig,
+    fingerprint_reference,
+    low_band_reference,
+)
 from tests.audio_factory import SONG_SAMPLE_RATE_HZ, resample, synthesize_song
 
 CONFIG = FingerprintConfig()
@@ -76,6 +81,7 @@ def test_a_learned_song_is_merged_into_a_reference_with_its_isrc(
         source_path="ref/53.flac",
         content_sha256=hashlib.sha256(b"ref-53").hexdigest(),
         fingerprint=fingerprint_reference(song(53, 12.0, 8.0), CONFIG),  # another part
+        low_band=low_band_reference(song(53, 12.0, 8.0), CONFIG),
     )[0]
     assert chain.refresh_if_changed() is False  # a reference is not a learned change…
     chain.refresh()  # …it arrives with the regular catalog refresh

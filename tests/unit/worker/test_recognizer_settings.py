@@ -133,6 +133,15 @@ def test_a_count_of_tracks_to_look_at_again_is_widened_or_turned_off_by_its_sett
     assert variable.lower() in str(failure.value).lower()
 
 
+def test_the_low_band_is_searched_by_default_and_turned_off_by_its_setting() -> None:
+    assert match_config_from(settings()).low_band_look is MatchConfig().low_band_look is True
+    assert match_config_from(settings(MATCH_LOW_BAND="false")).low_band_look is False
+    assert match_config_from(settings(MATCH_LOW_BAND="1")).low_band_look is True
+    with pytest.raises(ValidationError) as failure:
+        settings(MATCH_LOW_BAND="sometimes")
+    assert "match_low_band" in str(failure.value).lower()
+
+
 def test_a_negative_score_bar_is_refused() -> None:
     with pytest.raises(ValidationError) as failure:
         settings(MATCH_MIN_SCORE=-1)

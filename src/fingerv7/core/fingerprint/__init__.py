@@ -9,7 +9,9 @@ Typical use by a stream processor::
     match = matcher.identify(fingerprint(latest_mono_samples, fingerprint_config))
 
 `identify_clip` takes second looks when the hashes name nothing (clip.py,
-`MatchConfig.second_look_tracks`).
+`MatchConfig.second_look_tracks`), and then searches the low band (20-160 Hz) when given a
+matcher of the catalog's low-band index: `HashIndex` of each track's `low_band_reference()`,
+`LandmarkMatcher(low_index, low_band_config(fingerprint_config), MatchConfig())`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from fingerv7.core.fingerprint.hashing import (
     unpack_hashes,
 )
 from fingerv7.core.fingerprint.index import HashIndex, HashLookup, HashPostings
+from fingerv7.core.fingerprint.low_band import Decimator, decimated, low_band_config
 from fingerv7.core.fingerprint.peaks import Peaks, find_peaks
 from fingerv7.core.fingerprint.spectrogram import spectrogram_db
 from fingerv7.core.fingerprint.speed import change_speed
@@ -68,11 +71,18 @@ def fingerprint_reference(samples: npt.ArrayLike, config: FingerprintConfig) -> 
     return streamer.finish()
 
 
+def low_band_reference(samples: npt.ArrayLike, config: FingerprintConfig) -> Fingerprint:
+    """Catalog hashes of a whole track's low band (`low_band_config`), made as `catalog add`
+    makes them; `samples` are at `config.sample_rate_hz`."""
+    return fingerprint_reference(decimated(samples, config.sample_rate_hz), low_band_config(config))
+
+
 __all__ = [
     "CATALOG_FINGERPRINT_VERSION",
     "HASH_BITS",
     "STEPS_PER_BIN",
     "STEPS_PER_FRAME",
+    "Decimator",
     "Fingerprint",
     "FingerprintConfig",
     "HashIndex",
@@ -84,12 +94,15 @@ __all__ = [
     "Peaks",
     "StreamingFingerprinter",
     "change_speed",
+    "decimated",
     "find_peaks",
     "fingerprint",
     "fingerprint_reference",
     "hash_peaks",
     "hash_peaks_at_speeds",
     "identify_clip",
+    "low_band_config",
+    "low_band_reference",
     "pack_hashes",
     "spectrogram_db",
     "unpack_hashes",

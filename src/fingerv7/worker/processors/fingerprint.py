@@ -358,6 +358,8 @@ def match_config_from(settings: WorkerSettings) -> MatchConfig:
         config = replace(config, verified_candidates=settings.match_verified_candidates)
     if settings.match_second_look_tracks is not None:
         config = replace(config, second_look_tracks=settings.match_second_look_tracks)
+    if settings.match_low_band is not None:
+        config = replace(config, low_band_look=settings.match_low_band)
     return config
 
 
