@@ -69,6 +69,21 @@ class AudioReader:
             if not produced:
                 raise AudioDecodeError(f"cannot decode {self._source}: {error}") from error
 
+    def blocks(self, min_samples: int) -> Iterator[npt.NDArray[np.float32]]:
+        """The PCM of :meth:`chunks` joined into blocks of at least `min_samples` (the last may
+        be shorter): a decoder piece is a few hundred samples, and each step that consumes them
+        pays a fixed cost per call (in `catalog add`, a third of its CPU)."""
+        pending: list[npt.NDArray[np.float32]] = []
+        size = 0
+        for chunk in self.chunks():
+            pending.append(chunk)
+            size += chunk.size
+            if size >= min_samples:
+                yield np.concatenate(pending)
+                pending, size = [], 0
+        if pending:
+            yield np.concatenate(pending)
+
 
 @contextmanager
 def open_audio(source: str | Path | BinaryIO, sample_rate_hz: int) -> Iterator[AudioReader]:

@@ -83,7 +83,7 @@ class CatalogIngestor:
         try:
             with open_audio(path, self.config.sample_rate_hz) as reader:
                 tags = reader.tags
-                for chunk in reader.chunks():
+                for chunk in reader.blocks(self.config.sample_rate_hz):  # a second at a time
                     streamer.feed(chunk)
                     low_band.feed(decimator.feed(chunk))
         except AudioDecodeError as error:

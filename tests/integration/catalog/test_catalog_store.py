@@ -18,6 +18,7 @@ from fingerv7.catalog import (
     audio_files,
     decode_audio,
 )
+from fingerv7.catalog.decoding import open_audio
 from fingerv7.catalog.schema import catalog_tracks
 from fingerv7.core.fingerprint import (
     CATALOG_FINGERPRINT_VERSION,
@@ -154,3 +155,15 @@ def test_catalog_add_stores_the_low_band_a_whole_track_gives(
     assert len(expected) > 0
     assert np.unique(hits.query_positions[mine]).size == len(expected)
     assert set(low_band.track_ids) == set(ids.values())
+
+
+def test_decoding_in_blocks_gives_the_decoders_samples_a_second_at_a_time(
+    song_library: Path,
+) -> None:
+    with open_audio(song_library / ALPHA, CONFIG.sample_rate_hz) as reader:
+        pieces = list(reader.chunks())
+    with open_audio(song_library / ALPHA, CONFIG.sample_rate_hz) as reader:
+        blocks = list(reader.blocks(CONFIG.sample_rate_hz))
+    assert len(pieces) > 10 * len(blocks)  # decoder pieces are far shorter than a second
+    assert all(block.size >= CONFIG.sample_rate_hz for block in blocks[:-1])
+    np.testing.assert_array_equal(np.concatenate(blocks), np.concatenate(pieces))
