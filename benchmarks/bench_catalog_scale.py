@@ -56,6 +56,7 @@ from fingerv7.core.fingerprint import (
     fingerprint,
     identify_clip,
     low_band_config,
+    low_band_match_config,
 )
 
 
@@ -97,7 +98,8 @@ class PaddedCatalog:
         if not match_config.low_band_look:
             return main, None
         low_band_index = self.low_band_padded if padded else self.low_band
-        return main, LandmarkMatcher(low_band_index, low_band_config(config), match_config)
+        low_config, low_match = low_band_config(config), low_band_match_config(match_config)
+        return main, LandmarkMatcher(low_band_index, low_config, low_match)
 
 
 def real_catalog_padded(

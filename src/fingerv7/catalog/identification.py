@@ -24,6 +24,7 @@ from fingerv7.core.fingerprint import (
     MatchConfig,
     identify_clip,
     low_band_config,
+    low_band_match_config,
 )
 from fingerv7.core.fingerprint.voting import compile_now as compile_voting
 
@@ -63,7 +64,7 @@ class CatalogIdentifier:
             self._low_band = LandmarkMatcher(
                 self.store.load_low_band_index(),
                 low_band_config(self.fingerprint_config),
-                self.match_config,
+                low_band_match_config(self.match_config),
             )
 
     @property

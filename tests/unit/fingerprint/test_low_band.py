@@ -22,6 +22,7 @@ from fingerv7.core.fingerprint import (
     fingerprint_reference,
     identify_clip,
     low_band_config,
+    low_band_match_config,
     low_band_reference,
 )
 from fingerv7.core.fingerprint.low_band import DECIMATION
@@ -52,7 +53,7 @@ def matchers(songs: dict[int, np.ndarray]) -> tuple[LandmarkMatcher, LandmarkMat
     low = _index({track: low_band_reference(audio, CONFIG) for track, audio in songs.items()})
     return (
         LandmarkMatcher(main, CONFIG, MatchConfig()),
-        LandmarkMatcher(low, low_band_config(CONFIG), MatchConfig()),
+        LandmarkMatcher(low, low_band_config(CONFIG), low_band_match_config(MatchConfig())),
     )
 
 

@@ -11,7 +11,8 @@ Typical use by a stream processor::
 `identify_clip` takes second looks when the hashes name nothing (clip.py,
 `MatchConfig.second_look_tracks`), and then searches the low band (20-160 Hz) when given a
 matcher of the catalog's low-band index: `HashIndex` of each track's `low_band_reference()`,
-`LandmarkMatcher(low_index, low_band_config(fingerprint_config), MatchConfig())`.
+`LandmarkMatcher(low_index, low_band_config(fingerprint_config),
+low_band_match_config(MatchConfig()))`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ from fingerv7.core.fingerprint.hashing import (
     unpack_hashes,
 )
 from fingerv7.core.fingerprint.index import HashIndex, HashLookup, HashPostings
-from fingerv7.core.fingerprint.low_band import Decimator, decimated, low_band_config
+from fingerv7.core.fingerprint.low_band import (
+    Decimator,
+    decimated,
+    low_band_config,
+    low_band_match_config,
+)
 from fingerv7.core.fingerprint.peaks import Peaks, find_peaks
 from fingerv7.core.fingerprint.spectrogram import spectrogram_db
 from fingerv7.core.fingerprint.speed import change_speed
@@ -102,6 +108,7 @@ __all__ = [
     "hash_peaks_at_speeds",
     "identify_clip",
     "low_band_config",
+    "low_band_match_config",
     "low_band_reference",
     "pack_hashes",
     "spectrogram_db",
