@@ -38,9 +38,10 @@ def low_band_config(config: FingerprintConfig) -> FingerprintConfig:
 
     Bins 5-41 of a 256-sample window at 1 kHz are 20-160 Hz. Peaks are maxima of a smaller
     area than the main band's (a bin is 4x narrower, a frame 2x longer) and fewer per second:
-    a bass line has few notes. Every other choice (hash fields, margins, the peak tests) is
-    the main band's. Tuned on the corpus, where it met the presenter and pink-noise targets
-    with no false identification (docs/fingerprint.md).
+    a bass line has few notes (10 per second in a query named more and cost less at 1,000 h
+    than 15). Every other choice (hash fields, margins, the peak tests) is the main band's.
+    Tuned on the corpus, where it met the presenter and pink-noise targets; it added 2 false
+    identifications in 10,350 negatives (docs/fingerprint.md, "The low band").
     """
     rate = config.sample_rate_hz // DECIMATION
     return replace(
@@ -54,7 +55,7 @@ def low_band_config(config: FingerprintConfig) -> FingerprintConfig:
         neighbourhood_bins=3,
         reference_neighbourhood_frames=5,
         reference_neighbourhood_bins=5,
-        peaks_per_second=15,
+        peaks_per_second=10,
         reference_peaks_per_second=5,
         density_band_edges=(),
         reference_density_band_edges=(),
