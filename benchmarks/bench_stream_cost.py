@@ -3,9 +3,10 @@
 Builds the programme `bench_radio_hour.py` plays (same corpus split, seed and broadcast chain),
 as a stream delivers it (128 kbit/s MP3, decoded at the fingerprint rate), cuts it into the
 windows a worker identifies (`--window-s` long, one every `--interval-s`) and identifies them in
-order, each with the track the previous window named as `on_air`, as `StreamIdentification`
-does. It does so against the catalog `bench_real_corpus.py` ingested and against the same padded
-to `--hours` (benchmarks/decoys.py). Every `--whole-every`-th window is also identified with no
+order, each with the song on air (`SongOnAir`: the last track named, held through a few
+windows that name nothing) as `on_air`, as `StreamIdentification` does. It does so against the
+catalog `bench_real_corpus.py` ingested and against the same padded to `--hours`
+(benchmarks/decoys.py). Every `--whole-every`-th window is also identified with no
 track on air, so the whole catalog is searched: what every window cost before the on-air check,
 measured in the same run on the same windows.
 
@@ -46,6 +47,7 @@ from make_queries import RATE
 from tests.audio_factory import mp3_round_trip
 
 from fingerv7.core.fingerprint import FingerprintConfig, LandmarkMatcher, MatchConfig, identify_clip
+from fingerv7.core.song_on_air import SongOnAir
 from fingerv7.playlog.dedupe import PlayTracker
 from fingerv7.testing.airplay import Airing, LoggedRow, score_airplay
 from fingerv7.worker.settings import WorkerSettings
@@ -69,16 +71,16 @@ def identify_in_order(
     config = matcher.fingerprint_config
     window = int(window_s * config.sample_rate_hz)
     step = int(interval_s * config.sample_rate_hz)
-    on_air: int | None = None
+    on_air: SongOnAir[int] = SongOnAir()
     windows = []
     for number, end in enumerate(range(window, audio.size + 1, step)):
         samples = audio[end - window : end]
         started = time.perf_counter()
-        match = identify_clip(matcher, samples, on_air, low_band)
+        match = identify_clip(matcher, samples, on_air.track, low_band)
         seconds = time.perf_counter() - started
         entry: dict[str, Any] = {
             "end_s": end / config.sample_rate_hz,
-            "on_air": on_air,
+            "on_air": on_air.track,
             "track_id": None if match is None else match.track_id,
             "seconds": seconds,
         }
@@ -88,7 +90,7 @@ def identify_in_order(
             entry["whole_seconds"] = time.perf_counter() - started
             entry["whole_track_id"] = None if whole is None else whole.track_id
         windows.append(entry)
-        on_air = entry["track_id"]
+        on_air.heard(entry["track_id"])
     return windows
 
 

@@ -47,7 +47,8 @@ class Recognizer(Protocol):
     def recognize(
         self, samples: npt.NDArray[np.float32], on_air: str | None = None
     ) -> Recognition | None:
-        """`on_air`: the `track_key` this stream's previous window was named, if any. A
+        """`on_air`: the `track_key` of the song this stream is taken to be playing, the last
+        one named (held through a few windows that name nothing, core/song_on_air.py). A
         recognizer that can tell prefers it when the window matches it too (a passage two
         recordings share); others ignore it."""
         ...

@@ -34,6 +34,7 @@ from fingerv7.audio.recognition import Recognition, Recognizer
 from fingerv7.catalog.learning import LearnedAnswer
 from fingerv7.catalog.store import TrackInfo
 from fingerv7.core.music_detection import AudioKind, classify_audio
+from fingerv7.core.song_on_air import SongOnAir
 
 logger = logging.getLogger("fingerv7.audio.stream_identification")
 
@@ -87,9 +88,9 @@ class StreamIdentification:
         self.fallback = fallback
         self.icy_title = icy_title or (lambda: None)
         self._current: _CurrentSong | None = None
-        # What the previous window was named: a window in a passage two recordings share is
-        # named after the one already playing (see `Recognizer.recognize`).
-        self._on_air: str | None = None
+        # What the last windows were named: a window in a passage two recordings share is
+        # named after the one already playing (see `Recognizer.recognize`, core/song_on_air.py).
+        self._on_air: SongOnAir[str] = SongOnAir()
         # The audio before the current window (new parts of past windows, oldest first), so the
         # start of a song that is named late is learned too. Bounded: two windows' worth.
         self._history: deque[tuple[float, FloatArray]] = deque()
@@ -98,11 +99,11 @@ class StreamIdentification:
     def identify(self, samples: FloatArray) -> Recognition | None:
         """The song in this window (called on an identification thread, one at a time)."""
         answer = self._named(samples)
-        self._on_air = None if answer is None else answer.track_key
+        self._on_air.heard(None if answer is None else answer.track_key)
         return answer
 
     def _named(self, samples: FloatArray) -> Recognition | None:
-        found = self.catalog.recognize(samples, self._on_air)
+        found = self.catalog.recognize(samples, self._on_air.track)
         fallback = self.fallback
         if fallback is None:
             return found

@@ -15,6 +15,7 @@ from fingerv7.audio.fallback import (
 from fingerv7.audio.recognition import Recognition
 from fingerv7.audio.stream_identification import StreamIdentification
 from fingerv7.catalog.learning import LearnedAnswer
+from fingerv7.core.song_on_air import HELD_WINDOWS
 from tests.audio_factory import resample, speech_like_noise, synthesize_song
 
 RATE_HZ = 8000
@@ -105,15 +106,17 @@ def test_the_catalog_answers_first_and_costs_nothing() -> None:
     assert service.calls == 0
 
 
-def test_the_catalog_is_told_what_the_previous_window_was_named() -> None:
+def test_the_catalog_is_told_the_song_last_named_through_a_few_windows_that_name_nothing() -> None:
     stream, catalog, _, _, _ = setup(None)
     catalog.answer = Recognition("A", "T", "catalog:1", "catalog", 0.8)
     stream.identify(MUSIC)
     stream.identify(MUSIC)
     catalog.answer = None
-    stream.identify(SPEECH)  # nothing named: nothing is on air for the next window
+    for _ in range(HELD_WINDOWS + 1):  # a presenter over the song, then talk
+        stream.identify(SPEECH)
     stream.identify(MUSIC)
-    assert catalog.on_air == [None, "catalog:1", "catalog:1", None]
+    held = ["catalog:1"] * HELD_WINDOWS
+    assert catalog.on_air == [None, "catalog:1", "catalog:1", *held, None]
 
 
 def test_silence_and_a_voice_alone_are_not_sent() -> None:
